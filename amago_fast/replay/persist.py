@@ -123,11 +123,26 @@ def _exchange(a: Path, b: Path) -> bool:
     return fn(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0
 
 
+def _sweep_dead_writers(final: Path) -> None:
+    """Remove ``<dir>.tmp-<pid>`` left by writers that were killed mid-save."""
+    for p in final.parent.glob(glob.escape(final.name) + ".tmp-*"):
+        pid = p.name.rsplit("-", 1)[-1]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(p, ignore_errors=True)
+        except OSError:  # alive (or not ours to signal): leave it
+            pass
+
+
 def save_buffer(buf, directory) -> None:
     final = Path(directory).absolute()
     if final.exists() and not (final / "manifest.json").is_file():
         raise ValueError(f"directory={str(final)!r} exists and is not a replay snapshot; "
                          "refusing to replace it")
+    _sweep_dead_writers(final)
     tmp = final.parent / f"{final.name}.tmp-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
