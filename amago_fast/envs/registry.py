@@ -139,8 +139,11 @@ def make_env(name: str, num_envs: int = 1, seed: int | None = None,
 
 
 def episode_limit(env: gym.Env) -> int | None:
-    """An env's episode length limit: its ``max_episode_steps`` attribute or its spec's."""
+    """An env's episode length limit: its ``max_episode_steps`` attribute (built-ins),
+    ``max_episode_length`` (popgym) or its spec's ``max_episode_steps`` (gym ids)."""
     value = getattr(env.unwrapped, "max_episode_steps", None)
+    if value is None:
+        value = getattr(env.unwrapped, "max_episode_length", None)
     if value is None and env.spec is not None:
         value = env.spec.max_episode_steps
     return None if value is None else int(value)

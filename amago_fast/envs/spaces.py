@@ -3,7 +3,8 @@
 Observations: every env is seen through a flat ``gymnasium.spaces.Dict`` of ``Box``
 entries (a non-dict observation lives under the key ``"observation"``; a ``Discrete``
 observation becomes a one-hot float32 vector, ``MultiDiscrete`` a concatenation of
-one-hots, ``MultiBinary`` an int8 0/1 vector, ``Box`` keeps its dtype and shape).
+one-hots, ``MultiBinary`` an int8 0/1 vector, ``Box`` keeps its dtype and shape, a
+``Tuple`` the float32 concatenation of its converted, flattened parts).
 
 Actions: ``ActionCodec`` turns the agent's raw actions into (a) what the env receives and
 (b) the float32 action vector that is stored and fed back through ``rl2s``:
@@ -37,9 +38,16 @@ def _convert_obs_space(space: spaces.Space, name: str) -> spaces.Box:
         return spaces.Box(0.0, 1.0, (int(space.nvec.sum()),), np.float32)
     if isinstance(space, spaces.MultiBinary):
         return spaces.Box(0, 1, tuple(np.atleast_1d(space.n)), np.int8)
+    if isinstance(space, spaces.Tuple):
+        parts = [_convert_obs_space(s, f"{name}[{i}]") for i, s in enumerate(space.spaces)]
+        if any(isinstance(s, spaces.Tuple) for s in space.spaces):
+            raise TypeError(f"observation {name!r}: nested Tuple spaces are not supported")
+        low = np.concatenate([np.broadcast_to(p.low, p.shape).ravel() for p in parts])
+        high = np.concatenate([np.broadcast_to(p.high, p.shape).ravel() for p in parts])
+        return spaces.Box(low.astype(np.float32), high.astype(np.float32), dtype=np.float32)
     raise TypeError(
         f"observation {name!r}: unsupported space {type(space).__name__} "
-        "(supported: Box, Discrete, MultiDiscrete, MultiBinary, or a flat Dict of them)"
+        "(supported: Box, Discrete, MultiDiscrete, MultiBinary, Tuple, or a flat Dict of them)"
     )
 
 
@@ -64,6 +72,9 @@ def _convert_obs(space: spaces.Space, value: Any) -> np.ndarray:
         return out
     if isinstance(space, spaces.MultiBinary):
         return np.asarray(value, dtype=np.int8)
+    if isinstance(space, spaces.Tuple):
+        return np.concatenate([_convert_obs(s, v).ravel().astype(np.float32)
+                               for s, v in zip(space.spaces, value)])
     raise TypeError(f"unsupported observation space {type(space).__name__}")
 
 

@@ -1,7 +1,7 @@
 """Vectorized gymnasium envs in AMAGO's time-step format.
 
 Each copy is wrapped in ``DictObservation`` (flat Dict-of-Box observations, see
-``spaces.py``) and run by gymnasium's Sync/AsyncVectorEnv with same-step autoreset: when
+``spaces.py``; a MultiDiscrete action space is flattened to one Discrete) and run by gymnasium's Sync/AsyncVectorEnv with same-step autoreset: when
 a copy's episode ends, ``step`` already returns the first observation of the next episode
 and the true final observation arrives in ``infos["final_obs"]``. ``AmagoVecEnv`` turns
 that into the two views the agent and the replay buffer need:
@@ -37,6 +37,33 @@ class DictObservation(gym.ObservationWrapper):
 
     def observation(self, observation: Any) -> dict[str, np.ndarray]:
         return to_dict_obs(self._orig_space, observation)
+
+
+class FlatMultiDiscrete(gym.ActionWrapper):
+    """MultiDiscrete(nvec) actions -> one Discrete(prod(nvec)) (row-major), so that agents
+    with a categorical head can act in e.g. popgym's Battleship / MineSweeper."""
+
+    MAX_ACTIONS = 4096  # beyond this a flat categorical is the wrong tool
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        self._nvec = np.asarray(env.action_space.nvec)
+        self._start = np.asarray(env.action_space.start)
+        n = int(np.prod(self._nvec))
+        if self._nvec.ndim != 1 or n > self.MAX_ACTIONS:
+            raise TypeError(f"action_space: MultiDiscrete {self._nvec.tolist()} is too large "
+                            f"to flatten (> {self.MAX_ACTIONS} joint actions or not 1-d)")
+        self.action_space = gym.spaces.Discrete(n)
+
+    def action(self, action: Any) -> np.ndarray:
+        idx = np.unravel_index(int(action), tuple(self._nvec))
+        return (np.array(idx) + self._start).astype(np.int64)
+
+
+def _wrap(env: gym.Env) -> gym.Env:
+    if isinstance(env.action_space, gym.spaces.MultiDiscrete):
+        env = FlatMultiDiscrete(env)
+    return DictObservation(env)
 
 
 @dataclass
@@ -88,7 +115,7 @@ class AmagoVecEnv:
             raise ValueError(f"vectorization must be 'sync' or 'async', got {vectorization!r}")
         if len(env_fns) < 1:
             raise ValueError("num_envs must be >= 1")
-        fns = [lambda fn=fn: DictObservation(fn()) for fn in env_fns]
+        fns = [lambda fn=fn: _wrap(fn()) for fn in env_fns]
         cls = SyncVectorEnv if vectorization == "sync" else AsyncVectorEnv
         self._vec = cls(fns, autoreset_mode=AutoresetMode.SAME_STEP)
         self.name = name

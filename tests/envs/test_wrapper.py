@@ -152,7 +152,9 @@ def test_observation_conversions():
     for key, value in out.items():
         assert conv[key].contains(value), key
     with pytest.raises(TypeError, match="unsupported"):
-        dict_observation_space(spaces.Tuple([spaces.Discrete(2)]))
+        dict_observation_space(spaces.Text(5))
+    with pytest.raises(TypeError, match="nested Tuple"):
+        dict_observation_space(spaces.Tuple([spaces.Tuple([spaces.Discrete(2)])]))
 
 
 def test_discrete_observation_env_is_one_hot():
