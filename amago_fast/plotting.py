@@ -66,10 +66,11 @@ def _panels(plt, records, x_key, y_keys, title, hlines):
     fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False)
     for ax, (key, (xs, ys)) in zip(axes.flat, panels):
         ax.plot(xs, ys, marker="." if len(xs) < 50 else None, lw=1.4)
-        for label, value in (hlines or {}).get(key, {}).items():
-            ax.axhline(value, ls="--", lw=1, color="gray")
-            ax.annotate(label, (xs[0], value), fontsize=8, color="gray",
-                        xytext=(2, 2), textcoords="offset points")
+        refs = (hlines or {}).get(key, {})
+        for (label, value), color in zip(refs.items(), ("gray", "tab:red", "tab:green")):
+            ax.axhline(value, ls="--", lw=1, color=color, label=f"{label} ({value:g})")
+        if refs:
+            ax.legend(fontsize=8, loc="lower right")
         ax.set_xlabel(x_key)
         ax.set_title(key, fontsize=10)
         ax.grid(alpha=0.3)

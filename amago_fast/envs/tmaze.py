@@ -74,11 +74,12 @@ class TMaze(gym.Env):
             self._x, self._y = x, y
         self._t += 1
         terminated = self._t >= self.max_episode_steps
-        info: dict[str, Any] = {"goal": self._goal_y}
+        info: dict[str, Any] = {}  # kept empty mid-episode: vector envs batch every key
         if terminated:
             success = self._x == self.horizon and self._y == self._goal_y
             reward = self.goal_reward if success else 0.0
             info["success"] = bool(success)
+            info["goal"] = self._goal_y
         else:
             reward = 0.0 if moved_right else self.penalty
         return self._obs(), float(reward), terminated, False, info

@@ -22,7 +22,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 
-from .spaces import ActionCodec, dict_observation_space, to_dict_obs
+from .spaces import OBS_KEY, ActionCodec, dict_observation_space, to_dict_obs
 
 Obs = dict[str, np.ndarray]  # key -> (N, ...)
 
@@ -34,8 +34,13 @@ class DictObservation(gym.ObservationWrapper):
         super().__init__(env)
         self._orig_space = env.observation_space
         self.observation_space = dict_observation_space(env.observation_space)
+        # the common case (one Box) skips the generic converter: it runs every step
+        self._box_dtype = env.observation_space.dtype \
+            if isinstance(env.observation_space, gym.spaces.Box) else None
 
     def observation(self, observation: Any) -> dict[str, np.ndarray]:
+        if self._box_dtype is not None:
+            return {OBS_KEY: np.asarray(observation, dtype=self._box_dtype)}
         return to_dict_obs(self._orig_space, observation)
 
 
@@ -181,8 +186,9 @@ class AmagoVecEnv:
             self._ep_return[done] = 0.0
         else:
             obs, next_rl2s = next_obs, rl2s
-        for i in np.flatnonzero(~done):
-            infos[i] = _unbatch_info(info, i)
+        if any(not k.startswith("_") and k not in ("final_obs", "final_info") for k in info):
+            for i in np.flatnonzero(~done):
+                infos[i] = _unbatch_info(info, i)
         return StepResult(
             obs=obs, rl2s=rl2s, time_idxs=time_idxs, action_vecs=vecs, rews=rews,
             terminated=terminated, truncated=truncated, done=done,
