@@ -62,3 +62,24 @@ def test_bad_args(kw):
         BernoulliBandit(**kw)
     with pytest.raises(ValueError, match=next(iter(kw))):
         thompson_sampling_return(**kw)
+
+
+def test_thompson_sampling_through_the_vectorized_env_matches_the_baseline():
+    """Run Thompson sampling as an agent on make_env('bandit'): same score as the
+    closed-form simulator, so the env and the baseline model the same task."""
+    n, arms, pulls = 200, 5, 100
+    env = make_env("bandit", num_envs=n, seed=5, arms=arms, pulls=pulls)
+    env.reset()
+    rng = np.random.default_rng(5)
+    alpha, beta = np.ones((n, arms)), np.ones((n, arms))
+    rows = np.arange(n)
+    for t in range(pulls):
+        arm = rng.beta(alpha, beta).argmax(1)
+        res = env.step(arm)
+        alpha[rows, arm] += res.rews
+        beta[rows, arm] += 1 - res.rews
+    assert res.done.all()
+    returns = np.array([i["episode_return"] for i in res.infos])
+    # 200 tasks: standard error ~1.0 around ~75
+    assert abs(returns.mean() - thompson_sampling_return(arms, pulls, 4000, seed=0)) < 3.5
+    env.close()

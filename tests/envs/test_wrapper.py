@@ -207,3 +207,28 @@ def test_register_env(counter_env):
     assert obs["observation"].shape == (3, 2)
     assert env.max_episode_steps is None
     env.close()
+
+
+def test_sync_and_async_give_identical_seeded_rollouts():
+    runs = []
+    for vectorization in ("sync", "async"):
+        env = make_env("dark-key-door", num_envs=3, seed=11, vectorization=vectorization,
+                       size=5, episode_length=6, horizon=15)
+        obs, _, _ = env.reset()
+        trace = [obs["observation"].copy()]
+        rng = np.random.default_rng(0)
+        for _ in range(20):
+            r = env.step(rng.integers(0, 5, 3))
+            trace += [r.obs["observation"].copy(), r.rews.copy(), r.next_obs["observation"].copy()]
+        env.close()
+        runs.append(trace)
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_top_level_export():
+    import amago_fast
+
+    env = amago_fast.make_env("bandit", num_envs=2, seed=0)
+    assert env.action_dim == 5 and env.max_episode_steps == 100
+    env.close()
