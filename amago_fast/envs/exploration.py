@@ -85,20 +85,16 @@ class EpsilonGreedy:
         a = np.array(actions, copy=True)
         if a.shape[:1] != (n,):
             raise ValueError(f"actions: expected leading dimension {n}, got shape {a.shape}")
-        explore = rng.random(n) < eps  # (N,)
+        explore = np.flatnonzero(rng.random(n) < eps)  # (k,) envs acting randomly
         if isinstance(space, spaces.Discrete):
-            random = rng.integers(0, space.n, size=n)
-            a = np.where(explore.reshape((n,) + (1,) * (a.ndim - 1)), random.reshape(
-                (n,) + (1,) * (a.ndim - 1)), a)
+            a[explore] = rng.integers(0, space.n, size=(explore.size,) + a.shape[1:])
         elif isinstance(space, spaces.MultiBinary):
-            random = rng.integers(0, 2, size=a.shape)
-            a[explore] = random[explore]
+            a[explore] = rng.integers(0, 2, size=(explore.size,) + a.shape[1:])
         elif self.box_noise == "gaussian":
             noise = rng.normal(size=a.shape) * eps.reshape((n,) + (1,) * (a.ndim - 1))
             a = np.clip(a + noise, -1.0, 1.0).astype(a.dtype)
         else:
-            random = rng.uniform(-1.0, 1.0, size=a.shape).astype(a.dtype)
-            a[explore] = random[explore]
+            a[explore] = rng.uniform(-1.0, 1.0, size=(explore.size,) + a.shape[1:])
         self.env_steps += n
         return a
 

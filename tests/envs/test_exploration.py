@@ -104,3 +104,9 @@ def test_bad_arguments():
         ex(np.zeros(3, int))
     with pytest.raises(ValueError, match="which"):
         ex.reset_envs([5])
+
+
+def test_discrete_column_actions_keep_their_shape():
+    ex = EpsilonGreedy(spaces.Discrete(3), 50, eps_start=1.0, eps_end=1.0, seed=0)
+    out = ex(np.zeros((50, 1), np.int64))
+    assert out.shape == (50, 1) and out.dtype == np.int64 and out.max() > 0
