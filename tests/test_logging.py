@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -66,15 +67,15 @@ def test_missing_file(tmp_path):
         read_metrics(tmp_path / "nope")
 
 
-@pytest.mark.skipif(importlib.util.find_spec("tensorboard") is not None,
-                    reason="tensorboard is installed")
-def test_tensorboard_asked_but_missing(tmp_path):
+def test_tensorboard_asked_but_missing(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
     with pytest.raises(ImportError, match="amago_fast\\[tensorboard\\]"):
         MetricsLogger(tmp_path, tensorboard=True)
+    assert not (tmp_path / "metrics.jsonl").exists()  # failed before opening anything
 
 
-@pytest.mark.skipif(importlib.util.find_spec("wandb") is not None, reason="wandb is installed")
-def test_wandb_asked_but_missing(tmp_path):
+def test_wandb_asked_but_missing(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "wandb", None)
     with pytest.raises(ImportError, match="amago_fast\\[wandb\\]"):
         MetricsLogger(tmp_path, wandb=True)
 

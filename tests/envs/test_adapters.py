@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 
 import gymnasium as gym
 import numpy as np
@@ -62,8 +63,9 @@ def test_gym_env_kwargs_pass_through():
     env.close()
 
 
-@pytest.mark.skipif(HAS_POPGYM, reason="popgym is installed")
-def test_popgym_missing_gives_install_hint():
+def test_popgym_missing_gives_install_hint(monkeypatch):
+    monkeypatch.setitem(sys.modules, "popgym", None)  # import fails as if not installed
+    monkeypatch.setitem(sys.modules, "popgym.envs", None)
     with pytest.raises(ValueError, match="pip install"):
         make_env("popgym:RepeatPreviousEasy")
 
