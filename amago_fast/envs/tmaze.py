@@ -1,5 +1,5 @@
 """Passive T-Maze: a pure memory test (Ni et al. 2023, "When do Transformers Shine in RL?";
-AMAGO's ``TMazeAltPassive`` benchmark).
+the passive T-Maze AMAGO benchmarks, stored as ``TMazePassive-H<horizon>``).
 
 The agent starts at x=0 of a corridor of length ``horizon``; only there, at t=0, does the
 observation reveal the goal side (up = +1 or down = -1). It must walk right to the
