@@ -95,21 +95,28 @@ def causal_attention(
 
 
 def cache_attention(
-    q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, cache_seqlens: torch.Tensor
+    q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+    count: torch.Tensor,
 ) -> torch.Tensor:
-    """One query per row against that row's cache.
+    """Append one token per row to a ring-buffer cache and attend with its query.
 
-    q: (N, 1, H, Dh); k_cache, v_cache: (N, W, H, Dh); cache_seqlens: (N,) int32, valid
-    slots per row (slots [0, n) are valid; a full ring buffer has n = W). The new
-    token's key/value must already be in the cache. Slot order does not matter: a
-    single query's softmax is invariant to key order and positions are already inside
-    q and k (rotary) or the token (fixed/learned). -> (N, 1, H, Dh)
+    q, k, v: (N, 1, H, Dh) the new token; k_cache, v_cache: (N, W, H, Dh), modified in
+    place; count: (N,) int32 tokens written to each row before this one (may exceed W:
+    token t lives in slot t % W, so the newest overwrites the oldest, no copy). The query
+    sees the most recent min(count + 1, W) tokens. Slot order does not matter: a single
+    query's softmax is invariant to key order, and positions are already inside q/k
+    (rotary) or the token (fixed/learned). -> (N, 1, H, Dh)
     """
     ops = _public_ops()
     if ops is not None:
-        return ops[1](q, k_cache, v_cache, cache_seqlens=cache_seqlens, causal=True)
-    W = k_cache.shape[1]
-    valid = torch.arange(W, device=q.device)[None, :] < cache_seqlens[:, None].long()  # (N, W)
+        return ops[1](q, k_cache, v_cache, k=k, v=v, cache_seqlens=count, causal=True, ring=True)
+    N, W = k_cache.shape[:2]
+    rows = torch.arange(N, device=q.device)
+    slot = count.long() % W  # (N,)
+    k_cache[rows, slot] = k[:, 0].to(k_cache.dtype)
+    v_cache[rows, slot] = v[:, 0].to(v_cache.dtype)
+    n_valid = torch.clamp(count.long() + 1, max=W)  # (N,)
+    valid = torch.arange(W, device=q.device)[None, :] < n_valid[:, None]  # (N, W)
     qt, kt, vt = q.transpose(1, 2), k_cache.transpose(1, 2), v_cache.transpose(1, 2)
-    out = F.scaled_dot_product_attention(qt, kt, vt, attn_mask=valid[:, None, None, :])
+    out = F.scaled_dot_product_attention(qt, kt.to(q.dtype), vt.to(q.dtype), attn_mask=valid[:, None, None, :])
     return out.transpose(1, 2)

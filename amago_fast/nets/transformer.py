@@ -62,13 +62,10 @@ class Block(nn.Module):
         q, k, v = self._qkv(x, time_idxs)  # (B, L, H, Dh)
         return self._finish(x, causal_attention(q, k, v, window))
 
-    def step(self, x: torch.Tensor, time_idxs: torch.Tensor, k_cache, v_cache, slot, seqlens) -> torch.Tensor:
-        """x: (N, 1, D); writes this token's k/v at `slot` (N,) and attends to the cache."""
+    def step(self, x: torch.Tensor, time_idxs: torch.Tensor, k_cache, v_cache, count) -> torch.Tensor:
+        """x: (N, 1, D); appends this token's k/v to the ring caches and attends to them."""
         q, k, v = self._qkv(x, time_idxs)  # (N, 1, H, Dh)
-        rows = torch.arange(x.shape[0], device=x.device)
-        k_cache[rows, slot] = k[:, 0].to(k_cache.dtype)
-        v_cache[rows, slot] = v[:, 0].to(v_cache.dtype)
-        return self._finish(x, cache_attention(q, k_cache, v_cache, seqlens))
+        return self._finish(x, cache_attention(q, k_cache, v_cache, k.to(k_cache.dtype), v.to(v_cache.dtype), count))
 
 
 class TransformerTrajEncoder(nn.Module):
@@ -127,12 +124,10 @@ class TransformerTrajEncoder(nn.Module):
         The ring buffer overwrites the oldest slot once an env has W = max_seq_len
         tokens: no copy, and the attended set equals forward()'s sliding window.
         """
-        W = self.max_seq_len
-        slot = state.count % W  # (N,)
-        seqlens = torch.clamp(state.count + 1, max=W).to(torch.int32)  # (N,)
+        count = state.count.to(torch.int32)  # (N,) tokens already in each ring
         t = time_idxs[:, None]  # (N, 1)
         h = self._embed(x[:, None], t)  # (N, 1, D)
         for i, blk in enumerate(self.blocks):
-            h = blk.step(h, t, state.k[i], state.v[i], slot, seqlens)
+            h = blk.step(h, t, state.k[i], state.v[i], count)
         state.count += 1
         return self.norm_out(h)[:, 0], state
