@@ -232,3 +232,42 @@ def test_top_level_export():
     env = amago_fast.make_env("bandit", num_envs=2, seed=0)
     assert env.action_dim == 5 and env.max_episode_steps == 100
     env.close()
+
+
+class _DictObsEnv(gym.Env):
+    """Dict observation with a Discrete entry; ends after ``length`` steps."""
+
+    def __init__(self, length):
+        self.length = length
+        self.observation_space = spaces.Dict({"pos": spaces.Discrete(5),
+                                              "vec": spaces.Box(-10, 10, (2,), np.float32)})
+        self.action_space = spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return {"pos": 4, "vec": np.array([-1, -1], np.float32)}, {}
+
+    def step(self, action):
+        self.t += 1
+        obs = {"pos": self.t % 5, "vec": np.array([self.t, action], np.float32)}
+        return obs, 1.0, self.t >= self.length, False, {"nested": {"t": self.t}}
+
+
+@pytest.mark.parametrize("vectorization", ["sync", "async"])
+def test_dict_observations_and_nested_infos_with_final_obs_swap(vectorization):
+    env = AmagoVecEnv([lambda: _DictObsEnv(1), lambda: _DictObsEnv(3)], vectorization)
+    try:
+        assert set(env.observation_space.spaces) == {"pos", "vec"}
+        obs, _, _ = env.reset()
+        np.testing.assert_array_equal(obs["pos"], [[0, 0, 0, 0, 1]] * 2)
+        r = env.step([1, 0])
+        np.testing.assert_array_equal(r.done, [True, False])
+        np.testing.assert_array_equal(r.obs["pos"], [[0, 1, 0, 0, 0]] * 2)  # final obs
+        np.testing.assert_array_equal(r.obs["vec"], [[1, 1], [1, 0]])
+        np.testing.assert_array_equal(r.next_obs["pos"][0], [0, 0, 0, 0, 1])  # reset obs
+        np.testing.assert_array_equal(r.next_obs["vec"][0], [-1, -1])
+        assert r.infos[0]["nested"]["t"] == 1 and r.infos[1]["nested"]["t"] == 1
+        assert r.infos[0]["episode_length"] == 1 and "success" not in r.infos[0]
+    finally:
+        env.close()
