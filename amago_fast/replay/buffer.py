@@ -230,6 +230,11 @@ class ReplayBuffer:
         missing = [int(i) for i in ids if int(i) not in known]
         if missing:
             raise ValueError(f"traj_ids {missing[:5]} are not stored")
+        for i, s in zip(ids.tolist(), st.tolist()):
+            n = int(self._store.locate(i)[2])
+            if not -L + 1 <= s <= n - 1:
+                raise ValueError(f"raw_starts: start {s} is outside the trajectory {i} of length "
+                                 f"{n} for seq_len {L} (valid: {-L + 1}..{n - 1})")
         outs, tensors, aux = self._alloc(len(ids), L, pin_memory)
         self._store.gather_into(ids, st, L, outs, *aux, self.num_threads)
         return self._finish(tensors, aux, device, pin_memory)
