@@ -199,16 +199,25 @@ class ReplayBuffer:
         return B, L
 
     def sample(self, batch_size: int, seq_len: int, padded_sampling: str = "none",
-               device: Any = None, pin_memory: bool = False, weighting: str = "uniform") -> Batch:
+               device: Any = None, pin_memory: bool = False, weighting: str = "uniform",
+               out: Batch | None = None) -> Batch:
         """B windows of L transitions (Batch layout: obs (B, L+1, ...), actions (B, L, A),
         mask (B, L+1), ...). Chooses trajectories uniformly (weighting='length':
-        proportionally to length), then places each window by ``padded_sampling``."""
+        proportionally to length), then places each window by ``padded_sampling``.
+
+        out: a CPU Batch of the same shape (e.g. an earlier sample, or a pinned one) to
+        overwrite instead of allocating; saves the allocation and page faults per call.
+        """
         B, L = self._check_sample_args(batch_size, seq_len, padded_sampling, weighting)
         if self.relabeler is not None:
+            if out is not None:
+                raise ValueError("out= is not supported with a relabeler")
             return self._sample_relabeled(B, L, padded_sampling, weighting, device, pin_memory)
-        outs, tensors, aux = self._alloc(B, L, pin_memory)
+        outs, tensors, aux = self._alloc(B, L, pin_memory) if out is None else self._reuse(out, B, L)
         self._store.sample_into(B, L, padded_sampling, weighting == "length", outs, *aux,
                                 self.num_threads)
+        if out is not None and (device is None or torch.device(device).type == "cpu"):
+            return out
         return self._finish(tensors, aux, device, pin_memory)
 
     def draw(self, batch_size: int, seq_len: int, padded_sampling: str = "none",
@@ -291,6 +300,26 @@ class ReplayBuffer:
             tensors.append(t)
         aux = (np.empty((B, L + 1), np.bool_), np.empty(B, np.int64), np.empty(B, np.int64))
         return outs, tensors, aux
+
+    def _reuse(self, out: Batch, B: int, L: int) -> tuple:
+        if not isinstance(out, Batch):
+            raise TypeError(f"out must be a Batch, got {type(out).__name__}")
+        named = {**{OBS_PREFIX + k: v for k, v in out.obs.items()}, "rl2s": out.rl2s,
+                 "time_idxs": out.time_idxs, "actions": out.actions, "rews": out.rews,
+                 "dones": out.dones}
+        tensors = []
+        for f in self.fields:
+            t = named.get(f.name)
+            shape = (B, L + 1 if f.obs_like else L) + f.batch_shape
+            if t is None or tuple(t.shape) != shape or t.device.type != "cpu" or \
+                    not t.is_contiguous() or t.numpy().dtype != f.dtype:
+                raise ValueError(f"out: field {f.name} is not a contiguous CPU tensor of shape "
+                                 f"{shape} and dtype {f.dtype}")
+            tensors.append(t)
+        aux = (out.mask, out.traj_ids, out.starts)
+        if tuple(out.mask.shape) != (B, L + 1) or any(tuple(a.shape) != (B,) for a in aux[1:]):
+            raise ValueError("out: mask/traj_ids/starts do not match batch_size and seq_len")
+        return [t.numpy() for t in tensors], tensors, tuple(a.numpy() for a in aux)
 
     def _finish(self, tensors: list, aux: tuple, device: Any, pin_memory: bool) -> Batch:
         named = {f.name: t for f, t in zip(self.fields, tensors)}
