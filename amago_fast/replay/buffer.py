@@ -10,7 +10,8 @@ import torch
 from .. import _C
 from . import reference
 from .batch import Batch
-from .spec import OBS_PREFIX, Field, check_array, make_fields, spec_from_spaces, to_numpy
+from .spec import (OBS_PREFIX, Field, check_array, make_fields, one_hot_actions, spec_from_spaces,
+                   to_numpy)
 from .storage import STORAGE_MODES, allocate, arena_rows
 
 WEIGHTINGS = ("uniform", "length")
@@ -38,8 +39,11 @@ class ReplayBuffer:
     def __init__(self, fields: Mapping[str, tuple], action_dim: int, capacity: int = 1_000_000,
                  protected_capacity: int | None = None, max_traj_len: int | None = None,
                  storage: str = "memory", path: str | os.PathLike | None = None, seed: int = 0,
-                 num_threads: int | None = None, relabeler: Any = None):
-        """fields: {obs_key: (shape, dtype)}; action_dim: A (actions are (T, A) float32)."""
+                 num_threads: int | None = None, relabeler: Any = None,
+                 discrete_actions: bool = False):
+        """fields: {obs_key: (shape, dtype)}; action_dim: A (actions are (T, A) float32).
+        discrete_actions: also accept integer action indices and store them one-hot
+        (set by from_spaces for a Discrete action space)."""
         self.capacity = _positive_int(capacity, "capacity")
         self.protected_capacity = _positive_int(protected_capacity, "protected_capacity", True)
         self.max_traj_len = _positive_int(max_traj_len, "max_traj_len", True)
@@ -56,6 +60,8 @@ class ReplayBuffer:
         self.storage, self.path, self.seed = storage, path, int(seed)
         self.num_threads = num_threads
         self.relabeler = relabeler
+        self.discrete_actions = bool(discrete_actions)
+        self._out_cache: tuple | None = None
         self._rows = arena_rows(self.capacity, self.max_traj_len)
         pcap = self.protected_capacity or 0
         self._prows = arena_rows(pcap, self.max_traj_len) if pcap else 0
@@ -72,7 +78,10 @@ class ReplayBuffer:
     def from_spaces(cls, observation_space: Any, action_space: Any, **kwargs) -> "ReplayBuffer":
         """Buffer for gymnasium spaces (Dict/Box/Discrete/MultiBinary observations;
         Discrete (one-hot), Box, MultiBinary actions). kwargs as in ``__init__``."""
+        from gymnasium import spaces
+
         obs_fields, A = spec_from_spaces(observation_space, action_space)
+        kwargs.setdefault("discrete_actions", isinstance(action_space, spaces.Discrete))
         return cls(obs_fields, A, **kwargs)
 
     # ------------------------------------------------------------------ properties
@@ -118,8 +127,11 @@ class ReplayBuffer:
 
         obs: {key: (T+1, ...)} (or one array if the buffer has a single obs key),
         rl2s (T+1, 1+A), time_idxs (T+1,) or (T+1, 1), actions (T, A),
-        rews (T,) or (T, 1), dones (T,) or (T, 1) bool.
+        rews (T,) or (T, 1), dones (T,) or (T, 1) bool. With ``discrete_actions``,
+        actions may also be integer indices (T,).
         """
+        if self.discrete_actions:
+            actions = one_hot_actions(actions, self.action_dim)
         a = to_numpy(actions, "actions")
         if a.ndim != 2 or a.shape[0] < 1:
             raise ValueError(f"actions: expected shape (T, {self.action_dim}) with T >= 1, got {a.shape}")
@@ -302,6 +314,14 @@ class ReplayBuffer:
         return outs, tensors, aux
 
     def _reuse(self, out: Batch, B: int, L: int) -> tuple:
+        cached = self._out_cache
+        if cached is not None and cached[0] is out and cached[1] == (B, L):
+            return cached[2]  # validated on an earlier call: skip the per-field checks
+        res = self._check_out(out, B, L)
+        self._out_cache = (out, (B, L), res)
+        return res
+
+    def _check_out(self, out: Batch, B: int, L: int) -> tuple:
         if not isinstance(out, Batch):
             raise TypeError(f"out must be a Batch, got {type(out).__name__}")
         named = {**{OBS_PREFIX + k: v for k, v in out.obs.items()}, "rl2s": out.rl2s,

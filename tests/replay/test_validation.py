@@ -125,3 +125,25 @@ def test_from_spaces():
         ReplayBuffer.from_spaces(S.Box(-1, 1, (3,)), S.MultiDiscrete([2, 3]), capacity=10)
     with pytest.raises(TypeError, match="observation_space"):
         ReplayBuffer.from_spaces(S.Dict({"t": S.Text(5)}), S.Discrete(2), capacity=10)
+
+
+def test_discrete_action_indices_are_one_hot_encoded(tmp_path):
+    S = gym.spaces
+    b = ReplayBuffer.from_spaces(S.Box(-1, 1, (2,)), S.Discrete(4), capacity=50)
+    t = good(T=3, A=4)
+    t["obs"] = t["obs"]["x"]  # a single-key buffer takes a bare array
+    t["actions"] = np.array([0, 3, 1])
+    tid = b.add_trajectory(**t)
+    np.testing.assert_array_equal(b.trajectory(tid)["actions"], np.eye(4, dtype=np.float32)[[0, 3, 1]])
+    t["actions"] = np.array([0, 4, 1])
+    with pytest.raises(ValueError, match=r"\[0, 4\)"):
+        b.add_trajectory(**t)
+    w = b.stream(2)
+    w.begin({"observation": np.zeros((2, 2), np.float32)}, np.zeros((2, 5), np.float32), np.zeros(2, int))
+    w.step(np.array([2, 1]), np.zeros(2), np.ones(2, bool), np.zeros((2, 2), np.float32),
+           np.zeros((2, 5), np.float32), np.ones(2, int))
+    assert b.trajectory(tid + 1)["actions"].tolist() == [[0, 0, 1, 0]]
+    b.save(tmp_path / "s")
+    assert ReplayBuffer.load(tmp_path / "s").discrete_actions
+    with pytest.raises(ValueError, match="actions"):  # a Box buffer does not guess
+        ReplayBuffer(OBS, 2, capacity=10).add_trajectory(**{**good(), "actions": np.zeros(5, int)})
