@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import argparse
 import ast
-import dataclasses
 import json
 import sys
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-# CPU-sized defaults for `train` (a newcomer's first run must learn on a laptop CPU).
-CPU_AGENT = dict(d_model=64, n_heads=4, n_layers=2, d_ff=256, tstep_dim=32, tstep_hidden=64, head_hidden=64,
-                 lr=3e-4, warmup=200)
+# CPU-sized agent defaults for `train` (a newcomer's first run must learn on a laptop CPU);
+# --config {"agent": {...}} overrides them (e.g. AMAGO's d_model 256 on a GPU).
+from .trainer.presets import CPU_AGENT
+
 
 
 def parse_env_arg(text: str) -> tuple[str, Any]:
