@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 CPU_AGENT: dict[str, Any] = dict(
-    d_model=64, n_heads=4, n_layers=2, d_ff=256, tstep_dim=32, tstep_hidden=64, head_hidden=64, lr=3e-4, warmup=200,
+    d_model=64, n_heads=4, n_layers=2, d_ff=256, tstep_dim=32, tstep_hidden=64, head_hidden=64, lr=3e-4, warmup=200, dropout=0.0,
 )
 
 PRESETS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
