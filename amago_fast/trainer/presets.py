@@ -29,7 +29,7 @@ PRESETS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     # target: mean return >= 95% of Thompson sampling's within 30 minutes
     "bandit5x100": (
         dict(env="bandit", env_args={"arms": 5, "pulls": 100}, num_envs=8, total_steps=400_000, collect_steps=25,
-             grad_steps_per_round=10, learning_starts=4_000, batch_size=16, eval_every=10_000, eval_episodes=64,
+             grad_steps_per_round=10, learning_starts=4_000, batch_size=16, eval_every=10_000, eval_episodes=64, eval_sample=True,
              eps_anneal_steps=50_000, checkpoint_every=0),
         dict(CPU_AGENT),
     ),
