@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import argparse
 import ast
-import dataclasses
 import json
 import sys
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-# CPU-sized defaults for `train` (a newcomer's first run must learn on a laptop CPU).
-CPU_AGENT = dict(d_model=64, n_heads=4, n_layers=2, d_ff=256, tstep_dim=32, tstep_hidden=64, head_hidden=64,
-                 lr=3e-4, warmup=200)
+# CPU-sized agent defaults for `train` (a newcomer's first run must learn on a laptop CPU);
+# --config {"agent": {...}} overrides them (e.g. AMAGO's d_model 256 on a GPU).
+from .trainer.presets import CPU_AGENT
+
 
 
 def parse_env_arg(text: str) -> tuple[str, Any]:
@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--config", default=None, help="JSON/TOML with 'trainer' and 'agent' overrides")
     t.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--tensorboard", action="store_true", help="also log to TensorBoard (needs tensorboard)")
+    t.add_argument("--wandb", action="store_true", help="also log to Weights & Biases (needs wandb)")
 
     e = sub.add_parser("eval", help="evaluate a run's last checkpoint; prints one JSON line")
     e.add_argument("--run-dir", required=True)
@@ -96,13 +98,16 @@ def _train(args: argparse.Namespace) -> int:
         overrides["env_args"] = dict(args.env_arg)
     if args.no_progress:
         overrides["progress"] = False
+    for name in ("tensorboard", "wandb"):
+        if getattr(args, name):
+            overrides[name] = True
     if args.resume:
         saved = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").exists() else None
         if saved is None:
             raise SystemExit(f"--resume: {run_dir} has no config.json (not a run directory)")
-        changed = {k for k in overrides if k not in ("total_steps", "progress", "device")}
+        changed = {k for k in overrides if k not in ("total_steps", "progress", "device", "tensorboard", "wandb")}
         if changed or args.config:
-            raise SystemExit(f"--resume continues the saved configuration; only --total-steps/--device may change "
+            raise SystemExit(f"--resume continues the saved configuration; only --total-steps/--device/logging flags may change "
                              f"(got {sorted(changed) or '--config'})")
         tcfg = TrainerConfig.from_dict({**saved["trainer"], **overrides})
         trainer = Trainer(run_dir, tcfg, resume=True)

@@ -65,7 +65,8 @@ class Block(nn.Module):
     def step(self, x: torch.Tensor, time_idxs: torch.Tensor, k_cache, v_cache, count) -> torch.Tensor:
         """x: (N, 1, D); appends this token's k/v to the ring caches and attends to them."""
         q, k, v = self._qkv(x, time_idxs)  # (N, 1, H, Dh)
-        return self._finish(x, cache_attention(q, k_cache, v_cache, k.to(k_cache.dtype), v.to(v_cache.dtype), count))
+        dt = k_cache.dtype  # the cache's dtype wins (autocast may hand us bf16 q/k/v)
+        return self._finish(x, cache_attention(q.to(dt), k_cache, v_cache, k.to(dt), v.to(dt), count))
 
 
 class TransformerTrajEncoder(nn.Module):

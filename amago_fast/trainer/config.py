@@ -47,6 +47,8 @@ class TrainerConfig:
     """Episodes per evaluation (fresh envs, no exploration, policy mode)."""
     eval_envs: int = 8
     """Parallel envs during evaluation."""
+    eval_sample: bool = False
+    """Evaluate with sampled actions (True) or the policy's mode (False)."""
     eval_max_steps: int = 100_000
     """Safety cap on steps per env in one evaluation."""
     checkpoint_every: int = 10_000

@@ -150,7 +150,8 @@ class Trainer:
 
     def evaluate(self) -> dict[str, float]:
         res = evaluate(self.agent, self.cfg.env, self.cfg.env_args, self.cfg.eval_episodes, self.cfg.eval_envs,
-                       seed=_derived_seed(self.cfg.seed, 2, self.evals), max_steps=self.cfg.eval_max_steps)
+                       seed=_derived_seed(self.cfg.seed, 2, self.evals), max_steps=self.cfg.eval_max_steps,
+                       sample=self.cfg.eval_sample)
         self.evals += 1
         self.last_eval = res
         return res

@@ -120,7 +120,7 @@ def test_critic_diagonal_evaluates_each_gamma_at_its_action(make_agent):
 def test_short_training_fits_a_constant_reward(make_agent, random_batch):
     # critics must regress towards r / (1 - gamma) for a never-ending constant reward
     agent = make_agent("discrete", lr=3e-3, gammas=[0.5], policy_gamma=0.75, popart=False, tau=0.1)
-    batch = random_batch(agent)
+    batch = random_batch(agent, B=2, L=6)
     batch["rews"][:] = 1.0
     for _ in range(300):
         m = agent.train_step(batch)
