@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "relabel/array_checks.hpp"
+#include "relabel/batch_outputs.hpp"
 #include "relabel/relabel_common.hpp"
 
 namespace py = pybind11;
@@ -155,6 +156,16 @@ py::list relabel_her(py::list goals, py::list achieved, py::list rl2s, py::list 
   };
   dispatch(1);
 
+  std::vector<int64_t> n_goals(B), n_steps(B), n_rl2s(B);
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t L = trajs[b].selected ? trajs[b].new_len : -1;  // -1: no output
+    n_goals[b] = (L + 1) * d;
+    n_steps[b] = std::max<int64_t>(L, 0);
+    n_rl2s[b] = (L + 1) * cols;
+  }
+  const BatchField goals_f(py::array(goals[0]).dtype(), n_goals);
+  const BatchField rews_f(py::dtype::of<float>(), n_steps), dones_f(py::dtype::of<bool>(), n_steps);
+  const BatchField rl2s_f(py::dtype::of<float>(), n_rl2s);
   py::list out;
   for (int64_t b = 0; b < B; ++b) {
     HerTraj& tr = trajs[b];
@@ -162,16 +173,13 @@ py::list relabel_her(py::list goals, py::list achieved, py::list rl2s, py::list 
       out.append(py::none());
       continue;
     }
-    const int64_t L = tr.new_len;
-    py::array g_out(py::array(goals[b]).dtype(), std::vector<py::ssize_t>{L + 1, d});
-    py::array_t<float> rews_out(std::vector<py::ssize_t>{L});
-    py::array_t<bool> dones_out(std::vector<py::ssize_t>{L});
-    py::array_t<float> rl2s_out(std::vector<py::ssize_t>{L + 1, cols});
-    tr.goals_out = g_out.mutable_data();
-    tr.rews_out = rews_out.mutable_data();
-    tr.dones_out = dones_out.mutable_data();
-    tr.rl2s_out = rl2s_out.mutable_data();
-    out.append(py::make_tuple(g_out, rews_out, dones_out, rl2s_out, L));
+    const py::ssize_t L = tr.new_len;
+    tr.goals_out = goals_f.data(b);
+    tr.rews_out = static_cast<float*>(rews_f.data(b));
+    tr.dones_out = static_cast<bool*>(dones_f.data(b));
+    tr.rl2s_out = static_cast<float*>(rl2s_f.data(b));
+    out.append(py::make_tuple(goals_f.view(b, {L + 1, d}), rews_f.view(b, {L}),
+                              dones_f.view(b, {L}), rl2s_f.view(b, {L + 1, cols}), L));
   }
   dispatch(2);
   return out;

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "relabel/array_checks.hpp"
+#include "relabel/batch_outputs.hpp"
 #include "relabel/relabel_common.hpp"
 
 namespace py = pybind11;
@@ -65,8 +66,11 @@ void plan_one(MGTraj& tr, const MGShape& sh, const double* u, int strategy, doub
   // 1. Real goals reached, in order, and the steps (rows 1..T) where that happened.
   std::vector<int64_t> real(k);
   int64_t n = 0;
-  for (int64_t t = 1; t <= T && n < k; ++t)
-    if (within(ach + t * d, goals + n * (d + 1), d, tol)) real[n++] = t;
+  for (int64_t t = 1; n < k; ++t) {
+    t = first_within(ach, d, t, T, goals + n * (d + 1), tol);
+    if (t > T) break;
+    real[n++] = t;
+  }
 
   // 2. How many alternative goals to add.
   int64_t h = (strategy == kStrategySome) ? uniform_index(u[0], k - n + 1) : k - n;
@@ -111,8 +115,11 @@ void plan_one(MGTraj& tr, const MGShape& sh, const double* u, int strategy, doub
 
   // 5. Replay under the new instruction.
   int64_t a = 0;
-  for (int64_t t = 1; t <= T && a < k; ++t)
-    if (within(ach + t * d, slot_ptr(goals, ach, inst[a], d), d, tol)) succ[a++] = t;
+  for (int64_t t = 1; a < k; ++t) {
+    t = first_within(ach, d, t, T, slot_ptr(goals, ach, inst[a], d), tol);
+    if (t > T) break;
+    succ[a++] = t;
+  }
   tr.num_success = a;
   tr.new_len = (a == k) ? succ[k - 1] : T;
 }
@@ -129,11 +136,21 @@ void fill_one(const MGTraj& tr, const MGShape& sh, const int64_t* inst, const in
     std::memcpy(row.data() + i * gs, slot_ptr(goals, ach, inst[i], d), sizeof(S) * d);
     row[i * gs + d] = S(0);
   }
+  // Rows only change where a goal is reached: fill each constant run [t0, t1) by
+  // writing one row and doubling the copied block (memcpy bandwidth, not per-row calls).
   S* gout = static_cast<S*>(tr.goals_out);
-  int64_t a = 0;
-  for (int64_t t = 0; t <= L; ++t) {
-    while (a < tr.num_success && succ[a] <= t) row[(a++) * gs + d] = S(1);
-    std::memcpy(gout + t * k * gs, row.data(), sizeof(S) * k * gs);
+  const int64_t row_len = k * gs;
+  int64_t t0 = 0;
+  for (int64_t a = 0; a <= tr.num_success; ++a) {
+    const int64_t t1 = (a < tr.num_success) ? std::min(succ[a], L + 1) : L + 1;
+    if (a > 0) row[(a - 1) * gs + d] = S(1);  // goal a-1 reached at row succ[a-1] = t0
+    if (t1 > t0) {
+      S* block = gout + t0 * row_len;
+      std::memcpy(block, row.data(), sizeof(S) * row_len);
+      for (int64_t done = 1, total = t1 - t0; done < total; done *= 2)
+        std::memcpy(block + done * row_len, block, sizeof(S) * row_len * std::min(done, total - done));
+    }
+    t0 = t1;
   }
 
   std::fill(tr.rews_out, tr.rews_out + L, 0.0f);
@@ -212,19 +229,25 @@ py::list relabel_multigoal(py::list goals, py::list achieved, py::list rl2s, py:
   if (B == 0) return py::list();
   dispatch(1);
 
+  std::vector<int64_t> n_goals(B), n_steps(B), n_rl2s(B);
+  for (int64_t b = 0; b < B; ++b) {
+    n_goals[b] = (trajs[b].new_len + 1) * k * (d + 1);
+    n_steps[b] = trajs[b].new_len;
+    n_rl2s[b] = (trajs[b].new_len + 1) * cols;
+  }
+  const BatchField goals_f(py::array(goals[0]).dtype(), n_goals);
+  const BatchField rews_f(py::dtype::of<float>(), n_steps), dones_f(py::dtype::of<bool>(), n_steps);
+  const BatchField rl2s_f(py::dtype::of<float>(), n_rl2s);
   py::list out;
   for (int64_t b = 0; b < B; ++b) {
     MGTraj& tr = trajs[b];
-    const int64_t L = tr.new_len;
-    py::array g_out(py::array(goals[b]).dtype(), std::vector<py::ssize_t>{L + 1, k, d + 1});
-    py::array_t<float> rews_out(std::vector<py::ssize_t>{L});
-    py::array_t<bool> dones_out(std::vector<py::ssize_t>{L});
-    py::array_t<float> rl2s_out(std::vector<py::ssize_t>{L + 1, cols});
-    tr.goals_out = g_out.mutable_data();
-    tr.rews_out = rews_out.mutable_data();
-    tr.dones_out = dones_out.mutable_data();
-    tr.rl2s_out = rl2s_out.mutable_data();
-    out.append(py::make_tuple(g_out, rews_out, dones_out, rl2s_out, L));
+    const py::ssize_t L = tr.new_len;
+    tr.goals_out = goals_f.data(b);
+    tr.rews_out = static_cast<float*>(rews_f.data(b));
+    tr.dones_out = static_cast<bool*>(dones_f.data(b));
+    tr.rl2s_out = static_cast<float*>(rl2s_f.data(b));
+    out.append(py::make_tuple(goals_f.view(b, {L + 1, k, d + 1}), rews_f.view(b, {L}),
+                              dones_f.view(b, {L}), rl2s_f.view(b, {L + 1, cols}), L));
   }
   dispatch(2);
   return out;

@@ -35,6 +35,31 @@ inline bool within(const S* a, const S* g, int64_t dim, double tol) {
   return true;
 }
 
+// `within` for a compile-time goal dimension (the common 1..4): the loop unrolls.
+template <typename S, int D>
+inline bool within_fixed(const S* a, const S* g, double tol) {
+  for (int j = 0; j < D; ++j)
+    if (!within(a + j, g + j, 1, tol)) return false;
+  return true;
+}
+
+// First row t in [from, T] whose achieved value (rows of `d` values) is within `tol` of
+// `goal`, or T + 1 if none: the scan every relabel kernel spends its time in.
+template <typename S>
+inline int64_t first_within(const S* ach, int64_t d, int64_t from, int64_t T, const S* goal,
+                            double tol) {
+  switch (d) {
+    case 1: for (int64_t t = from; t <= T; ++t) if (within_fixed<S, 1>(ach + t, goal, tol)) return t; return T + 1;
+    case 2: for (int64_t t = from; t <= T; ++t) if (within_fixed<S, 2>(ach + 2 * t, goal, tol)) return t; return T + 1;
+    case 3: for (int64_t t = from; t <= T; ++t) if (within_fixed<S, 3>(ach + 3 * t, goal, tol)) return t; return T + 1;
+    case 4: for (int64_t t = from; t <= T; ++t) if (within_fixed<S, 4>(ach + 4 * t, goal, tol)) return t; return T + 1;
+    default:
+      for (int64_t t = from; t <= T; ++t)
+        if (within(ach + d * t, goal, d, tol)) return t;
+      return T + 1;
+  }
+}
+
 // floor(u * n) clamped to [0, n-1]: a uniform integer in {0..n-1} from u ~ U[0, 1).
 // The clamp only matters if a caller hands in u == 1.0.
 inline int64_t uniform_index(double u, int64_t n) {
