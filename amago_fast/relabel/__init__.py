@@ -7,7 +7,8 @@ live in ``amago_fast.relabel.reference``.
 """
 from __future__ import annotations
 
+from .factory import RELABEL_CHOICES, relabeler_for
 from .her import HERRelabeler
 from .multigoal import MultiGoalRelabeler
 
-__all__ = ["MultiGoalRelabeler", "HERRelabeler"]
+__all__ = ["MultiGoalRelabeler", "HERRelabeler", "relabeler_for", "RELABEL_CHOICES"]
