@@ -92,7 +92,9 @@ void fill_one(const HerTraj& tr, const HerParams& p) {
 template <typename S>
 void run_all(std::vector<HerTraj>& trajs, const HerParams& p, const double* draws,
              int num_threads, int phase) {
-  parallel_for(static_cast<int64_t>(trajs.size()), num_threads, [&](int64_t b) {
+  int64_t rows = 0;
+  for (const auto& tr : trajs) rows += tr.T;
+  parallel_for(static_cast<int64_t>(trajs.size()), useful_threads(rows, num_threads), [&](int64_t b) {
     if (phase == 1)
       plan_one<S>(trajs[b], p, draws + 2 * b);
     else if (trajs[b].selected)

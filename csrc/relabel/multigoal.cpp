@@ -168,7 +168,9 @@ void run_all(std::vector<MGTraj>& trajs, const MGShape& sh, const double* draws,
              double tol, int num_threads, std::vector<int64_t>& inst, std::vector<int64_t>& succ,
              int phase) {
   const int64_t B = static_cast<int64_t>(trajs.size()), k = sh.k;
-  parallel_for(B, num_threads, [&](int64_t b) {
+  int64_t rows = 0;
+  for (const auto& tr : trajs) rows += tr.T;
+  parallel_for(B, useful_threads(rows, num_threads), [&](int64_t b) {
     if (phase == 1)
       plan_one<S>(trajs[b], sh, draws + b * (1 + k), strategy, tol, inst.data() + b * k,
                   succ.data() + b * k);

@@ -69,6 +69,14 @@ inline int64_t uniform_index(double u, int64_t n) {
   return r;
 }
 
+// Threads worth starting for `rows` time steps of relabeling work: one per ~64k rows
+// (about 0.1 ms of work), so small batches never pay thread start-up or wait on a
+// descheduled worker on a busy machine.
+inline int useful_threads(int64_t rows, int num_threads) {
+  constexpr int64_t kRowsPerThread = 1 << 16;
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(num_threads, 1 + rows / kRowsPerThread)));
+}
+
 // Runs fn(i) for i in [0, n) on up to `num_threads` std::threads (the caller releases
 // the GIL). The first exception thrown by a worker is re-thrown on the calling thread.
 template <typename Fn>

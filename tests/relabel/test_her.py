@@ -105,3 +105,12 @@ def test_goal_arrays_with_extra_axes(h, rng):
     for o, r in zip(out, ref):
         assert o["desired_goal"].shape[1:] == (1, 2)
         h.assert_traj_equal(o, r)
+
+
+def test_threads_do_not_change_results(h, rng):
+    trajs = [h.make_her_traj(rng, 2000, 2) for _ in range(48)]  # 96k rows: worker threads
+    for strategy in STRATEGIES:
+        one = HERRelabeler(strategy, prob=0.9, num_threads=1).relabel(trajs, 2)
+        many = HERRelabeler(strategy, prob=0.9, num_threads=4).relabel(trajs, 2)
+        for a, b in zip(one, many):
+            h.assert_traj_equal(a, b)

@@ -66,7 +66,9 @@ def test_nonzero_tolerance_on_integer_goals(h, rng):
 
 
 def test_threads_do_not_change_results(h, rng):
-    trajs = [h.make_multigoal_traj(rng, int(rng.integers(1, 300)), 3, 2) for _ in range(40)]
+    # > 64k rows in total, so the kernel really starts worker threads
+    trajs = [h.make_multigoal_traj(rng, int(rng.integers(1500, 2500)), 3, 2, grid=25, consistent=False)
+             for _ in range(48)]
     one = MultiGoalRelabeler(3, num_threads=1).relabel(trajs, 9)
     many = MultiGoalRelabeler(3, num_threads=4).relabel(trajs, 9)
     for a, b in zip(one, many):
