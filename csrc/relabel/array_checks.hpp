@@ -43,5 +43,13 @@ inline void check_bool(const pybind11::array& a, const std::string& name) {
   require(is_c_contiguous(a), name + " must be C-contiguous");
 }
 
+// Draws must be uniforms in [0, 1]: anything else (NaN above all) would make the
+// draw -> index map undefined.
+inline void check_uniforms(const pybind11::array& draws) {
+  const double* u = static_cast<const double*>(draws.data());
+  for (pybind11::ssize_t i = 0; i < draws.size(); ++i)
+    require(u[i] >= 0.0 && u[i] <= 1.0, "draws must lie in [0, 1]");
+}
+
 }  // namespace relabel
 }  // namespace amago_fast

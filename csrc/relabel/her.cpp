@@ -116,6 +116,7 @@ py::list relabel_her(py::list goals, py::list achieved, py::list rl2s, py::list 
   require(draws.dtype().kind() == 'f' && draws.dtype().itemsize() == 8 && is_c_contiguous(draws) &&
               draws.ndim() == 2 && draws.shape(0) == B && draws.shape(1) == 2,
           "draws must be a C-contiguous float64 array of shape (B, 2)");
+  check_uniforms(draws);
   if (B == 0) return py::list();
 
   std::vector<HerTraj> trajs(B);

@@ -191,6 +191,7 @@ py::list relabel_multigoal(py::list goals, py::list achieved, py::list rl2s, py:
   require(draws.dtype().kind() == 'f' && draws.dtype().itemsize() == 8 && is_c_contiguous(draws) &&
               draws.ndim() == 2 && draws.shape(0) == B && draws.shape(1) == 1 + k,
           "draws must be a C-contiguous float64 array of shape (B, 1 + num_goals)");
+  check_uniforms(draws);
 
   std::vector<MGTraj> trajs(B);
   int code = -1;

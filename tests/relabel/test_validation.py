@@ -132,5 +132,9 @@ def test_native_entry_points_reject_bad_shapes(traj):
         _C.relabel_multigoal([g], [], [r], [d], u, 2, 2, 1, 0.0, 1)
     with pytest.raises(ValueError, match="draws"):
         _C.relabel_her([a], [a], [r], [d], u, 2, 1, 1.0, 0.0, 1.0, 0.0, False, 1)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        _C.relabel_multigoal([g], [a], [r], [d], np.full((1, 3), np.nan), 2, 2, 1, 0.0, 1)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        _C.relabel_her([a], [a], [r], [d], np.full((1, 2), -0.5), 2, 1, 1.0, 0.0, 1.0, 0.0, False, 1)
     with pytest.raises(ValueError, match="goal_dim"):
         _C.relabel_her([a], [a], [r], [d], np.zeros((1, 2)), 3, 1, 1.0, 0.0, 1.0, 0.0, False, 1)
