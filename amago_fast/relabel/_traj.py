@@ -15,6 +15,7 @@ import numpy as np
 GOAL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int32), np.dtype(np.int64))
 _OBS_LIKE = ("rl2s", "time_idxs")  # (T+1, ...) fields outside the obs dict
 _STEP_LIKE = ("actions", "rews", "dones")  # (T, ...) fields
+_NOT_OBS = frozenset(_OBS_LIKE + _STEP_LIKE)
 
 
 def check_batch(trajs: Any, rng_seed: Any) -> list:
@@ -34,6 +35,8 @@ def check_batch(trajs: Any, rng_seed: Any) -> list:
 def obs_container(traj: Mapping) -> Mapping:
     """The mapping that holds the observation keys: traj["obs"] if nested, else traj."""
     nested = traj.get("obs")
+    if type(nested) is dict:  # the common case, without an ABC isinstance check
+        return nested
     return nested if isinstance(nested, Mapping) else traj
 
 
@@ -96,23 +99,25 @@ def rebuild(traj: Mapping, new_len: int, goal_key: str, result: tuple) -> dict:
     new_goals, rews, dones, rl2s, _ = result
     out = dict(traj)
     obs = obs_container(traj)
-    skip = set(_OBS_LIKE + _STEP_LIKE) if obs is traj else set()
+    flat = obs is traj
     new_obs = {
-        k: v[: new_len + 1] if isinstance(v, np.ndarray) and k not in skip else v
+        k: v[: new_len + 1] if isinstance(v, np.ndarray) and not (flat and k in _NOT_OBS) else v
         for k, v in obs.items()
     }
-    new_obs[goal_key] = new_goals.reshape((new_len + 1,) + obs[goal_key].shape[1:])
-    if obs is traj:
+    goal_shape = obs[goal_key].shape[1:]
+    new_obs[goal_key] = new_goals if new_goals.shape[1:] == goal_shape else \
+        new_goals.reshape((new_len + 1,) + goal_shape)
+    if flat:
         out.update(new_obs)
     else:
         out["obs"] = new_obs
-    for name in _OBS_LIKE:
-        if name in traj:
-            out[name] = traj[name][: new_len + 1]
-    for name in _STEP_LIKE:
-        if name in traj:
-            out[name] = traj[name][:new_len]
+    if "time_idxs" in traj:
+        out["time_idxs"] = traj["time_idxs"][: new_len + 1]
+    if "actions" in traj:
+        out["actions"] = traj["actions"][:new_len]
     out["rl2s"] = rl2s
-    out["rews"] = rews.reshape((new_len,) + traj["rews"].shape[1:]).astype(traj["rews"].dtype, copy=False)
-    out["dones"] = dones.reshape((new_len,) + traj["dones"].shape[1:])
+    old_rews, old_dones = traj["rews"], traj["dones"]
+    out["rews"] = rews if old_rews.ndim == 1 and old_rews.dtype == rews.dtype else \
+        rews.reshape((new_len,) + old_rews.shape[1:]).astype(old_rews.dtype, copy=False)
+    out["dones"] = dones if old_dones.ndim == 1 else dones.reshape((new_len,) + old_dones.shape[1:])
     return out
