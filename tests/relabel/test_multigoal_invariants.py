@@ -128,3 +128,27 @@ def test_empty_batch_and_zero_length_trajectory(h, rng):
     (o,) = MultiGoalRelabeler(2, "all").relabel([t], 0)
     h.assert_traj_equal(o, t)
     assert _C.relabel_multigoal([], [], [], [], np.zeros((0, 3)), 2, 2, 1, 0.0, 1) == []
+
+
+def _distinct_walk_traj(T, k):
+    """achieved row t = (t, 0): every row distinct, so a goal names its row; real goals
+    are never reached."""
+    ach = np.stack([np.arange(T + 1), np.zeros(T + 1, np.int64)], axis=1)
+    goals = np.zeros((T + 1, k, 3), np.int64)
+    goals[:, :, :2] = -1
+    return {"goals": goals, "achieved": ach, "rl2s": np.zeros((T + 1, 3), np.float32),
+            "actions": np.zeros((T, 2), np.float32), "rews": np.zeros(T, np.float32),
+            "dones": np.zeros(T, bool)}
+
+
+@pytest.mark.parametrize("backend", ["cpp", "python"])
+def test_hindsight_rows_are_uniform_distinct_subsets(backend):
+    # k = 2, T = 5, "all": the 2 alternative rows are a uniform 2-subset of rows 1..5
+    # (10 subsets); the instruction lists them in row order.
+    trajs = [_distinct_walk_traj(5, 2)] * 4000
+    out = MultiGoalRelabeler(2, "all", backend=backend).relabel(trajs, 0)
+    pairs = [tuple(o["goals"][0, :, 0]) for o in out]
+    assert all(a < b for a, b in pairs)
+    counts = np.array([pairs.count(p) for p in {(a, b) for a in range(1, 6) for b in range(a + 1, 6)}])
+    assert len(counts) == 10 and counts.min() > 4000 / 10 * 0.8 and counts.max() < 4000 / 10 * 1.2
+    assert all(len(o["rews"]) == b for o, (_, b) in zip(out, pairs))  # cut at the 2nd goal
