@@ -175,3 +175,14 @@ def test_rollouts_satisfy_the_relabeling_reward_rule():
     for t in relabeler.relabel(trajs, 0) + MultiGoalRelabeler(2, "all").relabel(trajs, 1):
         assert t["rews"].sum() >= 0 and t["rl2s"][1:, 0].tolist() == t["rews"].tolist()
     assert all(t["rews"].sum() == 2 for t in MultiGoalRelabeler(2, "all").relabel(trajs, 1))
+
+
+def test_ansi_render_shows_agent_walls_and_pending_goals():
+    env = MazeRunner(size=7, goals=2, render_mode="ansi")
+    env.reset(seed=2)
+    rows = env.render().splitlines()
+    assert len(rows) == 7 and all(len(r) == 7 for r in rows)
+    assert rows[5][1] == "@" and set(rows[0]) == {"#"}
+    for i, (r, c) in enumerate(env.goal_cells):
+        assert rows[r][c] == str(i)
+    assert MazeRunner(size=7).render() is None
