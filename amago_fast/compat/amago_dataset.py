@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import zipfile
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Deque, Dict, List, Optional, Tuple
@@ -78,6 +79,14 @@ def _amago_loading() -> Tuple[type, type]:
 
 
 _BASE, _ITEM = _amago_loading()
+
+
+def _raw_start(rng: np.random.Generator, n: int, L: int, mode: str) -> int:
+    """A window's raw start (before clipping at 0) by DESIGN.md's padded_sampling rules."""
+    if n <= L:
+        return 0
+    lo, hi = {"none": (0, n - L), "both": (-L + 1, n - 2), "left": (-L + 1, n - L), "right": (0, n - 2)}[mode]
+    return int(rng.integers(lo, hi + 1))
 
 
 class AmagoReplayDataset(_BASE):  # type: ignore[misc, valid-type]
@@ -136,7 +145,9 @@ class AmagoReplayDataset(_BASE):  # type: ignore[misc, valid-type]
         self._ingested: set = set()  # every file path already in the buffer (or skipped for good)
         self._fifo_files: Deque[Tuple[int, str]] = deque()  # (traj id, path), oldest first
         self._chunk: List[Any] = []
-        self._worker_seeded: Optional[int] = None
+        self._lengths: Dict[int, int] = {}
+        self._np_rng: Optional[np.random.Generator] = None
+        self._np_seed: Optional[int] = None
         self._stats = {"ingested": 0, "unreadable": 0, "deleted": 0}
         self._ingest_dir(self.protected_path, protected=True)
         self._ingest_dir(self.fifo_path, protected=False)
@@ -223,9 +234,10 @@ class AmagoReplayDataset(_BASE):  # type: ignore[misc, valid-type]
     def sample_random_trajectory(self) -> Any:
         """A whole stored trajectory, chosen uniformly, as an RLData item."""
         self._require_data()
-        self._reseed_in_worker()
-        batch = self.buffer.sample(1, self._longest(), padded_sampling="none")
-        return self._items(batch)[0]
+        ids = self.buffer.trajectory_ids()
+        tid = int(ids[self._rng().integers(len(ids))])
+        n = self._length(tid)
+        return self._items(self.buffer.gather([tid], [0], n))[0]
 
     def __len__(self) -> int:
         self.check_configured()
@@ -234,11 +246,9 @@ class AmagoReplayDataset(_BASE):  # type: ignore[misc, valid-type]
     def __getitem__(self, i: int) -> Any:
         self.check_configured()
         self._require_data()
-        self._reseed_in_worker()
         if not self._chunk:
             L = self.max_seq_len if self.max_seq_len is not None else self._longest()
-            batch = self.buffer.sample(self.chunk_size, L, padded_sampling=self.padded_sampling)
-            self._chunk = self._items(batch)[::-1]  # pop() from the end serves in draw order
+            self._chunk = self._items(self._sample(self.chunk_size, L))[::-1]  # pop() = draw order
         return self._chunk.pop()
 
     def delete(self, delete_protected: bool = False) -> None:
@@ -252,6 +262,7 @@ class AmagoReplayDataset(_BASE):  # type: ignore[misc, valid-type]
             os.makedirs(self.protected_path, exist_ok=True)
         # The buffer cannot drop single trajectories; rebuild it from what is left on disk.
         self.buffer, self._ingested, self._fifo_files, self._chunk = None, set(), deque(), []
+        self._lengths = {}
         self._ingest_dir(self.protected_path, protected=True)
 
     # ---- internals ---------------------------------------------------------------------
@@ -263,16 +274,33 @@ class AmagoReplayDataset(_BASE):  # type: ignore[misc, valid-type]
                 "on_end_of_collection() loads them"
             )
 
-    def _longest(self) -> int:
-        return max(1, int(max(self.buffer.trajectory_lengths())))
+    def _length(self, tid: int) -> int:
+        n = self._lengths.get(tid)
+        if n is None:
+            n = self._lengths[tid] = int(self.buffer.trajectory(tid)["actions"].shape[0])
+        return n
 
-    def _reseed_in_worker(self) -> None:
-        # A DataLoader worker holds a forked copy of the buffer with the parent's RNG state;
-        # without this, every worker would serve the same windows.
+    def _longest(self) -> int:
+        return max(self._length(int(t)) for t in self.buffer.trajectory_ids())
+
+    def _rng(self) -> np.random.Generator:
         info = torch.utils.data.get_worker_info()
-        if info is not None and self._worker_seeded != info.seed:
-            self.buffer.reseed(info.seed)
-            self._worker_seeded, self._chunk = info.seed, []
+        seed = self.seed if info is None else info.seed
+        if self._np_rng is None or self._np_seed != seed:
+            self._np_rng, self._np_seed = np.random.default_rng(seed), seed
+        return self._np_rng
+
+    def _sample(self, B: int, L: int) -> Any:
+        """B windows: native draws in the main process; in a DataLoader worker (a forked copy
+        of the buffer whose RNG state equals every other worker's) draw here from the
+        worker's own seed and cut natively with ``gather``."""
+        if torch.utils.data.get_worker_info() is None:
+            return self.buffer.sample(B, L, padded_sampling=self.padded_sampling)
+        rng = self._rng()
+        ids = self.buffer.trajectory_ids()
+        pick = ids[rng.integers(len(ids), size=B)]
+        starts = [_raw_start(rng, self._length(int(t)), L, self.padded_sampling) for t in pick]
+        return self.buffer.gather(pick, starts, L)
 
     def _make_buffer(self, first: Dict[str, Any]) -> None:
         from amago_fast import ReplayBuffer
@@ -296,7 +324,7 @@ class AmagoReplayDataset(_BASE):  # type: ignore[misc, valid-type]
                 continue
             try:
                 traj = load_amago_npz(p)
-            except (OSError, ValueError, KeyError) as exc:
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
                 # A file being written, or truncated by a crash: leave it, retry next time.
                 self._stats["unreadable"] += 1
                 self._last_error = f"{p}: {exc}"
@@ -322,7 +350,8 @@ class AmagoReplayDataset(_BASE):  # type: ignore[misc, valid-type]
             return
         live = set(int(t) for t in self.buffer.trajectory_ids())
         while self._fifo_files and self._fifo_files[0][0] not in live:
-            _, p = self._fifo_files.popleft()
+            tid, p = self._fifo_files.popleft()
+            self._lengths.pop(tid, None)
             if self.has_edit_rights:
                 self._remove(p)
                 self._ingested.discard(p)  # gone from disk: no need to remember it

@@ -19,7 +19,7 @@ with the Batch (no copies).
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional
 
 import numpy as np
 import torch
@@ -172,9 +172,9 @@ class SliceWindowSampler:
     ones right-padded with ``mask`` False), which :func:`batch_to_tensordict` turns into
     TorchRL's layout.
 
-    This path cuts windows in NumPy from zero-copy trajectory views; it exists for
-    interop and tests. For training speed use ``ReplayBuffer.sample`` (padded_sampling
-    "none" draws from the same distribution).
+    The draws are made in Python (torch RNG) and the windows cut natively by
+    ``ReplayBuffer.gather``. For training throughput prefer ``ReplayBuffer.sample``:
+    with padded_sampling="none" it draws from the same distribution, natively.
     """
 
     def __init__(
@@ -215,51 +215,14 @@ class SliceWindowSampler:
 
     def sample(self, num_slices: int) -> Any:
         """A Batch of ``num_slices`` windows of ``slice_len`` transitions (see class doc)."""
-        tids, starts, seq = self.sample_index(num_slices)
-        trajs = [self.buffer.trajectory(int(t)) for t in tids]
-        return _cut_windows(trajs, starts.tolist(), seq.tolist(), self.slice_len, tids)
+        tids, starts, _ = self.sample_index(num_slices)
+        # A short trajectory (strict_length=False) starts at 0 and is right-padded by gather,
+        # which is TorchRL's clamp of the slice to the trajectory's length.
+        return self.buffer.gather(tids.numpy(), starts.numpy(), self.slice_len)
 
 
 def _live_trajectories(buffer: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    """(trajectory ids, lengths in transitions) of the stored trajectories, oldest first."""
+    """(trajectory ids, lengths in transitions), in the buffer's order (oldest FIFO first)."""
     ids = [int(t) for t in buffer.trajectory_ids()]
-    lengths = [int(n) for n in buffer.trajectory_lengths(ids)] if ids else []
+    lengths = [int(buffer.trajectory(t)["actions"].shape[0]) for t in ids]
     return torch.tensor(ids, dtype=torch.int64), torch.tensor(lengths, dtype=torch.int64)
-
-
-def _cut_windows(trajs: List[Mapping[str, Any]], starts, seqs, L: int, tids) -> Any:
-    """Copy window b = traj b [start, start+seq] (obs-like) / [start, start+seq) into a Batch."""
-    from amago_fast import Batch
-
-    B = len(trajs)
-    first = trajs[0]
-    obs_keys = list(first["obs"].keys())
-    obs = {k: np.zeros((B, L + 1) + first["obs"][k].shape[1:], first["obs"][k].dtype) for k in obs_keys}
-    A = first["actions"].shape[-1]
-    rl2s = np.zeros((B, L + 1, first["rl2s"].shape[-1]), np.float32)
-    time_idxs = np.zeros((B, L + 1, 1), np.int64)
-    actions = np.zeros((B, L, A), np.float32)
-    rews = np.zeros((B, L, 1), np.float32)
-    dones = np.zeros((B, L, 1), bool)
-    mask = np.zeros((B, L + 1), bool)
-    for b, (traj, s, n) in enumerate(zip(trajs, starts, seqs)):
-        for k in obs_keys:
-            obs[k][b, : n + 1] = traj["obs"][k][s : s + n + 1]
-        rl2s[b, : n + 1] = traj["rl2s"][s : s + n + 1]
-        time_idxs[b, : n + 1, 0] = np.asarray(traj["time_idxs"]).reshape(-1)[s : s + n + 1]
-        actions[b, :n] = traj["actions"][s : s + n]
-        rews[b, :n, 0] = np.asarray(traj["rews"]).reshape(-1)[s : s + n]
-        dones[b, :n, 0] = np.asarray(traj["dones"]).reshape(-1)[s : s + n]
-        mask[b, : n + 1] = True
-    t = torch.from_numpy
-    return Batch(
-        obs={k: t(v) for k, v in obs.items()},
-        rl2s=t(rl2s),
-        time_idxs=t(time_idxs),
-        actions=t(actions),
-        rews=t(rews),
-        dones=t(dones),
-        mask=t(mask),
-        traj_ids=torch.as_tensor(tids, dtype=torch.int64),
-        starts=torch.as_tensor(starts, dtype=torch.int64),
-    )

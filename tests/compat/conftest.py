@@ -75,3 +75,46 @@ def ref():
     return types.SimpleNamespace(
         causal=ref_causal_attention, decode=ref_decode, FakeSelfAttention=FakeSelfAttention
     )
+
+
+def write_amago_npz(directory, T: int, A: int = 2, seed: int = 0, t: float = 0.0, env: str = "Fake-v0"):
+    """Write one trajectory file the way AMAGO's actors do; return its arrays and path."""
+    import os
+
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    act = np.eye(A, dtype=np.float32)[rng.integers(A, size=T)]  # (T, A) one-hot
+    rews = rng.normal(size=(T, 1)).astype(np.float32)
+    arrays = {
+        "_OBS_KEY_observation": rng.normal(size=(T + 1, 3)).astype(np.float32),
+        "rl2s": np.concatenate([np.r_[np.zeros((1, 1)), rews], np.r_[np.zeros((1, A)), act]], 1).astype(np.float32),
+        "time_idxs": np.arange(T + 1)[:, None],
+        "rews": rews,
+        "dones": np.r_[np.zeros((T - 1, 1), bool), np.ones((1, 1), bool)],
+        "actions": act,
+    }
+    path = os.path.join(directory, f"{env}_{seed:08x}_{1795538000 + t}.npz")
+    np.savez(path, **arrays)
+    return arrays, path
+
+
+def amago_pad_collate(items):
+    """AMAGO's collate, restated: pad every field with 4.0 along time (pad_sequence semantics)."""
+    from torch.nn.utils.rnn import pad_sequence
+
+    pad = lambda xs: pad_sequence(list(xs), batch_first=True, padding_value=4.0)  # noqa: E731
+    return types.SimpleNamespace(
+        obs={k: pad(i.obs[k] for i in items) for k in items[0].obs},
+        rl2s=pad(i.rl2s for i in items),
+        rews=pad(i.rews for i in items),
+        dones=pad(i.dones for i in items),
+        actions=pad(i.actions for i in items),
+        time_idxs=pad(i.time_idxs for i in items),
+    )
+
+
+@pytest.fixture
+def amago_files():
+    """write_amago_npz and amago_pad_collate, as a namespace."""
+    return types.SimpleNamespace(write=write_amago_npz, collate=amago_pad_collate)
