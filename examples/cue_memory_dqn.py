@@ -13,8 +13,8 @@ Learner: a small causal Transformer over (obs, previous reward, previous action)
 and a sequence DQN: Q(h_t, a) regressed on r_t + gamma (1 - d_t) max_a' Q_target(h_{t+1}, a')
 over whole sampled windows, masked on padding.
 
-    python examples/cue_memory_dqn.py --steps 2000          # learns to ~100% in a few minutes
-    python examples/cue_memory_dqn.py --steps 50 --corridor 4   # smoke test (seconds)
+    python examples/cue_memory_dqn.py --steps 400 --corridor 16  # 100% success, ~15 s on 1 CPU core
+    python examples/cue_memory_dqn.py --steps 50 --corridor 4    # smoke test (seconds)
 """
 from __future__ import annotations
 
@@ -61,9 +61,9 @@ class CueMemoryEnv(gym.Env):
 class Config:
     """Hyperparameters of the example (all small: it must run on a laptop CPU)."""
 
-    steps: int = 2000
+    steps: int = 400
     """gradient steps"""
-    corridor: int = 8
+    corridor: int = 16
     """blank steps between the cue and the junction"""
     num_envs: int = 16
     """episodes collected per collection round"""
@@ -141,7 +141,7 @@ def run_episodes(envs, qnet, eps: float, rng: np.random.Generator, device) -> li
             q = qnet(
                 torch.as_tensor(np.stack(obs, 1), device=device),
                 torch.as_tensor(np.stack(rl2s, 1), device=device),
-                torch.full((n, t + 1), 0, dtype=torch.long, device=device) + torch.arange(t + 1, device=device),
+                torch.arange(t + 1, device=device).expand(n, t + 1),
             )[:, -1]
         act = q.argmax(-1).cpu().numpy()
         explore = rng.random(n) < eps
@@ -152,7 +152,9 @@ def run_episodes(envs, qnet, eps: float, rng: np.random.Generator, device) -> li
         done = np.array([s[2] or s[3] for s in step])
         obs.append(np.stack([s[0] for s in step]))
         rl2s.append(np.concatenate([r[:, None], one_hot], 1))
-        actions.append(one_hot), rews.append(r), dones.append(np.array([s[2] for s in step]))
+        actions.append(one_hot)
+        rews.append(r)
+        dones.append(np.array([s[2] for s in step]))
     T = len(actions)
     return [
         dict(
@@ -212,7 +214,7 @@ def main(argv=None) -> float:
         with torch.no_grad():
             for p, tp in zip(qnet.parameters(), target.parameters()):
                 tp.lerp_(p, cfg.target_tau)
-        loss = float(loss_t)
+        loss = loss_t.item()
         if (step + 1) % max(1, cfg.steps // 10) == 0:
             print(f"step {step + 1:>6}  td_loss {loss:.4f}  buffer {buffer.num_timesteps} steps  "
                   f"{time.time() - start:.1f}s", flush=True)
