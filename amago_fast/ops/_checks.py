@@ -1,0 +1,199 @@
+"""Input validation for the public attention ops: every bad input becomes a ValueError
+(or TypeError for non-tensors) naming the argument, raised before any kernel launch."""
+from __future__ import annotations
+
+import math
+import os
+from typing import Optional, Sequence, Tuple, Union
+
+import torch
+
+SUPPORTED_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
+TRITON_HEAD_DIMS = (16, 32, 64, 128)
+BACKENDS = ("auto", "triton", "torch")
+BACKEND_ENV = "AMAGO_FAST_ATTN_BACKEND"
+
+
+def check_tensor(name: str, t: object, ndim: int) -> torch.Tensor:
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    if t.dim() != ndim:
+        raise ValueError(f"{name} must have {ndim} dims, got shape {tuple(t.shape)}")
+    if t.dtype not in SUPPORTED_DTYPES:
+        raise ValueError(f"{name} has unsupported dtype {t.dtype}; use float16, bfloat16 or float32")
+    return t
+
+
+def check_same(name: str, t: torch.Tensor, ref_name: str, ref: torch.Tensor) -> None:
+    """Same dtype and device as the reference tensor."""
+    if t.dtype != ref.dtype:
+        raise ValueError(f"{name} has dtype {t.dtype} but {ref_name} has {ref.dtype}")
+    if t.device != ref.device:
+        raise ValueError(f"{name} is on {t.device} but {ref_name} is on {ref.device}")
+
+
+def check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
+    """q (B, Lq, H, D), k/v (B, Lk, H, D)."""
+    check_tensor("q", q, 4)
+    check_tensor("k", k, 4)
+    check_tensor("v", v, 4)
+    check_same("k", k, "q", q)
+    check_same("v", v, "q", q)
+    if k.shape != v.shape:
+        raise ValueError(f"k and v must have the same shape, got {tuple(k.shape)} and {tuple(v.shape)}")
+    b, lq, h, d = q.shape
+    if k.shape[0] != b or k.shape[2] != h or k.shape[3] != d:
+        raise ValueError(
+            f"k must be (batch={b}, seqlen_k, nheads={h}, headdim={d}) to match q, got {tuple(k.shape)}"
+        )
+    if b == 0 or lq == 0 or h == 0 or d == 0 or k.shape[1] == 0:
+        raise ValueError(f"empty dimension in q {tuple(q.shape)} or k {tuple(k.shape)}")
+
+
+def check_options(
+    dropout_p: float, softmax_scale: Optional[float], window_size: Sequence[int]
+) -> Tuple[int, int]:
+    """Validates the scalar options; returns window_size as an int pair."""
+    if not isinstance(dropout_p, (int, float)) or not 0.0 <= float(dropout_p) < 1.0:
+        raise ValueError(f"dropout_p must be a float in [0, 1), got {dropout_p!r}")
+    if softmax_scale is not None:
+        if not isinstance(softmax_scale, (int, float)) or not math.isfinite(softmax_scale):
+            raise ValueError(f"softmax_scale must be a finite float or None, got {softmax_scale!r}")
+    return check_window(window_size)
+
+
+def check_window(window_size: Sequence[int]) -> Tuple[int, int]:
+    try:
+        if isinstance(window_size, (str, bytes)):
+            raise TypeError
+        left, right = (int(w) for w in window_size)
+        ok = all(int(w) == w for w in window_size)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok or left < -1 or right < -1:
+        raise ValueError(f"window_size must be a pair of ints >= -1 (-1 = unbounded), got {window_size!r}")
+    return left, right
+
+
+def resolve_scale(softmax_scale: Optional[float], head_dim: int) -> float:
+    return 1.0 / math.sqrt(head_dim) if softmax_scale is None else float(softmax_scale)
+
+
+def triton_interpreting() -> bool:
+    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+
+
+def triton_available() -> bool:
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def choose_backend(
+    backend: Optional[str], device: torch.device, head_dim: int, dropout_p: float = 0.0
+) -> str:
+    """Resolve "auto"/"triton"/"torch" (argument, else $AMAGO_FAST_ATTN_BACKEND, else auto).
+
+    auto: Triton for CUDA tensors when Triton is installed, the head dim is one the kernels
+    compile for, and there is no dropout; PyTorch otherwise. Forcing "triton" on an input it
+    cannot handle is an error rather than a silent fallback.
+    """
+    if backend is None:
+        backend = os.environ.get(BACKEND_ENV, "auto") or "auto"
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS} (or ${BACKEND_ENV}), got {backend!r}")
+    if backend == "torch":
+        return "torch"
+    if backend == "auto":
+        ok = (
+            device.type == "cuda"
+            and head_dim in TRITON_HEAD_DIMS
+            and dropout_p == 0.0
+            and triton_available()
+        )
+        return "triton" if ok else "torch"
+    # Forced Triton: explain exactly what stands in the way.
+    if not triton_available():
+        raise ValueError("backend='triton' but triton is not installed (pip install amago_fast[triton])")
+    if device.type != "cuda" and not triton_interpreting():
+        raise ValueError(
+            f"backend='triton' needs CUDA tensors (got device {device}); "
+            "set TRITON_INTERPRET=1 before importing triton to run the kernels on CPU"
+        )
+    if head_dim not in TRITON_HEAD_DIMS:
+        raise ValueError(f"headdim {head_dim} is not supported by the Triton kernels; use one of {TRITON_HEAD_DIMS}")
+    if dropout_p > 0.0:
+        raise ValueError("dropout_p > 0 is only supported by backend='torch' (the Triton kernels have no dropout)")
+    return "triton"
+
+
+def check_cache(
+    q: torch.Tensor,
+    k_cache: torch.Tensor,
+    v_cache: torch.Tensor,
+    k: Optional[torch.Tensor],
+    v: Optional[torch.Tensor],
+    cache_seqlens: Union[None, int, torch.Tensor],
+    ring: bool,
+) -> torch.Tensor:
+    """Validate decode inputs; returns cache_seqlens as a (B,) int32 tensor on q's device."""
+    check_tensor("q", q, 4)
+    check_tensor("k_cache", k_cache, 4)
+    check_tensor("v_cache", v_cache, 4)
+    check_same("k_cache", k_cache, "q", q)
+    check_same("v_cache", v_cache, "q", q)
+    b, lq, h, d = q.shape
+    if k_cache.shape != v_cache.shape:
+        raise ValueError(f"k_cache and v_cache shapes differ: {tuple(k_cache.shape)} vs {tuple(v_cache.shape)}")
+    lmax = k_cache.shape[1]
+    if k_cache.shape[0] != b or k_cache.shape[2] != h or k_cache.shape[3] != d:
+        raise ValueError(
+            f"k_cache must be (batch={b}, seqlen_cache, nheads={h}, headdim={d}), got {tuple(k_cache.shape)}"
+        )
+    if b == 0 or lq == 0 or lmax == 0 or h == 0 or d == 0:
+        raise ValueError(f"empty dimension in q {tuple(q.shape)} or k_cache {tuple(k_cache.shape)}")
+    if k_cache.stride(-1) != 1 or v_cache.stride(-1) != 1:
+        raise ValueError("k_cache and v_cache must be contiguous in the last (headdim) dimension")
+    if (k is None) != (v is None):
+        raise ValueError("k and v must be given together (or both None)")
+    lnew = 0
+    if k is not None:
+        check_tensor("k", k, 4)
+        check_tensor("v", v, 4)
+        check_same("k", k, "q", q)
+        check_same("v", v, "q", q)
+        if k.shape != v.shape:
+            raise ValueError(f"k and v must have the same shape, got {tuple(k.shape)} and {tuple(v.shape)}")
+        if k.shape[0] != b or k.shape[2] != h or k.shape[3] != d or k.shape[1] == 0:
+            raise ValueError(f"k must be (batch={b}, seqlen_new>0, nheads={h}, headdim={d}), got {tuple(k.shape)}")
+        lnew = k.shape[1]
+        if cache_seqlens is None:
+            raise ValueError("cache_seqlens is required when appending new k/v (where would they go?)")
+        if lnew > lmax:
+            raise ValueError(f"k has {lnew} new tokens but the cache holds only seqlen_cache={lmax}")
+    if cache_seqlens is None:
+        return torch.full((b,), lmax, dtype=torch.int32, device=q.device)
+    if isinstance(cache_seqlens, int) and not isinstance(cache_seqlens, bool):
+        cache_seqlens = torch.full((b,), cache_seqlens, dtype=torch.int32, device=q.device)
+    if not isinstance(cache_seqlens, torch.Tensor):
+        raise TypeError(f"cache_seqlens must be an int32 tensor (batch,), an int or None, got {type(cache_seqlens).__name__}")
+    if cache_seqlens.dtype not in (torch.int32, torch.int64) or cache_seqlens.shape != (b,):
+        raise ValueError(
+            f"cache_seqlens must be an int32 tensor of shape ({b},), got {cache_seqlens.dtype} {tuple(cache_seqlens.shape)}"
+        )
+    if cache_seqlens.device != q.device:
+        raise ValueError(f"cache_seqlens is on {cache_seqlens.device} but q is on {q.device}")
+    # One small host sync: an out-of-range length would otherwise read or write out of bounds.
+    lo, hi = (int(x) for x in torch.stack([cache_seqlens.min(), cache_seqlens.max()]).tolist())
+    if lo < 0:
+        raise ValueError(f"cache_seqlens must be >= 0, got min {lo}")
+    if not ring and hi + lnew > lmax:
+        raise ValueError(
+            f"cache too small: cache_seqlens max {hi} + {lnew} new tokens > seqlen_cache {lmax} "
+            "(use a larger cache or ring=True)"
+        )
+    if ring and hi + lnew >= 2**31:
+        raise ValueError("cache_seqlens would overflow int32")
+    return cache_seqlens.to(torch.int32)

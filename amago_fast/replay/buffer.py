@@ -1,0 +1,322 @@
+"""ReplayBuffer: the Python face of the C++ trajectory store and window sampler."""
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from .. import _C
+from . import reference
+from .batch import Batch
+from .spec import OBS_PREFIX, Field, check_array, make_fields, spec_from_spaces, to_numpy
+from .storage import STORAGE_MODES, allocate, arena_rows
+
+WEIGHTINGS = ("uniform", "length")
+
+
+def _positive_int(v: Any, name: str, allow_none: bool = False) -> int | None:
+    if v is None and allow_none:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+        raise ValueError(f"{name} must be a positive int, got {v!r}")
+    return int(v)
+
+
+class ReplayBuffer:
+    """Whole trajectories in native arenas; samples padded training windows in C++.
+
+    Capacity counts transitions. FIFO evicts whole oldest non-protected trajectories;
+    protected trajectories (demonstrations, offline data) have their own capacity and
+    are never evicted (adding past it is an error). Trajectories are chosen uniformly
+    (or proportionally to length), then a window is placed by DESIGN.md's
+    ``padded_sampling`` rules. All random draws come from one seeded generator on the
+    calling thread: same seed + same calls -> same batches, whatever ``num_threads``.
+    """
+
+    def __init__(self, fields: Mapping[str, tuple], action_dim: int, capacity: int = 1_000_000,
+                 protected_capacity: int | None = None, max_traj_len: int | None = None,
+                 storage: str = "memory", path: str | os.PathLike | None = None, seed: int = 0,
+                 num_threads: int | None = None, relabeler: Any = None):
+        """fields: {obs_key: (shape, dtype)}; action_dim: A (actions are (T, A) float32)."""
+        self.capacity = _positive_int(capacity, "capacity")
+        self.protected_capacity = _positive_int(protected_capacity, "protected_capacity", True)
+        self.max_traj_len = _positive_int(max_traj_len, "max_traj_len", True)
+        if storage not in STORAGE_MODES:
+            raise ValueError(f"storage must be one of {STORAGE_MODES}, got {storage!r}")
+        if storage == "mmap" and path is None:
+            raise ValueError("storage='mmap' needs path= (a directory for the arena files)")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+        if relabeler is not None and not callable(getattr(relabeler, "relabel", None)):
+            raise TypeError("relabeler must have a relabel(trajs, rng_seed) method")
+        self.fields: list[Field] = make_fields(fields, action_dim)
+        self.action_dim = int(action_dim)
+        self.storage, self.path, self.seed = storage, path, int(seed)
+        self.num_threads = num_threads
+        self.relabeler = relabeler
+        self._rows = arena_rows(self.capacity, self.max_traj_len)
+        pcap = self.protected_capacity or 0
+        self._prows = arena_rows(pcap, self.max_traj_len) if pcap else 0
+        self._store = _C.ReplayStore([f.row_bytes for f in self.fields],
+                                     [f.obs_like for f in self.fields], self.capacity, self._rows,
+                                     pcap, self._prows, self.seed)
+        self._arenas = [allocate(self.fields, self._rows, storage, path, "fifo"),
+                        allocate(self.fields, self._prows, storage, path, "protected")]
+        self._store.attach(0, self._arenas[0])
+        if pcap:
+            self._store.attach(1, self._arenas[1])
+
+    @classmethod
+    def from_spaces(cls, observation_space: Any, action_space: Any, **kwargs) -> "ReplayBuffer":
+        """Buffer for gymnasium spaces (Dict/Box/Discrete/MultiBinary observations;
+        Discrete (one-hot), Box, MultiBinary actions). kwargs as in ``__init__``."""
+        obs_fields, A = spec_from_spaces(observation_space, action_space)
+        return cls(obs_fields, A, **kwargs)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def num_threads(self) -> int:
+        return self._num_threads
+
+    @num_threads.setter
+    def num_threads(self, v: int | None) -> None:
+        self._num_threads = min(4, os.cpu_count() or 1) if v is None else _positive_int(v, "num_threads")
+
+    @property
+    def obs_keys(self) -> list[str]:
+        return [f.name[len(OBS_PREFIX):] for f in self.fields if f.name.startswith(OBS_PREFIX)]
+
+    @property
+    def obs_fields(self) -> dict:
+        """{obs_key: (shape, dtype)} (the explicit field spec this buffer was built from)."""
+        return {f.name[len(OBS_PREFIX):]: (f.shape, f.dtype) for f in self.fields
+                if f.name.startswith(OBS_PREFIX)}
+
+    @property
+    def num_timesteps(self) -> int:
+        """Stored transitions (FIFO + protected)."""
+        return int(self._store.num_timesteps)
+
+    @property
+    def num_trajectories(self) -> int:
+        return int(self._store.num_trajectories)
+
+    def __len__(self) -> int:
+        return self.num_timesteps
+
+    def __repr__(self) -> str:
+        return (f"ReplayBuffer(obs={self.obs_keys}, action_dim={self.action_dim}, "
+                f"timesteps={self.num_timesteps}/{self.capacity}, "
+                f"trajectories={self.num_trajectories}, storage={self.storage!r})")
+
+    # ------------------------------------------------------------------ writes
+    def add_trajectory(self, obs: Any, rl2s: Any, time_idxs: Any, actions: Any, rews: Any,
+                       dones: Any, protected: bool = False) -> int:
+        """Store one trajectory of T transitions; returns its id.
+
+        obs: {key: (T+1, ...)} (or one array if the buffer has a single obs key),
+        rl2s (T+1, 1+A), time_idxs (T+1,) or (T+1, 1), actions (T, A),
+        rews (T,) or (T, 1), dones (T,) or (T, 1) bool.
+        """
+        a = to_numpy(actions, "actions")
+        if a.ndim != 2 or a.shape[0] < 1:
+            raise ValueError(f"actions: expected shape (T, {self.action_dim}) with T >= 1, got {a.shape}")
+        T = int(a.shape[0])
+        arrays = self._check_fields(obs, rl2s, time_idxs, actions, rews, dones, T, "")
+        return self._add_checked(arrays, T, bool(protected))
+
+    def _check_fields(self, obs, rl2s, time_idxs, actions, rews, dones, T: int, lead: str) -> list:
+        """Validate one trajectory's arrays in field order (T+1 / T rows)."""
+        if not isinstance(obs, Mapping):
+            if len(self.obs_keys) != 1:
+                raise TypeError(f"obs must be a dict with keys {self.obs_keys}")
+            obs = {self.obs_keys[0]: obs}
+        if set(obs) != set(self.obs_keys):
+            raise ValueError(f"obs keys {sorted(obs)} do not match the buffer's {sorted(self.obs_keys)}")
+        given = {"rl2s": rl2s, "time_idxs": time_idxs, "actions": actions, "rews": rews, "dones": dones}
+        out = []
+        for f in self.fields:
+            if f.name.startswith(OBS_PREFIX):
+                key = f.name[len(OBS_PREFIX):]
+                x, name = obs[key], f"{lead}obs[{key!r}]"
+            else:
+                x, name = given[f.name], lead + f.name
+            rows = T + 1 if f.obs_like else T
+            out.append(check_array(x, name, f.dtype, (rows,) + f.shape))
+        return out
+
+    def _add_checked(self, arrays: list, T: int, protected: bool) -> int:
+        if protected and not self.protected_capacity:
+            raise ValueError("protected=True needs a buffer built with protected_capacity")
+        cap = self.protected_capacity if protected else self.capacity
+        if T > cap:
+            raise ValueError(f"a trajectory of {T} transitions exceeds "
+                             f"{'protected_capacity' if protected else 'capacity'}={cap}")
+        tid, _evicted = self._store.add(arrays, T, protected)
+        return int(tid)
+
+    def stream(self, num_envs: int) -> "StreamWriter":
+        """A writer for ``num_envs`` vectorized envs (see StreamWriter)."""
+        from .stream import StreamWriter
+
+        return StreamWriter(self, _positive_int(num_envs, "num_envs"))
+
+    # ------------------------------------------------------------------ reads
+    def trajectory_ids(self) -> np.ndarray:
+        """Stored ids in sampling order: FIFO oldest first, then protected. (N,) int64"""
+        return np.concatenate([self._store.index(0)[0], self._store.index(1)[0]])
+
+    def trajectory(self, traj_id: int) -> dict:
+        """Zero-copy read-only views of a stored trajectory: obs {key: (T+1, ...)},
+        rl2s (T+1, 1+A), time_idxs (T+1,), actions (T, A), rews (T,), dones (T,).
+        The views alias the arena: valid until the trajectory is evicted (copy to keep)."""
+        try:
+            p, off, T = self._store.locate(int(traj_id))
+        except IndexError:
+            raise KeyError(f"trajectory {traj_id} is not stored (never added or evicted)") from None
+        out: dict = {"obs": {}}
+        for f, arena in zip(self.fields, self._arenas[p]):
+            v = arena[off: off + (T + 1 if f.obs_like else T)]
+            v.flags.writeable = False
+            if f.name.startswith(OBS_PREFIX):
+                out["obs"][f.name[len(OBS_PREFIX):]] = v
+            else:
+                out[f.name] = v
+        return out
+
+    def _check_sample_args(self, batch_size, seq_len, padded_sampling, weighting) -> tuple:
+        B = _positive_int(batch_size, "batch_size")
+        L = _positive_int(seq_len, "seq_len")
+        if padded_sampling not in reference.PADDING_MODES:
+            raise ValueError(f"padded_sampling must be one of {reference.PADDING_MODES}, "
+                             f"got {padded_sampling!r}")
+        if weighting not in WEIGHTINGS:
+            raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {weighting!r}")
+        if self.num_trajectories == 0:
+            raise ValueError("cannot sample from an empty ReplayBuffer")
+        return B, L
+
+    def sample(self, batch_size: int, seq_len: int, padded_sampling: str = "none",
+               device: Any = None, pin_memory: bool = False, weighting: str = "uniform") -> Batch:
+        """B windows of L transitions (Batch layout: obs (B, L+1, ...), actions (B, L, A),
+        mask (B, L+1), ...). Chooses trajectories uniformly (weighting='length':
+        proportionally to length), then places each window by ``padded_sampling``."""
+        B, L = self._check_sample_args(batch_size, seq_len, padded_sampling, weighting)
+        if self.relabeler is not None:
+            return self._sample_relabeled(B, L, padded_sampling, weighting, device, pin_memory)
+        outs, tensors, aux = self._alloc(B, L, pin_memory)
+        self._store.sample_into(B, L, padded_sampling, weighting == "length", outs, *aux,
+                                self.num_threads)
+        return self._finish(tensors, aux, device, pin_memory)
+
+    def draw(self, batch_size: int, seq_len: int, padded_sampling: str = "none",
+             weighting: str = "uniform") -> tuple[np.ndarray, np.ndarray]:
+        """The random part of ``sample`` alone: (traj_ids (B,), raw_starts (B,)), raw start
+        before clipping at 0. ``gather(*draw(...))`` equals ``sample(...)``."""
+        B, L = self._check_sample_args(batch_size, seq_len, padded_sampling, weighting)
+        return self._store.draw(B, L, padded_sampling, weighting == "length")
+
+    def gather(self, traj_ids: Sequence[int], raw_starts: Sequence[int], seq_len: int,
+               device: Any = None, pin_memory: bool = False) -> Batch:
+        """Cut the given windows (no randomness): traj_ids (B,), raw_starts (B,)."""
+        L = _positive_int(seq_len, "seq_len")
+        ids = np.ascontiguousarray(traj_ids, dtype=np.int64).reshape(-1)
+        st = np.ascontiguousarray(raw_starts, dtype=np.int64).reshape(-1)
+        if len(ids) == 0 or len(ids) != len(st):
+            raise ValueError("traj_ids and raw_starts must be non-empty and equally long")
+        known = set(self.trajectory_ids().tolist())
+        missing = [int(i) for i in ids if int(i) not in known]
+        if missing:
+            raise ValueError(f"traj_ids {missing[:5]} are not stored")
+        outs, tensors, aux = self._alloc(len(ids), L, pin_memory)
+        self._store.gather_into(ids, st, L, outs, *aux, self.num_threads)
+        return self._finish(tensors, aux, device, pin_memory)
+
+    def cut_windows(self, trajs: Sequence[dict], seq_len: int, padded_sampling: str = "none",
+                    traj_ids: Sequence[int] | None = None, device: Any = None) -> Batch:
+        """Windows from given trajectory dicts (e.g. relabeled copies of ``trajectory()``
+        views), starts drawn from this buffer's generator by the same rules."""
+        L = _positive_int(seq_len, "seq_len")
+        if padded_sampling not in reference.PADDING_MODES:
+            raise ValueError(f"padded_sampling must be one of {reference.PADDING_MODES}")
+        if not trajs:
+            raise ValueError("trajs must be a non-empty list of trajectory dicts")
+        lengths = []
+        for i, t in enumerate(trajs):
+            T = len(t["actions"])
+            self._check_fields(t["obs"], t["rl2s"], t["time_idxs"], t["actions"], t["rews"],
+                               t["dones"], T, f"trajs[{i}].")
+            lengths.append(T)
+        starts = self._store.draw_starts(np.asarray(lengths, np.int64), L, padded_sampling)
+        w = reference.cut_windows(trajs, starts, L)
+        ids = np.full(len(trajs), -1, np.int64) if traj_ids is None else np.asarray(traj_ids, np.int64)
+        t = torch.from_numpy
+        batch = Batch(obs={k: t(v) for k, v in w["obs"].items()}, rl2s=t(w["rl2s"]),
+                      time_idxs=t(w["time_idxs"]), actions=t(w["actions"]), rews=t(w["rews"]),
+                      dones=t(w["dones"]), mask=t(w["mask"]), traj_ids=t(ids),
+                      starts=t(w["start"].astype(np.int64)))
+        return batch if device is None else batch.to(device)
+
+    def _sample_relabeled(self, B, L, mode, weighting, device, pin_memory) -> Batch:
+        # choose trajectories -> relabel copies -> cut windows (same draw order as sample)
+        ids = self._store.draw_trajs(B, weighting == "length")
+        trajs = [self.trajectory(i) for i in ids]
+        seed = int(self._store.next_u64())
+        new = self.relabeler.relabel(trajs, seed)
+        if not isinstance(new, (list, tuple)) or len(new) != B:
+            raise ValueError(f"relabeler.relabel must return a list of {B} trajectory dicts")
+        return self.cut_windows(new, L, mode, traj_ids=ids, device=device)
+
+    # ------------------------------------------------------------------ batch memory
+    def _alloc(self, B: int, L: int, pin_memory: bool) -> tuple:
+        pin = bool(pin_memory) and torch.cuda.is_available()  # pinning is a no-op without CUDA
+        outs, tensors = [], []
+        for f in self.fields:
+            shape = (B, L + 1 if f.obs_like else L) + f.batch_shape
+            if pin:
+                t = torch.empty(shape, dtype=torch.from_numpy(np.empty(0, f.dtype)).dtype,
+                                pin_memory=True)
+                a = t.numpy()
+            else:
+                a = np.empty(shape, f.dtype)
+                t = torch.from_numpy(a)
+            outs.append(a)
+            tensors.append(t)
+        aux = (np.empty((B, L + 1), np.bool_), np.empty(B, np.int64), np.empty(B, np.int64))
+        return outs, tensors, aux
+
+    def _finish(self, tensors: list, aux: tuple, device: Any, pin_memory: bool) -> Batch:
+        named = {f.name: t for f, t in zip(self.fields, tensors)}
+        mask, ids, starts = (torch.from_numpy(a) for a in aux)
+        batch = Batch(obs={k[len(OBS_PREFIX):]: v for k, v in named.items() if k.startswith(OBS_PREFIX)},
+                      rl2s=named["rl2s"], time_idxs=named["time_idxs"], actions=named["actions"],
+                      rews=named["rews"], dones=named["dones"], mask=mask, traj_ids=ids, starts=starts)
+        if device is not None and torch.device(device).type != "cpu":
+            batch = batch.to(device, non_blocking=bool(pin_memory))
+        return batch
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, directory: str | os.PathLike) -> None:
+        """Atomic snapshot (manifest.json + .npy arrays, no pickle); see docs/replay.md."""
+        from .persist import save_buffer
+
+        save_buffer(self, directory)
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike, storage: str = "memory",
+             path: str | os.PathLike | None = None, num_threads: int | None = None,
+             relabeler: Any = None, verify: bool = True) -> "ReplayBuffer":
+        """Load a snapshot written by ``save``; the next sample equals the one the saved
+        buffer would have drawn. verify=True checks file sizes and CRC32 checksums."""
+        from .persist import load_buffer
+
+        return load_buffer(cls, directory, storage=storage, path=path, num_threads=num_threads,
+                           relabeler=relabeler, verify=verify)
+
+    def import_amago(self, directory: str | os.PathLike, allow_pickle: bool = False) -> list[int]:
+        """Append an AMAGO buffer directory's trajectories; returns the new ids."""
+        from .amago_import import import_into
+
+        return import_into(self, directory, allow_pickle=allow_pickle)

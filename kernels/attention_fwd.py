@@ -1,0 +1,129 @@
+"""Flash-attention forward in Triton: online softmax over key blocks, never materialising
+the (Lq, Lk) scores. Layout (B, L, H, D), any strides except a unit head-dim stride.
+
+Each program owns BLOCK_M queries of one (batch, head) and walks only the key blocks its
+causal/window band can touch. It writes the output and the row log-sum-exp (base 2),
+which the backward pass uses to recompute probabilities.
+"""
+from __future__ import annotations
+
+from typing import Tuple
+
+import torch
+import triton
+import triton.language as tl
+
+from ._common import (
+    LOG2E, _visible, check_interpretable, device_guard, dot_precision, interpreting, last_dim_contiguous, window_flags,
+)
+
+
+def _configs():
+    if interpreting():
+        # Unequal small blocks so odd lengths span several partial blocks in the tests.
+        return [triton.Config({"BLOCK_M": 32, "BLOCK_N": 16}, num_warps=4, num_stages=1)]
+    return [
+        triton.Config({"BLOCK_M": bm, "BLOCK_N": bn}, num_warps=w, num_stages=s)
+        for bm, bn, w, s in [
+            (128, 64, 4, 3), (128, 64, 8, 3), (128, 128, 8, 3), (128, 32, 4, 4),
+            (64, 64, 4, 3), (64, 32, 4, 4), (64, 128, 4, 2),
+        ]
+    ]
+
+
+@triton.autotune(configs=_configs(), key=["LQ", "LK", "HEAD_DIM", "HAS_LEFT", "HAS_RIGHT", "DOT_PREC"])
+@triton.jit
+def _attn_fwd(
+    Q, K, V, Out, Lse,  # Lse: (B, H, LQ) fp32, base-2 log-sum-exp
+    stride_qb, stride_qm, stride_qh,
+    stride_kb, stride_kn, stride_kh,
+    stride_vb, stride_vn, stride_vh,
+    stride_ob, stride_om, stride_oh,
+    H, LQ, LK, qk_scale, win_left, win_right,
+    HEAD_DIM: tl.constexpr, HAS_LEFT: tl.constexpr, HAS_RIGHT: tl.constexpr,
+    DOT_PREC: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+):
+    pid_m = tl.program_id(0)
+    pid_bh = tl.program_id(1)
+    b = pid_bh // H
+    h = pid_bh % H
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_d = tl.arange(0, HEAD_DIM)
+    q_ptrs = Q + b * stride_qb + h * stride_qh + offs_m[:, None] * stride_qm + offs_d[None, :]
+    q = tl.load(q_ptrs, mask=offs_m[:, None] < LQ, other=0.0)  # (BLOCK_M, D)
+    k_base = K + b * stride_kb + h * stride_kh
+    v_base = V + b * stride_vb + h * stride_vh
+
+    # Query i sits at key position i + LK - LQ: queries are aligned to the end of the keys.
+    shift = LK - LQ
+    q_pos = offs_m + shift  # (BLOCK_M,)
+    lo = 0
+    hi = LK
+    if HAS_RIGHT:
+        hi = tl.minimum(hi, pid_m * BLOCK_M + BLOCK_M - 1 + shift + win_right + 1)
+    if HAS_LEFT:
+        lo = tl.maximum(0, pid_m * BLOCK_M + shift - win_left)
+        lo = (lo // BLOCK_N) * BLOCK_N
+
+    m_i = tl.full([BLOCK_M], float("-inf"), dtype=tl.float32)
+    l_i = tl.zeros([BLOCK_M], dtype=tl.float32)
+    acc = tl.zeros([BLOCK_M, HEAD_DIM], dtype=tl.float32)
+    for start_n in range(lo, hi, BLOCK_N):
+        offs_n = start_n + tl.arange(0, BLOCK_N)
+        kv_mask = offs_n[:, None] < LK
+        k = tl.load(k_base + offs_n[:, None] * stride_kn + offs_d[None, :], mask=kv_mask, other=0.0)
+        v = tl.load(v_base + offs_n[:, None] * stride_vn + offs_d[None, :], mask=kv_mask, other=0.0)
+        s = tl.dot(q, tl.trans(k), input_precision=DOT_PREC) * qk_scale  # (BLOCK_M, BLOCK_N), base 2
+        vis = _visible(q_pos[:, None], offs_n[None, :], offs_n[None, :] < LK,
+                       win_left, win_right, HAS_LEFT, HAS_RIGHT)
+        s = tl.where(vis, s, float("-inf"))
+        m_new = tl.maximum(m_i, tl.max(s, 1))
+        # A row with nothing visible yet keeps m = -inf; subtract 0 instead to avoid NaN.
+        m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
+        p = tl.math.exp2(s - m_safe[:, None])
+        alpha = tl.math.exp2(m_i - m_safe)
+        l_i = l_i * alpha + tl.sum(p, 1)
+        acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision=DOT_PREC)
+        m_i = m_new
+
+    has_key = l_i > 0.0
+    acc = acc / tl.where(has_key, l_i, 1.0)[:, None]
+    # Empty rows get lse = +inf so that the backward's exp2(s - lse) is exactly 0 there.
+    lse = tl.where(has_key, m_i + tl.math.log2(tl.where(has_key, l_i, 1.0)), float("inf"))
+    row_mask = offs_m < LQ
+    tl.store(Lse + pid_bh * LQ + offs_m, lse, mask=row_mask)
+    o_ptrs = Out + b * stride_ob + h * stride_oh + offs_m[:, None] * stride_om + offs_d[None, :]
+    tl.store(o_ptrs, acc.to(Out.dtype.element_ty), mask=row_mask[:, None])
+
+
+def attention_forward(
+    q: torch.Tensor,  # (B, Lq, H, D)
+    k: torch.Tensor,  # (B, Lk, H, D)
+    v: torch.Tensor,  # (B, Lk, H, D)
+    scale: float,
+    causal: bool,
+    window: Tuple[int, int],
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Launch the forward kernel. -> out (B, Lq, H, D) contiguous, lse (B, H, Lq) fp32 base 2."""
+    check_interpretable(q)
+    q, k, v = (last_dim_contiguous(x) for x in (q, k, v))
+    batch, lq, heads, dim = q.shape
+    lk = k.shape[1]
+    out = torch.empty((batch, lq, heads, dim), dtype=q.dtype, device=q.device)
+    lse = torch.empty((batch, heads, lq), dtype=torch.float32, device=q.device)
+    left, right, has_left, has_right = window_flags(causal, window)
+
+    def grid(meta):
+        return (triton.cdiv(lq, meta["BLOCK_M"]), batch * heads)
+
+    with device_guard(q):
+        _attn_fwd[grid](
+            q, k, v, out, lse,
+            q.stride(0), q.stride(1), q.stride(2),
+            k.stride(0), k.stride(1), k.stride(2),
+            v.stride(0), v.stride(1), v.stride(2),
+            out.stride(0), out.stride(1), out.stride(2),
+            heads, lq, lk, scale * LOG2E, left, right,
+            HEAD_DIM=dim, HAS_LEFT=has_left, HAS_RIGHT=has_right, DOT_PREC=dot_precision(q.dtype),
+        )
+    return out, lse

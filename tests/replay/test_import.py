@@ -1,0 +1,83 @@
+"""Importing real AMAGO buffers (fixtures written by AMAGO 3.3 itself)."""
+from __future__ import annotations
+
+import pickle
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from amago_fast import ReplayBuffer, import_amago
+
+# Copied from AMAGO 3.3 runs (see fixtures/README.md); shipped with the tests.
+FIXTURES = Path(__file__).parent / "fixtures" / "amago_buffers"
+
+
+def _files(name):
+    return sorted((FIXTURES / name / "fifo").glob("*.npz"),
+                  key=lambda p: float(p.stem.rsplit("_", 1)[-1]))
+
+
+@pytest.mark.parametrize("name,A", [("tmaze_h20", 4), ("pendulum", 1)])
+def test_import_matches_the_npz_files(name, A):
+    buf = import_amago(FIXTURES / name)
+    assert buf.capacity == 2 * buf.num_timesteps  # default: room to keep training
+    files = _files(name)
+    assert buf.num_trajectories == len(files) and buf.action_dim == A
+    assert buf.obs_keys == ["observation"]
+    for tid, f in zip(buf.trajectory_ids(), files):  # imported oldest first
+        t, z = buf.trajectory(tid), np.load(f)
+        np.testing.assert_array_equal(t["obs"]["observation"], z["_OBS_KEY_observation"])
+        np.testing.assert_array_equal(t["rl2s"], z["rl2s"])
+        np.testing.assert_array_equal(t["time_idxs"], z["time_idxs"][:, 0])
+        np.testing.assert_array_equal(t["actions"], z["actions"])
+        np.testing.assert_array_equal(t["rews"], z["rews"][:, 0])
+        np.testing.assert_array_equal(t["dones"], z["dones"][:, 0])
+    b = buf.sample(8, 16, "both")
+    assert b.actions.shape == (8, 16, A) and b.mask[:, :2].all()
+
+
+def test_import_into_an_existing_buffer_and_parent_dir(tmp_path):
+    shutil.copytree(FIXTURES / "tmaze_h20", tmp_path / "run" / "buffer")
+    buf = ReplayBuffer({"observation": ((2,), np.float32)}, 4, capacity=1000)
+    ids = buf.import_amago(tmp_path / "run")  # the parent of buffer/ is accepted
+    assert len(ids) == 8 and buf.num_timesteps == sum(len(np.load(f)["rews"]) for f in _files("tmaze_h20"))
+    wrong = ReplayBuffer({"observation": ((3,), np.float32)}, 4, capacity=1000)
+    with pytest.raises(ValueError, match="observation"):
+        wrong.import_amago(tmp_path / "run")
+
+
+def test_protected_dir_is_imported_as_protected(tmp_path):
+    shutil.copytree(FIXTURES / "pendulum", tmp_path / "b")
+    moved = _files("pendulum")[0].name
+    shutil.move(tmp_path / "b" / "fifo" / moved, tmp_path / "b" / "protected" / moved)
+    buf = import_amago(tmp_path / "b", capacity=200)  # room for one fifo trajectory only
+    assert buf.num_trajectories == 2 and buf.protected_capacity == 200
+
+
+def test_pickled_traj_files_are_refused_by_default(tmp_path):
+    shutil.copytree(FIXTURES / "tmaze_h20", tmp_path / "b")
+    with open(tmp_path / "b" / "fifo" / "x_1_2.traj", "wb") as fh:
+        pickle.dump({"not": "a trajectory"}, fh)
+    with pytest.raises(ValueError, match="allow_pickle"):
+        import_amago(tmp_path / "b")
+    with pytest.raises(ValueError, match="not an AMAGO Trajectory"):
+        import_amago(tmp_path / "b", allow_pickle=True)
+
+
+def test_corrupt_npz_is_reported(tmp_path):
+    shutil.copytree(FIXTURES / "tmaze_h20", tmp_path / "b")
+    victim = sorted((tmp_path / "b" / "fifo").iterdir())[3]
+    victim.write_bytes(victim.read_bytes()[:100])
+    with pytest.raises(ValueError, match=victim.name):
+        import_amago(tmp_path / "b")
+
+
+def test_missing_key_is_reported(tmp_path):
+    (tmp_path / "b" / "fifo").mkdir(parents=True)
+    np.savez(tmp_path / "b" / "fifo" / "e_1_1.npz", rl2s=np.zeros((3, 2), np.float32))
+    with pytest.raises(ValueError, match="missing keys"):
+        import_amago(tmp_path / "b")
+    with pytest.raises(ValueError, match="no AMAGO buffer"):
+        import_amago(tmp_path)
