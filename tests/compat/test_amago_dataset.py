@@ -12,9 +12,10 @@ import torch
 
 from amago_fast.compat.amago_dataset import AmagoReplayDataset
 
-FIXTURES = Path("/work/shared/fixtures/amago_buffers")
-if not FIXTURES.exists():  # CI checkouts carry the fixtures beside the tests, if at all
-    FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "amago_buffers"
+# Real AMAGO 3.3 buffers: the copy the replay tests carry, else the shared fixtures.
+FIXTURES = Path(__file__).resolve().parents[1] / "replay" / "fixtures" / "amago_buffers"
+if not FIXTURES.exists():
+    FIXTURES = Path("/work/shared/fixtures/amago_buffers")
 
 
 def _fifo(root, name="run"):
