@@ -125,16 +125,18 @@ def _sparse_reward(achieved, desired):
     return -(np.abs(achieved - desired).max(-1) > 0.05).astype(np.float32)
 
 
-def test_her_amago_fast(benchmark):
+def _her_relabeler(relabel):
+    return relabel.HERRelabeler(strategy="future", tolerance=0.05, failure_reward=-1.0, success_reward=0.0)
+
+
+@pytest.fixture(scope="module")
+def her_buffer():
     relabel = pytest.importorskip("amago_fast.relabel")
-    benchmark.group = "peers: single-goal HER"
     obs, ach, des, act = _her_episodes(HER_EPISODES)
     buf = ReplayBuffer(
         {"observation": ((4,), np.float32), "achieved_goal": ((GOAL_DIM,), np.float32),
          "desired_goal": ((GOAL_DIM,), np.float32)},
-        2, capacity=HER_EPISODES * HER_T, seed=0,
-        relabeler=relabel.HERRelabeler(strategy="future", tolerance=0.05, failure_reward=-1.0,
-                                       success_reward=0.0),
+        2, capacity=HER_EPISODES * HER_T, seed=0, relabeler=_her_relabeler(relabel),
     )
     for i in range(HER_EPISODES):
         rews = _sparse_reward(ach[i, 1:], des[i, 1:])
@@ -142,11 +144,31 @@ def test_her_amago_fast(benchmark):
         buf.add_trajectory({"observation": obs[i], "achieved_goal": ach[i], "desired_goal": des[i]},
                            rl2s.astype(np.float32), np.arange(HER_T + 1), act[i], rews,
                            np.zeros(HER_T, bool))
+    return buf, relabel
+
+
+def test_her_amago_fast_sample(benchmark, her_buffer):
+    """End to end: choose trajectories -> relabel (C++) -> cut windows (ReplayBuffer's
+    relabel path, which cuts windows in Python today)."""
+    buf, _ = her_buffer
+    benchmark.group = "peers: single-goal HER"
     window = 16
     batch = benchmark(buf.sample, HER_BATCH // window, window)
     assert batch.actions.shape == (HER_BATCH // window, window, 2)
     benchmark.extra_info.update(transitions_per_call=int(batch.mask[:, 1:].sum()), peer="amago_fast",
                                 episodes=HER_EPISODES)
+
+
+def test_her_amago_fast_relabel_kernel(benchmark, her_buffer):
+    """The HER step alone: relabel HER_BATCH // 16 whole stored trajectories (16 x 50 steps)."""
+    buf, relabel = her_buffer
+    benchmark.group = "peers: single-goal HER"
+    her = _her_relabeler(relabel)
+    ids = buf.trajectory_ids()[: HER_BATCH // 16]
+    trajs = [buf.trajectory(int(t)) for t in ids]
+    out = benchmark(her.relabel, trajs, 0)
+    benchmark.extra_info.update(transitions_per_call=int(sum(len(t["rews"]) for t in out)),
+                                peer="amago_fast (kernel only)", episodes=HER_EPISODES)
 
 
 def test_her_sb3(benchmark):
