@@ -1,6 +1,7 @@
 """Shared helpers for the compat tests: plain-PyTorch attention references and AMAGO fakes."""
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 import types
@@ -46,18 +47,46 @@ class FakeSelfAttention(nn.Module):
         raise NotImplementedError
 
 
+class FakeRLDataset(torch.utils.data.Dataset):
+    """Stand-in for amago.loading.RLDataset (recent AMAGO: __init__(dset_name=None))."""
+
+    def __init__(self, dset_name=None):
+        self.dset_name = dset_name
+        self.fake_base_init_called = True
+
+
+@dataclasses.dataclass
+class FakeRLData:
+    """Stand-in for amago.loading.RLData."""
+
+    obs: dict
+    rl2s: torch.Tensor
+    rews: torch.Tensor
+    dones: torch.Tensor
+    actions: torch.Tensor
+    time_idxs: torch.Tensor
+
+    def __len__(self):
+        return len(self.actions)
+
+
 @pytest.fixture
 def fake_amago(monkeypatch):
-    """Install a minimal fake ``amago`` package (only nets.transformer.SelfAttention)."""
+    """Install a minimal fake ``amago`` package: nets.transformer.SelfAttention and
+    loading.{RLDataset, RLData}. Returns the fake ``amago.nets.transformer`` module."""
     amago = types.ModuleType("amago")
     nets = types.ModuleType("amago.nets")
     transformer = types.ModuleType("amago.nets.transformer")
     transformer.SelfAttention = FakeSelfAttention
     amago.__path__ = []  # a package, so find_spec("amago") succeeds
     nets.__path__ = []
-    amago.nets = nets
+    loading = types.ModuleType("amago.loading")
+    loading.RLDataset, loading.RLData = FakeRLDataset, FakeRLData
+    amago.nets, amago.loading = nets, loading
     nets.transformer = transformer
-    for name, mod in (("amago", amago), ("amago.nets", nets), ("amago.nets.transformer", transformer)):
+    mods = (("amago", amago), ("amago.nets", nets), ("amago.nets.transformer", transformer),
+            ("amago.loading", loading))
+    for name, mod in mods:
         mod.__spec__ = importlib_spec(name)
         monkeypatch.setitem(sys.modules, name, mod)
     return transformer
@@ -73,7 +102,8 @@ def importlib_spec(name: str):
 def ref():
     """The references and fakes above, as a namespace (test modules cannot import conftest)."""
     return types.SimpleNamespace(
-        causal=ref_causal_attention, decode=ref_decode, FakeSelfAttention=FakeSelfAttention
+        causal=ref_causal_attention, decode=ref_decode, FakeSelfAttention=FakeSelfAttention,
+        FakeRLDataset=FakeRLDataset, FakeRLData=FakeRLData,
     )
 
 

@@ -198,3 +198,21 @@ def test_bad_input_raises(tmp_path):
     assert not dset.ready_for_training
     with pytest.raises(ValueError, match="no trajectories"):
         dset[0]
+
+
+def test_subclasses_amago_rldataset_when_importable(fake_amago, monkeypatch, tmaze_root, ref):
+    import importlib
+    import sys
+
+    import amago_fast.compat.amago_dataset as original
+
+    monkeypatch.delitem(sys.modules, "amago_fast.compat.amago_dataset")
+    try:
+        fresh = importlib.import_module("amago_fast.compat.amago_dataset")
+        assert issubclass(fresh.AmagoReplayDataset, ref.FakeRLDataset)
+        dset = fresh.AmagoReplayDataset(str(tmaze_root), "run")
+        assert dset.fake_base_init_called and dset.dset_name == "run"
+        dset.configure(items_per_epoch=2, max_seq_len=5)
+        assert isinstance(dset[0], ref.FakeRLData)  # AMAGO's own item class
+    finally:
+        sys.modules["amago_fast.compat.amago_dataset"] = original
