@@ -247,12 +247,11 @@ class ReplayBuffer:
         st = np.ascontiguousarray(raw_starts, dtype=np.int64).reshape(-1)
         if len(ids) == 0 or len(ids) != len(st):
             raise ValueError("traj_ids and raw_starts must be non-empty and equally long")
-        known = set(self.trajectory_ids().tolist())
-        missing = [int(i) for i in ids if int(i) not in known]
-        if missing:
-            raise ValueError(f"traj_ids {missing[:5]} are not stored")
         for i, s in zip(ids.tolist(), st.tolist()):
-            n = int(self._store.locate(i)[2])
+            try:
+                n = int(self._store.locate(i)[2])
+            except IndexError:
+                raise ValueError(f"traj_ids: trajectory {i} is not stored") from None
             if not -L + 1 <= s <= n - 1:
                 raise ValueError(f"raw_starts: start {s} is outside the trajectory {i} of length "
                                  f"{n} for seq_len {L} (valid: {-L + 1}..{n - 1})")
@@ -353,7 +352,8 @@ class ReplayBuffer:
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | os.PathLike) -> None:
-        """Atomic snapshot (manifest.json + .npy arrays, no pickle); see docs/replay.md."""
+        """Atomic snapshot (manifest.json + .npy arrays, no pickle); see docs/replay.md.
+        Not safe to run while another thread adds trajectories to this buffer."""
         from .persist import save_buffer
 
         save_buffer(self, directory)
