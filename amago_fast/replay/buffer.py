@@ -51,8 +51,8 @@ class ReplayBuffer:
             raise ValueError(f"storage must be one of {STORAGE_MODES}, got {storage!r}")
         if storage == "mmap" and path is None:
             raise ValueError("storage='mmap' needs path= (a directory for the arena files)")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
+            raise ValueError(f"seed must be an int in [0, 2**64), got {seed!r}")
         if relabeler is not None and not callable(getattr(relabeler, "relabel", None)):
             raise TypeError("relabeler must have a relabel(trajs, rng_seed) method")
         self.fields: list[Field] = make_fields(fields, action_dim)
@@ -217,6 +217,8 @@ class ReplayBuffer:
         mask (B, L+1), ...). Chooses trajectories uniformly (weighting='length':
         proportionally to length), then places each window by ``padded_sampling``.
 
+        device: move the batch there (from pinned memory with non_blocking when
+        pin_memory=True); pin_memory: page-locked outputs (ignored without CUDA).
         out: a CPU Batch of the same shape (e.g. an earlier sample, or a pinned one) to
         overwrite instead of allocating; saves the allocation and page faults per call.
         """
