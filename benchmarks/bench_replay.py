@@ -169,3 +169,21 @@ def test_native_out(benchmark, data):
     out = buf.sample(B, L, MODE)
     benchmark(buf.sample, B, L, MODE, out=out)
     _report(benchmark, nbytes)
+
+
+@pytest.mark.benchmark(group="replay-stream-step")
+def test_stream_step_16_envs(benchmark):
+    """One StreamWriter.step for 16 envs (validation + staging + commits every 500 steps)."""
+    N = 16
+    buf = ReplayBuffer({"observation": ((OBS_DIM,), np.float32)}, A, capacity=TIMESTEPS,
+                       max_traj_len=TRAJ_LEN)
+    w = buf.stream(N)
+    obs = {"observation": np.zeros((N, OBS_DIM), np.float32)}
+    rl2s, t = np.zeros((N, 1 + A), np.float32), np.zeros(N, np.int64)
+    w.begin(obs, rl2s, t)
+    act, rew, done = np.zeros((N, A), np.float32), np.zeros(N), np.zeros(N, bool)
+    benchmark(w.step, act, rew, done, obs, rl2s, t)
+    stats = getattr(benchmark, "stats", None)
+    if stats is not None and getattr(stats, "stats", None) is not None:
+        benchmark.extra_info["env_steps_per_s"] = round(N / stats.stats.mean)
+    assert buf.num_timesteps % TRAJ_LEN == 0

@@ -51,8 +51,8 @@ class ReplayBuffer:
             raise ValueError(f"storage must be one of {STORAGE_MODES}, got {storage!r}")
         if storage == "mmap" and path is None:
             raise ValueError("storage='mmap' needs path= (a directory for the arena files)")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
+            raise ValueError(f"seed must be an int in [0, 2**64), got {seed!r}")
         if relabeler is not None and not callable(getattr(relabeler, "relabel", None)):
             raise TypeError("relabeler must have a relabel(trajs, rng_seed) method")
         self.fields: list[Field] = make_fields(fields, action_dim)
@@ -217,6 +217,8 @@ class ReplayBuffer:
         mask (B, L+1), ...). Chooses trajectories uniformly (weighting='length':
         proportionally to length), then places each window by ``padded_sampling``.
 
+        device: move the batch there (from pinned memory with non_blocking when
+        pin_memory=True); pin_memory: page-locked outputs (ignored without CUDA).
         out: a CPU Batch of the same shape (e.g. an earlier sample, or a pinned one) to
         overwrite instead of allocating; saves the allocation and page faults per call.
         """
@@ -247,12 +249,11 @@ class ReplayBuffer:
         st = np.ascontiguousarray(raw_starts, dtype=np.int64).reshape(-1)
         if len(ids) == 0 or len(ids) != len(st):
             raise ValueError("traj_ids and raw_starts must be non-empty and equally long")
-        known = set(self.trajectory_ids().tolist())
-        missing = [int(i) for i in ids if int(i) not in known]
-        if missing:
-            raise ValueError(f"traj_ids {missing[:5]} are not stored")
         for i, s in zip(ids.tolist(), st.tolist()):
-            n = int(self._store.locate(i)[2])
+            try:
+                n = int(self._store.locate(i)[2])
+            except IndexError:
+                raise ValueError(f"traj_ids: trajectory {i} is not stored") from None
             if not -L + 1 <= s <= n - 1:
                 raise ValueError(f"raw_starts: start {s} is outside the trajectory {i} of length "
                                  f"{n} for seq_len {L} (valid: {-L + 1}..{n - 1})")
@@ -353,7 +354,8 @@ class ReplayBuffer:
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | os.PathLike) -> None:
-        """Atomic snapshot (manifest.json + .npy arrays, no pickle); see docs/replay.md."""
+        """Atomic snapshot (manifest.json + .npy arrays, no pickle); see docs/replay.md.
+        Not safe to run while another thread adds trajectories to this buffer."""
         from .persist import save_buffer
 
         save_buffer(self, directory)

@@ -90,6 +90,7 @@ def test_gather_rejects_unknown_ids_and_bad_starts(buf):
     ({"capacity": 10, "storage": "disk"}, "storage"),
     ({"capacity": 10, "storage": "mmap"}, "path"),
     ({"capacity": 10, "seed": -1}, "seed"),
+    ({"capacity": 10, "seed": 2**64}, "seed"),
     ({"capacity": 10, "num_threads": 0}, "num_threads"),
     ({"capacity": 10, "relabeler": object()}, "relabel"),
 ])
