@@ -31,7 +31,7 @@ def _decode_split(
     split = tl.program_id(0)
     pid_bh = tl.program_id(1)
     pid_m = tl.program_id(2)
-    b = pid_bh // H
+    b = (pid_bh // H).to(tl.int64)  # int64: batch offsets of big caches overflow int32
     h = pid_bh % H
     n = tl.load(SeqlensK + b).to(tl.int32)  # tokens written to this row, new ones included
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
@@ -88,7 +88,7 @@ def _decode_combine(
     """Merge the per-chunk results of one (batch, head, query): weights 2^(lse_s - max)."""
     pid_bh = tl.program_id(0)
     m = tl.program_id(1)
-    b = pid_bh // H
+    b = (pid_bh // H).to(tl.int64)  # int64: batch offsets of big caches overflow int32
     h = pid_bh % H
     offs_s = tl.arange(0, BLOCK_S)
     offs_d = tl.arange(0, HEAD_DIM)
