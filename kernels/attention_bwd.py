@@ -14,21 +14,19 @@ import triton
 import triton.language as tl
 
 from ._common import (
-    LOG2E, _visible, check_interpretable, prune_configs, device_guard, dot_precision, interpreting, last_dim_contiguous, window_flags,
+    LOG2E, _visible, check_interpretable, device_guard, dot_precision, last_dim_contiguous, tuning_space,
+    window_flags,
 )
 
 
-def _configs():
-    if interpreting():
-        return [triton.Config({"BLOCK_M": 16, "BLOCK_N": 32}, num_warps=4, num_stages=1)]
-    return [
-        triton.Config({"BLOCK_M": bm, "BLOCK_N": bn}, num_warps=w, num_stages=s)
-        for bm, bn, w, s in [
-            (64, 64, 4, 3), (64, 128, 8, 3), (128, 64, 8, 3), (32, 64, 4, 3), (32, 128, 4, 2), (64, 64, 8, 2),
-        ]
-    ]
-
-
+# (BLOCK_M, BLOCK_N, num_warps, num_stages) per head dim; see tuning_space.
+_TILES = {
+    32: [(64, 64, 4, 3), (64, 128, 8, 3), (128, 64, 8, 3), (32, 64, 4, 3), (32, 128, 4, 2), (64, 64, 8, 2)],
+    64: [(64, 64, 4, 3), (64, 128, 8, 3), (128, 64, 8, 3), (32, 64, 4, 3), (64, 64, 8, 2)],
+    128: [(64, 64, 8, 2), (64, 32, 8, 2)],
+    "fp32": [(32, 32, 8, 1)],
+}
+_CONFIGS, _PRUNE = tuning_space(_TILES, 16, 32)
 _KEY = ["LQ", "LK", "HEAD_DIM", "HAS_LEFT", "HAS_RIGHT", "DOT_PREC"]
 
 
@@ -121,7 +119,7 @@ def _dq_blocks(
     return dq
 
 
-@triton.autotune(configs=_configs(), prune_configs_by={"early_config_prune": prune_configs}, key=_KEY)
+@triton.autotune(configs=_CONFIGS, prune_configs_by={"early_config_prune": _PRUNE}, key=_KEY)
 @triton.jit
 def _bwd_dkdv(
     Q, K, V, DO, Lse, Delta, DK, DV,
@@ -187,7 +185,7 @@ def _bwd_dkdv(
              dv.to(DV.dtype.element_ty), mask=out_mask)
 
 
-@triton.autotune(configs=_configs(), prune_configs_by={"early_config_prune": prune_configs}, key=_KEY)
+@triton.autotune(configs=_CONFIGS, prune_configs_by={"early_config_prune": _PRUNE}, key=_KEY)
 @triton.jit
 def _bwd_dq(
     Q, K, V, DO, Lse, Delta, DQ,

@@ -17,7 +17,10 @@ import torch
 import triton
 import triton.language as tl
 
-from ._common import LOG2E, _visible, check_interpretable, device_guard, dot_precision, interpreting, last_dim_contiguous, window_flags
+from ._common import (
+    LOG2E, _visible, check_interpretable, device_guard, dot_precision, interpreting, last_dim_contiguous,
+    window_flags,
+)
 
 
 @triton.jit
@@ -148,7 +151,8 @@ def attention_decode(
             heads, lq, lmax, chunk, splits, scale * LOG2E, left, right,
             HEAD_DIM=dim, HAS_LEFT=has_left, HAS_RIGHT=has_right, RING=ring,
             DOT_PREC=dot_precision(q.dtype), BLOCK_M=block_m, BLOCK_N=block_n,
-            num_warps=4, num_stages=1 if interpreting() else 3,
+            num_warps=8 if q.dtype == torch.float32 else 4,  # fp32 FMA dots spill with 4 warps at D=128
+            num_stages=1 if interpreting() else 3,
         )
         _decode_combine[(batch * heads, lq)](
             part_o, part_lse, out, out.stride(0), out.stride(1), out.stride(2),

@@ -192,3 +192,21 @@ def test_block_shapes_edge_and_interior_blocks(seeded, monkeypatch, block_m, blo
         assert (tri - ref).abs().max() < 1e-5, (lq, lk, causal, window)
         for g, gr in zip(torch.autograd.grad(tri, x, do), torch.autograd.grad(ref, x, do)):
             assert (g - gr).abs().max() < 1e-4, (lq, lk, causal, window)
+
+
+def test_tuning_space_prunes_per_head_dim_and_precision(monkeypatch):
+    """On a GPU, autotuning sees only the tiles listed for the head dim (fp32: its own)."""
+    from amago_fast.kernels import _common
+
+    monkeypatch.setattr(_common, "interpreting", lambda: False)
+    table = {32: [(128, 64, 4, 3), (64, 64, 4, 3)], 128: [(64, 32, 8, 2)], "fp32": [(32, 32, 8, 1)]}
+    configs, prune = _common.tuning_space(table, 16, 16)
+    assert len(configs) == 4
+
+    def shapes(cfgs):
+        return {(c.kwargs["BLOCK_M"], c.kwargs["BLOCK_N"], c.num_warps, c.num_stages) for c in cfgs}
+
+    assert shapes(prune(configs, {}, HEAD_DIM=16, DOT_PREC="tf32")) == set(table[32])
+    assert shapes(prune(configs, {}, HEAD_DIM=64, DOT_PREC="tf32")) == set(table[128])
+    assert shapes(prune(configs, {}, HEAD_DIM=128, DOT_PREC="tf32")) == set(table[128])
+    assert shapes(prune(configs, {}, HEAD_DIM=32, DOT_PREC="ieee")) == set(table["fp32"])
