@@ -210,3 +210,18 @@ def test_tuning_space_prunes_per_head_dim_and_precision(monkeypatch):
     assert shapes(prune(configs, {}, HEAD_DIM=64, DOT_PREC="tf32")) == set(table[128])
     assert shapes(prune(configs, {}, HEAD_DIM=128, DOT_PREC="tf32")) == set(table[128])
     assert shapes(prune(configs, {}, HEAD_DIM=32, DOT_PREC="ieee")) == set(table["fp32"])
+
+
+@pytest.mark.parametrize("ring", [False, True])
+def test_decode_never_reads_unwritten_slots(seeded, ring):
+    """NaN in never-written slots (AMAGO's cache init) must not reach the output."""
+    b, lmax, h, d = 3, 40, 1, 16
+    seqlens = torch.tensor([0, 17, 45 if ring else 39], dtype=torch.int32)
+    q, k, v = (torch.randn(b, 1, h, d) for _ in range(3))
+    clean_k, clean_v = torch.randn(b, lmax, h, d), torch.randn(b, lmax, h, d)
+    nan_k, nan_v = clean_k.clone(), clean_v.clone()
+    for row, n in enumerate(seqlens.tolist()):
+        nan_k[row, n:], nan_v[row, n:] = float("nan"), float("nan")
+    ref, _, _ = kvcache_ref(q, clean_k, clean_v, k, v, seqlens, causal=True, ring=ring)
+    out = flash_attn_with_kvcache(q, nan_k, nan_v, k, v, seqlens, causal=True, ring=ring, backend="triton")
+    assert torch.isfinite(out).all() and (out - ref).abs().max() < 1e-5
