@@ -186,7 +186,9 @@ class Trainer:
                 before = self.env_steps
                 self.collect(min(cfg.collect_steps, -(-(total - self.env_steps) // cfg.num_envs)))
                 record: dict[str, Any] = {}
-                if self.env_steps >= cfg.learning_starts and cfg.grad_steps_per_round:
+                # only finished trajectories are stored: long episodes may leave it empty
+                ready = self.env_steps >= cfg.learning_starts and self.buffer.num_trajectories > 0
+                if ready and cfg.grad_steps_per_round:
                     record.update(self.learn(cfg.grad_steps_per_round))
                 self.rounds += 1
                 if self.train_episodes:
