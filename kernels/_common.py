@@ -60,3 +60,12 @@ def _visible(
     if HAS_LEFT:
         valid = valid & (k_pos >= q_pos - win_left)
     return valid
+
+
+def prune_configs(configs, named_args, **kwargs):
+    """fp32 inputs use full-precision (non-tensor-core) dots, which compile slowly and want
+    small tiles: tune over the smallest config only. Lower precisions keep the full list."""
+    prec = kwargs.get("DOT_PREC", named_args.get("DOT_PREC"))
+    if prec != "ieee":
+        return configs
+    return [min(configs, key=lambda c: (c.kwargs["BLOCK_M"] * c.kwargs["BLOCK_N"], c.num_stages))]

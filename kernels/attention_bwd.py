@@ -14,7 +14,7 @@ import triton
 import triton.language as tl
 
 from ._common import (
-    LOG2E, _visible, check_interpretable, device_guard, dot_precision, interpreting, last_dim_contiguous, window_flags,
+    LOG2E, _visible, check_interpretable, prune_configs, device_guard, dot_precision, interpreting, last_dim_contiguous, window_flags,
 )
 
 
@@ -51,7 +51,7 @@ def _bwd_delta(
     tl.store(Delta + pid_bh * LQ + offs_m, delta, mask=offs_m < LQ)
 
 
-@triton.autotune(configs=_configs(), key=_KEY)
+@triton.autotune(configs=_configs(), prune_configs_by={"early_config_prune": prune_configs}, key=_KEY)
 @triton.jit
 def _bwd_dkdv(
     Q, K, V, DO, Lse, Delta, DK, DV,
@@ -111,7 +111,7 @@ def _bwd_dkdv(
              dv.to(DV.dtype.element_ty), mask=out_mask)
 
 
-@triton.autotune(configs=_configs(), key=_KEY)
+@triton.autotune(configs=_configs(), prune_configs_by={"early_config_prune": prune_configs}, key=_KEY)
 @triton.jit
 def _bwd_dq(
     Q, K, V, DO, Lse, Delta, DQ,

@@ -1,0 +1,104 @@
+"""AgentConfig: every knob of the networks and the AMAGO update."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+
+@dataclass
+class AgentConfig:
+    """Networks and learning update. Defaults follow AMAGO; shrink d_model/n_layers for CPU."""
+
+    d_model: int = 256
+    """Width of the trajectory encoder (and of state embeddings s_t)."""
+    n_heads: int = 8
+    """Attention heads (d_model / n_heads must be even, for rotary)."""
+    n_layers: int = 3
+    """Transformer blocks (or GRU layers)."""
+    d_ff: int = 1024
+    """Feed-forward width inside each block."""
+    dropout: float = 0.05
+    """Dropout on embeddings, attention output and feed-forward."""
+    pos_emb: str = "fixed"
+    """Position embedding of time_idxs: "fixed" (sinusoidal), "learned" or "rotary"."""
+    traj_encoder: str = "transformer"
+    """Trajectory encoder: "transformer" or "gru"."""
+    max_seq_len: int = 128
+    """Context length: training window L and the KV-cache ring size when acting."""
+    max_time: int = 1024
+    """Rows of the learned position table (time_idxs beyond reuse the last row)."""
+    sigma_reparam: bool = True
+    """Sigma-reparameterised linears in the Transformer."""
+    tstep_dim: int = 128
+    """Width of the timestep encoder's output token."""
+    tstep_hidden: int = 256
+    """Hidden width of the timestep encoder MLP."""
+    head_hidden: int = 256
+    """Hidden width of actor and critic MLPs."""
+    head_layers: int = 2
+    """Hidden layers of actor and critic MLPs."""
+    gammas: list = field(default_factory=lambda: [0.1, 0.9, 0.95, 0.97, 0.99, 0.995])
+    """Extra discount factors learned alongside the policy's (multi-gamma)."""
+    policy_gamma: float = 0.999
+    """Discount factor the acting policy uses (appended last to gammas)."""
+    num_critics: int = 4
+    """Critic ensemble size C."""
+    redq_subset: int = 2
+    """Critics drawn at random for each TD target (REDQ)."""
+    reward_multiplier: float = 1.0
+    """Rewards are scaled by this in TD targets."""
+    n_step: int = 1
+    """n-step TD targets (truncated at episode ends and window ends)."""
+    popart: bool = True
+    """Normalise value targets per gamma with PopArt."""
+    popart_beta: float = 5e-4
+    """PopArt statistics step size."""
+    online_coeff: float = 1.0
+    """Weight of the DPG term -Q(s, a~pi) in the actor loss."""
+    offline_coeff: float = 1.0
+    """Weight of the filtered behaviour-cloning term -1[A>0] log pi(a|s)."""
+    critic_loss_weight: float = 10.0
+    """Critic loss weight in the total loss."""
+    tau: float = 0.003
+    """EMA rate of the target networks."""
+    lr: float = 1e-4
+    """AdamW learning rate."""
+    warmup: int = 500
+    """Linear learning-rate warmup, in gradient steps."""
+    grad_clip: float = 1.0
+    """Global gradient-norm clip."""
+    weight_decay: float = 1e-4
+    """AdamW weight decay."""
+    value_samples: int = 4
+    """Actions sampled to estimate V(s) for continuous / multibinary advantages."""
+
+    def __post_init__(self) -> None:
+        if self.pos_emb not in ("fixed", "learned", "rotary"):
+            raise ValueError(f"pos_emb must be 'fixed', 'learned' or 'rotary', got {self.pos_emb!r}")
+        if self.traj_encoder not in ("transformer", "gru"):
+            raise ValueError(f"traj_encoder must be 'transformer' or 'gru', got {self.traj_encoder!r}")
+        if not 1 <= self.redq_subset <= self.num_critics:
+            raise ValueError(f"redq_subset must be in [1, num_critics={self.num_critics}], got {self.redq_subset}")
+        if self.n_step < 1:
+            raise ValueError(f"n_step must be >= 1, got {self.n_step}")
+        if self.max_seq_len < 1:
+            raise ValueError(f"max_seq_len must be >= 1, got {self.max_seq_len}")
+        for g in [*self.gammas, self.policy_gamma]:
+            if not 0.0 <= g < 1.0:
+                raise ValueError(f"gammas must lie in [0, 1), got {g}")
+
+    @property
+    def all_gammas(self) -> list:
+        """Gammas in head order; the policy's is last."""
+        return [*self.gammas, self.policy_gamma]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "AgentConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown AgentConfig fields: {sorted(unknown)}")
+        return cls(**d)

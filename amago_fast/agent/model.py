@@ -1,0 +1,212 @@
+"""Agent: networks, target networks, optimizer, one gradient step, and acting with a cache."""
+from __future__ import annotations
+
+import copy
+import math
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Any, Optional, Union
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn as nn
+
+from ..nets import ActorHead, CriticEnsemble, GRUTrajEncoder, PopArt, TransformerTrajEncoder, TstepEncoder
+from .config import AgentConfig
+from .losses import amago_loss
+
+ArrayLike = Union[np.ndarray, torch.Tensor]
+
+
+def action_kind(space: gym.Space) -> tuple[str, int]:
+    """(head kind, stored action width A) for a gymnasium action space."""
+    if isinstance(space, gym.spaces.Discrete):
+        return "discrete", int(space.n)
+    if isinstance(space, gym.spaces.Box):
+        return "tanh_gaussian", int(math.prod(space.shape))
+    if isinstance(space, gym.spaces.MultiBinary):
+        return "multibinary", int(math.prod(space.shape))
+    raise TypeError(f"action_space must be Discrete, Box or MultiBinary, got {space!r}")
+
+
+@dataclass
+class TorchBatch:
+    """A replay Batch as tensors on the agent's device (time_idxs squeezed)."""
+
+    obs: dict[str, torch.Tensor]  # {key: (B, L+1, ...)}
+    rl2s: torch.Tensor  # (B, L+1, 1+A) float32
+    time_idxs: torch.Tensor  # (B, L+1) int64
+    actions: torch.Tensor  # (B, L, A) float32
+    rews: torch.Tensor  # (B, L) float32
+    dones: torch.Tensor  # (B, L) bool
+    mask: torch.Tensor  # (B, L+1) bool
+
+    @classmethod
+    def from_batch(cls, batch: Any, device: torch.device) -> "TorchBatch":
+        """Accept any object (or dict) with the replay Batch fields, numpy or torch."""
+        get = (lambda k: batch[k]) if isinstance(batch, dict) else (lambda k: getattr(batch, k))
+
+        def t(x, dtype=None):
+            x = torch.as_tensor(x)
+            return x.to(device=device, dtype=dtype or x.dtype)
+
+        ti = t(get("time_idxs"), torch.long)
+        return cls(
+            obs={k: t(v) for k, v in get("obs").items()},
+            rl2s=t(get("rl2s"), torch.float32),
+            time_idxs=ti.reshape(ti.shape[0], ti.shape[1]),
+            actions=t(get("actions"), torch.float32),
+            rews=t(get("rews"), torch.float32).reshape(ti.shape[0], -1),
+            dones=t(get("dones"), torch.bool).reshape(ti.shape[0], -1),
+            mask=t(get("mask"), torch.bool),
+        )
+
+
+class Agent(nn.Module):
+    """AMAGO agent: timestep encoder -> trajectory encoder -> multi-gamma actor/critics.
+
+    Agent(obs_space (gymnasium Dict for ONE env), action_space, config, device)
+    - train_step(batch) -> metrics: one AdamW step on amago_loss + target EMA.
+    - init_state(N) / reset_state(state, env_ids) / get_actions(...): acting with a
+      per-env KV cache (or GRU state); envs may sit at different time steps.
+    """
+
+    def __init__(self, obs_space: gym.spaces.Dict, action_space: gym.Space, config: Optional[AgentConfig] = None, device="cpu"):
+        super().__init__()
+        if not isinstance(obs_space, gym.spaces.Dict):
+            raise TypeError(f"obs_space must be a gymnasium.spaces.Dict, got {type(obs_space).__name__}")
+        self.config = cfg = config or AgentConfig()
+        self.obs_space, self.action_space = obs_space, action_space
+        self.kind, self.action_dim = action_kind(action_space)
+        self.discrete = self.kind == "discrete"
+        G = len(cfg.all_gammas)
+        self.tstep = TstepEncoder(obs_space, 1 + self.action_dim, cfg.tstep_hidden, cfg.tstep_dim)
+        if cfg.traj_encoder == "transformer":
+            self.traj = TransformerTrajEncoder(
+                cfg.tstep_dim, cfg.d_model, cfg.n_heads, cfg.n_layers, cfg.d_ff, cfg.dropout,
+                cfg.pos_emb, cfg.max_seq_len, cfg.max_time, cfg.sigma_reparam,
+            )
+        else:
+            self.traj = GRUTrajEncoder(cfg.tstep_dim, cfg.d_model, cfg.n_layers, cfg.dropout)
+        self.actor = ActorHead(cfg.d_model, cfg.head_hidden, cfg.head_layers, self.action_dim, G, self.kind)
+        self.critics = CriticEnsemble(
+            cfg.d_model, cfg.head_hidden, cfg.head_layers, self.action_dim, G, cfg.num_critics, self.discrete
+        )
+        self.popart = PopArt(G, cfg.popart_beta, cfg.popart)
+        self.target = nn.ModuleDict(
+            {k: copy.deepcopy(getattr(self, k)) for k in ("tstep", "traj", "actor", "critics")}
+        )
+        self.target.requires_grad_(False)
+        self.to(device)
+        self.device = torch.device(device)
+        self.optimizer = torch.optim.AdamW(
+            self.online_parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
+        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: min(1.0, (step + 1) / max(1, cfg.warmup))
+        )
+        self.grad_steps = 0
+
+    # ----------------------------------------------------------------- internals
+    def online_parameters(self) -> list[nn.Parameter]:
+        return [p for n, p in self.named_parameters() if not n.startswith("target.")]
+
+    def train(self, mode: bool = True) -> "Agent":
+        super().train(mode)
+        self.target.eval()  # target nets: no dropout, frozen sigma-reparam estimates
+        return self
+
+    def autocast(self):
+        """bf16 autocast on CUDA only (CPU stays fp32 so tests compare exactly)."""
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return nullcontext()
+
+    def states(self, obs, rl2s, time_idxs, target: bool = False) -> torch.Tensor:
+        """obs {k: (B, T, ...)}, rl2s (B, T, 1+A), time_idxs (B, T) -> s (B, T, D)."""
+        nets = self.target if target else {"tstep": self.tstep, "traj": self.traj}
+        return nets["traj"](nets["tstep"](obs, rl2s), time_idxs)
+
+    # ------------------------------------------------------------------ learning
+    def train_step(self, batch: Any) -> dict[str, float]:
+        """One gradient step: AdamW on amago_loss, warmup, grad clip, target EMA."""
+        self.train()
+        b = batch if isinstance(batch, TorchBatch) else TorchBatch.from_batch(batch, self.device)
+        loss, metrics = amago_loss(self, b)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(self.online_parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.update_targets()
+        self.grad_steps += 1
+        metrics["train/grad_norm"] = float(gnorm)
+        metrics["train/lr"] = self.scheduler.get_last_lr()[0]
+        return metrics
+
+    @torch.no_grad()
+    def update_targets(self, tau: Optional[float] = None) -> None:
+        """target <- (1 - tau) target + tau online (parameters); buffers are copied."""
+        tau = self.config.tau if tau is None else tau
+        for k, tgt in self.target.items():
+            src = getattr(self, k)
+            for pt, ps in zip(tgt.parameters(), src.parameters()):
+                pt.lerp_(ps, tau)
+            for bt, bs in zip(tgt.buffers(), src.buffers()):
+                bt.copy_(bs)
+
+    # -------------------------------------------------------------------- acting
+    def init_state(self, num_envs: int):
+        """Fresh acting state (empty contexts) for num_envs envs."""
+        return self.traj.init_state(num_envs, self.device)
+
+    @staticmethod
+    def reset_state(state, env_ids) -> None:
+        """Clear the contexts of env_ids (array of ints or bool mask) before their new episode."""
+        state.reset(torch.as_tensor(np.asarray(env_ids), device=state_device(state)))
+
+    @torch.no_grad()
+    def get_actions(
+        self, obs: dict[str, ArrayLike], rl2s: ArrayLike, time_idxs: ArrayLike, state, sample: bool = True,
+        return_dist: bool = False,
+    ):
+        """Act for N envs from one new time step each.
+
+        obs {k: (N, ...)}, rl2s (N, 1+A), time_idxs (N,) -> (raw actions, state)
+        raw actions: Discrete -> int64 (N,); Box -> float32 (N, A) in [-1, 1];
+        MultiBinary -> int8 (N, A). sample=False takes the mode (evaluation).
+        The policy is the last gamma's head. return_dist adds the ActionDist.
+        """
+        was_training = self.training
+        self.eval()
+        try:
+            dev = self.device
+            o = {k: torch.as_tensor(np.asarray(v) if not torch.is_tensor(v) else v, device=dev) for k, v in obs.items()}
+            r = torch.as_tensor(rl2s, device=dev, dtype=torch.float32)
+            t = torch.as_tensor(time_idxs, device=dev).long().reshape(-1)
+            if r.dim() != 2 or r.shape[1] != 1 + self.action_dim:
+                raise ValueError(f"rl2s must have shape (N, {1 + self.action_dim}), got {tuple(r.shape)}")
+            with self.autocast():
+                x = self.tstep({k: v[:, None] for k, v in o.items()}, r[:, None])[:, 0]  # (N, d_tstep)
+                s, state = self.traj.step(x, t, state)  # (N, D)
+                dist = self.actor(s.float())
+            a = dist.sample() if sample else dist.mode()  # (N, G, A)
+            a = a[:, -1]  # the policy gamma
+        finally:
+            self.train(was_training)
+        raw = self.to_raw_actions(a)
+        return (raw, state, dist) if return_dist else (raw, state)
+
+    def to_raw_actions(self, a: torch.Tensor) -> np.ndarray:
+        """Stored-format action vectors (N, A) -> the env's raw actions."""
+        a = a.float().cpu().numpy()
+        if self.discrete:
+            return a.argmax(-1).astype(np.int64)
+        if self.kind == "multibinary":
+            return (a > 0.5).astype(np.int8)
+        return np.clip(a, -1.0, 1.0).astype(np.float32)
+
+
+def state_device(state) -> torch.device:
+    return state.count.device if hasattr(state, "count") else state.h.device

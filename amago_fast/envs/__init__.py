@@ -1,0 +1,26 @@
+"""Environments in AMAGO's time-step format (see docs/envs.md).
+
+``make_env(name, num_envs, seed, vectorization, **env_args)`` returns an ``AmagoVecEnv``;
+built-ins (``tmaze``, ``bandit``, ``dark-key-door``) are registered here, more with
+``register_env(name, factory)``; ``gym:<id>`` and ``popgym:<Name>`` resolve on demand.
+"""
+from __future__ import annotations
+
+from .bandit import BernoulliBandit, thompson_sampling_return, thompson_sampling_returns
+from .dark_key_door import DarkKeyDoor
+from .exploration import EpsilonGreedy
+from .registry import available_envs, episode_limit, make_env, register_env, resolve_env
+from .spaces import OBS_KEY, ActionCodec, action_dim
+from .tmaze import TMaze
+from .wrapper import AmagoVecEnv, DictObservation, StepResult
+
+register_env("tmaze", TMaze)
+register_env("bandit", BernoulliBandit)
+register_env("dark-key-door", DarkKeyDoor)
+
+__all__ = [
+    "make_env", "register_env", "available_envs", "resolve_env", "episode_limit",
+    "AmagoVecEnv", "StepResult", "DictObservation", "ActionCodec", "action_dim", "OBS_KEY",
+    "EpsilonGreedy", "TMaze", "BernoulliBandit", "DarkKeyDoor",
+    "thompson_sampling_return", "thompson_sampling_returns",
+]

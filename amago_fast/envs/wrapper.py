@@ -1,0 +1,212 @@
+"""Vectorized gymnasium envs in AMAGO's time-step format.
+
+Each copy is wrapped in ``DictObservation`` (flat Dict-of-Box observations, see
+``spaces.py``; a MultiDiscrete action space is flattened to one Discrete) and run by gymnasium's Sync/AsyncVectorEnv with same-step autoreset: when
+a copy's episode ends, ``step`` already returns the first observation of the next episode
+and the true final observation arrives in ``infos["final_obs"]``. ``AmagoVecEnv`` turns
+that into the two views the agent and the replay buffer need:
+
+- the *true* next step of every copy (``obs``/``rl2s``/``time_idxs``: what gets stored,
+  the final observation for a copy that just finished), and
+- what the agent sees next (``next_*``: the new episode's first step for finished copies).
+
+``rl2s`` = ``[previous reward, previous action vector]`` (zeros at an episode's first
+step) and ``time_idxs`` counts steps since the episode (gymnasium episode) began.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
+
+from .spaces import OBS_KEY, ActionCodec, dict_observation_space, to_dict_obs
+
+Obs = dict[str, np.ndarray]  # key -> (N, ...)
+
+
+class DictObservation(gym.ObservationWrapper):
+    """One env -> flat Dict-of-Box observations (see ``spaces.py`` for the mapping)."""
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        self._orig_space = env.observation_space
+        self.observation_space = dict_observation_space(env.observation_space)
+        # the common case (one Box) skips the generic converter: it runs every step
+        self._box_dtype = env.observation_space.dtype \
+            if isinstance(env.observation_space, gym.spaces.Box) else None
+
+    def observation(self, observation: Any) -> dict[str, np.ndarray]:
+        if self._box_dtype is not None:
+            return {OBS_KEY: np.asarray(observation, dtype=self._box_dtype)}
+        return to_dict_obs(self._orig_space, observation)
+
+
+class FlatMultiDiscrete(gym.ActionWrapper):
+    """MultiDiscrete(nvec) actions -> one Discrete(prod(nvec)) (row-major), so that agents
+    with a categorical head can act in e.g. popgym's Battleship / MineSweeper."""
+
+    MAX_ACTIONS = 4096  # beyond this a flat categorical is the wrong tool
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        self._nvec = np.asarray(env.action_space.nvec)
+        self._start = np.asarray(env.action_space.start)
+        n = int(np.prod(self._nvec))
+        if self._nvec.ndim != 1 or n > self.MAX_ACTIONS:
+            raise TypeError(f"action_space: MultiDiscrete {self._nvec.tolist()} is too large "
+                            f"to flatten (> {self.MAX_ACTIONS} joint actions or not 1-d)")
+        self.action_space = gym.spaces.Discrete(n)
+
+    def action(self, action: Any) -> np.ndarray:
+        idx = np.unravel_index(int(action), tuple(self._nvec))
+        return (np.array(idx) + self._start).astype(np.int64)
+
+
+def _wrap(env: gym.Env) -> gym.Env:
+    if isinstance(env.action_space, gym.spaces.MultiDiscrete):
+        env = FlatMultiDiscrete(env)
+    return DictObservation(env)
+
+
+@dataclass
+class StepResult:
+    """One vectorized step for N envs (A = action_dim)."""
+
+    obs: Obs  # key -> (N, ...): true next observation (final obs for finished envs)
+    rl2s: np.ndarray  # (N, 1+A) float32: [reward, action vector] of this step
+    time_idxs: np.ndarray  # (N,) int64: time index of obs
+    action_vecs: np.ndarray  # (N, A) float32: stored action vectors
+    rews: np.ndarray  # (N,) float32
+    terminated: np.ndarray  # (N,) bool
+    truncated: np.ndarray  # (N,) bool
+    done: np.ndarray  # (N,) bool = terminated | truncated
+    next_obs: Obs  # key -> (N, ...): what the agent sees next (reset obs where done)
+    next_rl2s: np.ndarray  # (N, 1+A) float32 (zeros where done)
+    next_time_idxs: np.ndarray  # (N,) int64 (0 where done)
+    infos: list  # per env dict; episode stats + "success" (if defined) where done
+
+
+def _unbatch_info(info: dict, i: int) -> dict:
+    """Env i's entries of a gymnasium vector info dict (``_key`` masks say who has what)."""
+    out = {}
+    for key, value in info.items():
+        if key.startswith("_") or key in ("final_obs", "final_info"):
+            continue
+        mask = info.get("_" + key)
+        if mask is not None and not mask[i]:
+            continue
+        out[key] = _unbatch_info(value, i) if isinstance(value, dict) else value[i]
+    return out
+
+
+class AmagoVecEnv:
+    """N copies of one env in the AMAGO time-step format (see module docstring).
+
+    Args:
+        env_fns: one callable per copy returning a (single) gymnasium env.
+        vectorization: "sync" (one process) or "async" (a subprocess per copy).
+        seed: base seed used at the first ``reset`` (copy i gets seed + i).
+        name: the env's name (for messages).
+        max_episode_steps: episode length limit if known (sizes the agent's context).
+    """
+
+    def __init__(self, env_fns: Sequence[Callable[[], gym.Env]], vectorization: str = "sync",
+                 seed: int | None = None, name: str = "env",
+                 max_episode_steps: int | None = None):
+        if vectorization not in ("sync", "async"):
+            raise ValueError(f"vectorization must be 'sync' or 'async', got {vectorization!r}")
+        if len(env_fns) < 1:
+            raise ValueError("num_envs must be >= 1")
+        fns = [lambda fn=fn: _wrap(fn()) for fn in env_fns]
+        cls = SyncVectorEnv if vectorization == "sync" else AsyncVectorEnv
+        self._vec = cls(fns, autoreset_mode=AutoresetMode.SAME_STEP)
+        self.name = name
+        self.num_envs = len(env_fns)
+        self.vectorization = vectorization
+        self.observation_space: gym.spaces.Dict = self._vec.single_observation_space
+        self.action_space: gym.spaces.Space = self._vec.single_action_space
+        self._codec = ActionCodec(self.action_space, self.num_envs)
+        self.action_dim = self._codec.dim
+        self.max_episode_steps = max_episode_steps
+        self._seed = seed
+        self._t = np.zeros(self.num_envs, np.int64)  # time index of the current obs
+        self._ep_return = np.zeros(self.num_envs, np.float64)
+        self._needs_reset = True
+        self.reset_infos: list[dict] = []  # per env info from the last reset()
+
+    def reset(self, seed: int | None = None) -> tuple[Obs, np.ndarray, np.ndarray]:
+        """Reset every copy -> (obs key -> (N, ...), rl2s (N, 1+A) zeros, time_idxs (N,) zeros)."""
+        if seed is None and self._seed is not None:
+            seed, self._seed = self._seed, None  # the constructor's seed is used once
+        obs, info = self._vec.reset(seed=seed)
+        if seed is not None:
+            self.action_space.seed(seed)
+        self._t[:] = 0
+        self._ep_return[:] = 0.0
+        self._needs_reset = False
+        self.reset_infos = [_unbatch_info(info, i) for i in range(self.num_envs)]
+        rl2s = np.zeros((self.num_envs, 1 + self.action_dim), np.float32)
+        return obs, rl2s, self._t.copy()
+
+    def step(self, actions: Any) -> StepResult:
+        """Step every copy with the agent's raw actions (see ``spaces.ActionCodec``)."""
+        if self._needs_reset:
+            raise RuntimeError("call reset() before step()")
+        env_actions, vecs = self._codec.encode(actions)  # validates before stepping
+        next_obs, rews, terminated, truncated, info = self._vec.step(env_actions)
+        rews = np.asarray(rews, np.float32)
+        terminated = np.asarray(terminated, bool)
+        truncated = np.asarray(truncated, bool)
+        done = terminated | truncated
+        self._t += 1
+        self._ep_return += rews
+        rl2s = np.concatenate([rews[:, None], vecs], axis=1)  # (N, 1+A)
+        time_idxs = self._t.copy()
+        infos = [{} for _ in range(self.num_envs)]
+        if done.any():
+            obs = {k: v.copy() for k, v in next_obs.items()}
+            final_obs, final_info = info["final_obs"], info.get("final_info", {})
+            for i in np.flatnonzero(done):
+                for k in obs:
+                    obs[k][i] = final_obs[i][k]
+                ep_info = _unbatch_info(final_info, i) if final_info else {}
+                if "success" not in ep_info and "is_success" in ep_info:
+                    ep_info["success"] = ep_info["is_success"]
+                if "success" in ep_info:
+                    ep_info["success"] = bool(ep_info["success"])
+                ep_info["episode_return"] = float(self._ep_return[i])
+                ep_info["episode_length"] = int(self._t[i])
+                infos[i] = ep_info
+            next_rl2s = rl2s.copy()
+            next_rl2s[done] = 0.0
+            self._t[done] = 0
+            self._ep_return[done] = 0.0
+        else:
+            obs, next_rl2s = next_obs, rl2s
+        if any(not k.startswith("_") and k not in ("final_obs", "final_info") for k in info):
+            for i in np.flatnonzero(~done):
+                infos[i] = _unbatch_info(info, i)
+        return StepResult(
+            obs=obs, rl2s=rl2s, time_idxs=time_idxs, action_vecs=vecs, rews=rews,
+            terminated=terminated, truncated=truncated, done=done,
+            next_obs=next_obs, next_rl2s=next_rl2s, next_time_idxs=self._t.copy(),
+            infos=infos,
+        )
+
+    def close(self) -> None:
+        """Close every copy (and its subprocess for async)."""
+        self._vec.close()
+
+    def __enter__(self) -> "AmagoVecEnv":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"AmagoVecEnv({self.name!r}, num_envs={self.num_envs}, "
+                f"vectorization={self.vectorization!r}, action_dim={self.action_dim}, "
+                f"max_episode_steps={self.max_episode_steps})")

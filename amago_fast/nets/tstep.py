@@ -1,0 +1,77 @@
+"""Timestep encoder: one env step (obs dict + [prev reward, prev action]) -> one token."""
+from __future__ import annotations
+
+import math
+
+import gymnasium as gym
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .layers import MLP
+
+
+def _is_image(space: gym.Space) -> bool:
+    return isinstance(space, gym.spaces.Box) and len(space.shape) == 3 and space.dtype == "uint8"
+
+
+def _flat_dim(space: gym.Space) -> int:
+    if isinstance(space, gym.spaces.Discrete):
+        return int(space.n)
+    if isinstance(space, (gym.spaces.Box, gym.spaces.MultiBinary, gym.spaces.MultiDiscrete)):
+        return int(math.prod(space.shape))
+    raise TypeError(f"unsupported observation space {space!r}")
+
+
+class SmallCNN(nn.Module):
+    """Three conv layers for (H, W, C) uint8 images (channels-last, as gymnasium gives)."""
+
+    def __init__(self, shape: tuple[int, int, int], d_out: int):
+        super().__init__()
+        h, w, c = shape
+        self.conv = nn.Sequential(
+            nn.Conv2d(c, 32, 3, stride=2, padding=1), nn.LeakyReLU(),
+            nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.LeakyReLU(),
+            nn.Conv2d(64, 64, 3, stride=1, padding=1), nn.LeakyReLU(), nn.Flatten(),
+        )
+        with torch.no_grad():
+            n = self.conv(torch.zeros(1, c, h, w)).shape[-1]
+        self.out = nn.Linear(n, d_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (..., H, W, C) uint8 -> (..., d_out)
+        lead = x.shape[:-3]
+        img = x.reshape(-1, *x.shape[-3:]).permute(0, 3, 1, 2).float() / 255.0
+        return self.out(self.conv(img)).reshape(*lead, -1)
+
+
+class TstepEncoder(nn.Module):
+    """Concatenate flattened vector obs, CNN features of image obs and rl2s; MLP -> d_out.
+
+    obs: {key: (B, L, ...)}, rl2s: (B, L, 1+A) -> (B, L, d_out). Rewards in rl2s go
+    through symlog so large-reward envs do not swamp the token.
+    """
+
+    def __init__(self, obs_space: gym.spaces.Dict, rl2_dim: int, d_hidden: int, d_out: int, cnn_dim: int = 64):
+        super().__init__()
+        self.keys = sorted(obs_space.spaces)
+        self.spaces = {k: obs_space[k] for k in self.keys}
+        self.cnns = nn.ModuleDict({k: SmallCNN(s.shape, cnn_dim) for k, s in self.spaces.items() if _is_image(s)})
+        d_in = rl2_dim + sum(cnn_dim if k in self.cnns else _flat_dim(s) for k, s in self.spaces.items())
+        self.mlp = MLP(d_in, d_hidden, d_out, n_hidden=1)
+        self.norm = nn.LayerNorm(d_out)
+        self.d_out = d_out
+
+    def forward(self, obs: dict[str, torch.Tensor], rl2s: torch.Tensor) -> torch.Tensor:
+        lead = rl2s.shape[:-1]
+        parts = []
+        for k in self.keys:
+            x, space = obs[k], self.spaces[k]
+            if k in self.cnns:
+                parts.append(self.cnns[k](x))
+            elif isinstance(space, gym.spaces.Discrete):
+                parts.append(F.one_hot(x.long().reshape(*lead), int(space.n)).float())
+            else:
+                parts.append(x.reshape(*lead, -1).float())
+        r = rl2s.float()
+        r = torch.cat([torch.sign(r[..., :1]) * torch.log1p(r[..., :1].abs()), r[..., 1:]], dim=-1)
+        return self.norm(F.leaky_relu(self.mlp(torch.cat(parts + [r], dim=-1))))

@@ -1,0 +1,177 @@
+"""Checkpoints without pickle: safetensors for tensors, JSON for everything else.
+
+Layout of one checkpoint directory (written under a temporary name, fsynced, renamed):
+
+    weights.safetensors    agent state_dict (online + target nets, PopArt, sigma-reparam)
+    optimizer.safetensors  AdamW per-parameter tensors, torch RNG state(s)
+    state.json             configs, optimizer scalars, scheduler, counters, numpy/python
+                           RNG states, exploration state, anything the trainer adds
+    replay/                ReplayBuffer.save snapshot (optional)
+
+run_dir/checkpoints/latest.json names the newest complete checkpoint.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+LATEST = "latest.json"
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """Write JSON to a temporary file in the same folder, fsync, rename over path."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=1)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(path))
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
+
+
+def optimizer_to_flat(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    """Split optimizer.state_dict() into tensors (safetensors) and JSON scalars."""
+    sd = opt.state_dict()
+    tensors, scalars = {}, {}
+    for idx, st in sd["state"].items():
+        for k, v in st.items():
+            if torch.is_tensor(v):
+                tensors[f"state.{idx}.{k}"] = v
+            else:
+                scalars[f"{idx}.{k}"] = v
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def optimizer_from_flat(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+    state: dict[int, dict] = {}
+    for name, v in tensors.items():
+        if not name.startswith("state."):
+            continue
+        _, idx, k = name.split(".", 2)
+        state.setdefault(int(idx), {})[k] = v
+    for name, v in meta["scalars"].items():
+        idx, k = name.split(".", 1)
+        state.setdefault(int(idx), {})[k] = v
+    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+def rng_state() -> tuple[dict[str, torch.Tensor], dict]:
+    """(tensors, json) capturing torch (CPU + CUDA), numpy-global and python RNGs."""
+    tensors = {"rng.torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng.cuda.{i}"] = s
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    meta = {
+        "numpy": [np_state[0], np_state[1].tolist(), int(np_state[2]), int(np_state[3]), float(np_state[4])],
+        "python": [py_state[0], list(py_state[1]), py_state[2]],
+    }
+    return tensors, meta
+
+
+def set_rng_state(tensors: dict[str, torch.Tensor], meta: dict) -> None:
+    torch.set_rng_state(tensors["rng.torch"])
+    cuda = [tensors[k] for k in sorted(k for k in tensors if k.startswith("rng.cuda."))]
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda)
+    n = meta["numpy"]
+    np.random.set_state((n[0], np.asarray(n[1], dtype=np.uint32), n[2], n[3], n[4]))
+    p = meta["python"]
+    random.setstate((p[0], tuple(p[1]), p[2]))
+
+
+def save_checkpoint(
+    ckpt_root: Path, name: str, agent, state: dict, save_replay: Optional[Callable[[Path], None]] = None,
+    keep: int = 2,
+) -> Path:
+    """Write checkpoint `name` under ckpt_root atomically; update latest.json; prune old ones."""
+    ckpt_root = Path(ckpt_root)
+    ckpt_root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=ckpt_root))
+    try:
+        _save_tensors(tmp / "weights.safetensors", agent.state_dict())
+        opt_t, opt_meta = optimizer_to_flat(agent.optimizer)
+        rng_t, rng_meta = rng_state()
+        _save_tensors(tmp / "optimizer.safetensors", {**opt_t, **rng_t})
+        full = dict(state)
+        full.update(
+            optimizer=opt_meta,
+            scheduler={k: v for k, v in agent.scheduler.state_dict().items() if k != "lr_lambdas"},
+            rng=rng_meta,
+            agent_grad_steps=agent.grad_steps,
+        )
+        write_json_atomic(tmp / "state.json", full)
+        if save_replay is not None:
+            save_replay(tmp / "replay")
+        _fsync_dir(tmp)
+        final = ckpt_root / name
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        _fsync_dir(ckpt_root)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    write_json_atomic(ckpt_root / LATEST, {"checkpoint": name})
+    done = sorted(p for p in ckpt_root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    for old in done[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def latest_checkpoint(ckpt_root: Path) -> Optional[Path]:
+    """The newest complete checkpoint directory, or None."""
+    p = Path(ckpt_root) / LATEST
+    if not p.exists():
+        return None
+    path = Path(ckpt_root) / json.loads(p.read_text())["checkpoint"]
+    return path if path.exists() else None
+
+
+def load_weights(agent, ckpt: Path) -> None:
+    """Load only the agent's weights (eval, inference)."""
+    agent.load_state_dict(load_file(str(Path(ckpt) / "weights.safetensors"), device=str(agent.device)))
+
+
+def load_checkpoint(ckpt: Path, agent) -> dict:
+    """Restore weights, optimizer, scheduler, RNGs into `agent` and the process; return
+    state.json (the trainer restores its own parts from it)."""
+    ckpt = Path(ckpt)
+    load_weights(agent, ckpt)
+    state = json.loads((ckpt / "state.json").read_text())
+    tensors = load_file(str(ckpt / "optimizer.safetensors"))
+    optimizer_from_flat(agent.optimizer, {k: v.to(agent.device) if not k.startswith("rng.") else v for k, v in tensors.items()}, state["optimizer"])
+    sched = dict(state["scheduler"])
+    sched["lr_lambdas"] = [None] * len(agent.optimizer.param_groups)
+    agent.scheduler.load_state_dict(sched)
+    agent.grad_steps = int(state["agent_grad_steps"])
+    set_rng_state(tensors, state["rng"])
+    return state

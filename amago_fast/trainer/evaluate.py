@@ -1,0 +1,58 @@
+"""Evaluation: run the policy (mode action, no exploration) on fresh envs."""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+
+
+def evaluate(agent, env_name: str, env_args: dict, episodes: int, num_envs: int = 8, seed: Optional[int] = None,
+             max_steps: int = 100_000, sample: bool = False) -> dict[str, Any]:
+    """Run `episodes` episodes of `env_name` with the agent acting greedily (sample=False).
+
+    Returns {"return_mean", "return_std", "episodes", "length_mean"} plus "success_rate"
+    when the env reports success. Episodes are counted in completion order; every env
+    keeps running until enough have finished, so short episodes do not dominate (each
+    env contributes at most ceil(episodes / num_envs) episodes).
+    """
+    from amago_fast.envs import make_env
+
+    if episodes < 1:
+        raise ValueError(f"episodes must be >= 1, got {episodes}")
+    num_envs = max(1, min(num_envs, episodes))
+    per_env = -(-episodes // num_envs)
+    env = make_env(env_name, num_envs=num_envs, seed=seed, **env_args)
+    try:
+        obs, rl2s, tidx = env.reset(seed=seed)
+        state = agent.init_state(num_envs)
+        count = np.zeros(num_envs, int)
+        returns, lengths, successes = [], [], []
+        for _ in range(max_steps):
+            actions, state = agent.get_actions(obs, rl2s, tidx, state, sample=sample)
+            res = env.step(actions)
+            for i in np.flatnonzero(res.done):
+                if count[i] < per_env and len(returns) < episodes:
+                    info = res.infos[i]
+                    returns.append(info["episode_return"])
+                    lengths.append(info["episode_length"])
+                    if "success" in info:
+                        successes.append(bool(info["success"]))
+                count[i] += 1
+            if res.done.any():
+                agent.reset_state(state, np.flatnonzero(res.done))
+            obs, rl2s, tidx = res.next_obs, res.next_rl2s, res.next_time_idxs
+            if len(returns) >= episodes:
+                break
+    finally:
+        env.close()
+    if not returns:
+        raise RuntimeError(f"evaluation finished no episode within max_steps={max_steps}")
+    out = {
+        "return_mean": float(np.mean(returns)),
+        "return_std": float(np.std(returns)),
+        "length_mean": float(np.mean(lengths)),
+        "episodes": len(returns),
+    }
+    if successes:
+        out["success_rate"] = float(np.mean(successes))
+    return out

@@ -1,0 +1,36 @@
+"""Learning presets for the issue-4 targets, tuned for a 2-core CPU.
+
+Each preset is (TrainerConfig overrides, AgentConfig overrides). Used by
+benchmarks/learning.py and the slow learning tests; documented in docs/agent.md.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+CPU_AGENT: dict[str, Any] = dict(
+    d_model=64, n_heads=4, n_layers=2, d_ff=256, tstep_dim=32, tstep_hidden=64, head_hidden=64, lr=3e-4, warmup=200, dropout=0.0,
+)
+
+PRESETS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    # target: eval success >= 0.95 within 5 minutes
+    "tmaze20": (
+        dict(env="tmaze", env_args={"horizon": 20}, num_envs=8, total_steps=30_000, collect_steps=16,
+             grad_steps_per_round=16, learning_starts=1_000, batch_size=24, eval_every=2_000, eval_episodes=32,
+             eps_anneal_steps=10_000, checkpoint_every=0),
+        dict(CPU_AGENT),
+    ),
+    # target: eval success >= 0.95 within 30 minutes
+    "tmaze100": (
+        dict(env="tmaze", env_args={"horizon": 100}, num_envs=8, total_steps=200_000, collect_steps=32,
+             grad_steps_per_round=16, learning_starts=4_000, batch_size=16, eval_every=8_000, eval_episodes=32,
+             eps_anneal_steps=40_000, checkpoint_every=0),
+        dict(CPU_AGENT),
+    ),
+    # target: mean return >= 95% of Thompson sampling's within 30 minutes
+    "bandit5x100": (
+        dict(env="bandit", env_args={"arms": 5, "pulls": 100}, num_envs=8, total_steps=400_000, collect_steps=25,
+             grad_steps_per_round=10, learning_starts=4_000, batch_size=16, eval_every=10_000, eval_episodes=64, eval_sample=True,
+             eps_anneal_steps=50_000, checkpoint_every=0),
+        dict(CPU_AGENT),
+    ),
+}

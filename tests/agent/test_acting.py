@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+import torch
+
+from amago_fast.agent import AgentConfig
+
+
+def _params(dist):
+    return dist.mean if dist.kind == "tanh_gaussian" else dist.logits
+
+
+@pytest.mark.parametrize("traj_encoder,pos_emb,window", [
+    ("transformer", "fixed", 16), ("transformer", "rotary", 4), ("transformer", "learned", 4), ("gru", "fixed", 16),
+], ids=["fixed", "rotary-ring", "learned-ring", "gru"])
+def test_get_actions_equals_full_forward_with_independent_resets(make_agent, space, traj_encoder, pos_emb, window):
+    agent = make_agent(space, traj_encoder=traj_encoder, pos_emb=pos_emb, max_seq_len=window, dropout=0.2)
+    agent.train()  # acting must switch dropout off by itself
+    N, T, A = 3, 14, agent.action_dim
+    g = np.random.default_rng(0)
+    obs = g.normal(size=(N, T, 3)).astype(np.float32)
+    rl2s = g.normal(size=(N, T, 1 + A)).astype(np.float32)
+    state = agent.init_state(N)
+    start, tidx = np.zeros(N, int), np.zeros(N, int)
+    for t in range(T):
+        if t:
+            done = g.random(N) < 0.15
+            if done.any():
+                agent.reset_state(state, np.flatnonzero(done))
+                start[done], tidx[done] = t, 0
+        raw, state, dist = agent.get_actions({"observation": obs[:, t]}, rl2s[:, t], tidx, state, sample=False, return_dist=True)
+        assert agent.training
+        agent.eval()
+        with torch.no_grad():
+            for n in range(N):
+                sl = slice(start[n], t + 1)
+                s = agent.states({"observation": torch.tensor(obs[n : n + 1, sl])}, torch.tensor(rl2s[n : n + 1, sl]),
+                                 torch.arange(t + 1 - start[n])[None])
+                ref = _params(agent.actor(s[:, -1]))[0, -1]
+                torch.testing.assert_close(_params(dist)[n, -1], ref, atol=2e-5, rtol=1e-5)
+        agent.train()
+        tidx += 1
+    if agent.discrete:
+        assert raw.dtype == np.int64 and raw.shape == (N,) and ((0 <= raw) & (raw < A)).all()
+    else:
+        assert raw.shape == (N, A)
+
+
+def test_sampled_actions_are_valid(make_agent, space):
+    agent = make_agent(space)
+    state = agent.init_state(64)
+    raw, _ = agent.get_actions({"observation": np.zeros((64, 3), np.float32)}, np.zeros((64, 1 + agent.action_dim)), np.zeros(64), state)
+    if space == "box":
+        assert np.all(np.abs(raw) <= 1.0)
+    elif space == "multibinary":
+        assert set(np.unique(raw)) <= {0, 1}
+    else:
+        assert len(np.unique(raw)) > 1  # an untrained policy samples several actions
+
+
+def test_bad_inputs_raise_clear_errors(make_agent):
+    agent = make_agent("discrete")
+    state = agent.init_state(2)
+    with pytest.raises(ValueError, match="rl2s"):
+        agent.get_actions({"observation": np.zeros((2, 3))}, np.zeros((2, 9)), np.zeros(2), state)
+    with pytest.raises(ValueError, match="pos_emb"):
+        AgentConfig(pos_emb="alibi")
+    with pytest.raises(ValueError, match="redq_subset"):
+        AgentConfig(num_critics=2, redq_subset=3)
+    with pytest.raises(TypeError, match="obs_space"):
+        from amago_fast.agent import Agent
+        import gymnasium as gym
+        Agent(gym.spaces.Box(0, 1, (3,)), gym.spaces.Discrete(2))
