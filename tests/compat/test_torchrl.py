@@ -5,15 +5,20 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("tensordict")
-
-from amago_fast import ReplayBuffer  # noqa: E402
-from amago_fast.compat.torchrl import (  # noqa: E402
+from amago_fast import ReplayBuffer
+from amago_fast.compat.torchrl import (
     SliceWindowSampler,
     batch_to_tensordict,
     tensordict_to_batch,
     trajectory_to_tensordict,
 )
+
+
+@pytest.fixture(autouse=True)
+def _needs_tensordict():
+    # Imported per test, not at collection: tensordict imports triton, and triton must not
+    # be imported before tests/ops/conftest.py sets TRITON_INTERPRET=1 for its own tests.
+    pytest.importorskip("tensordict")
 
 A, OBS = 3, (2,)
 
