@@ -105,20 +105,36 @@ def _train(args: argparse.Namespace) -> int:
             raise SystemExit(f"--resume continues the saved configuration; only --total-steps/--device may change "
                              f"(got {sorted(changed) or '--config'})")
         tcfg = TrainerConfig.from_dict({**saved["trainer"], **overrides})
-        trainer = Trainer(run_dir, tcfg, resume=True)
+        trainer = _make_trainer(Trainer, run_dir, tcfg, None, resume=True)
     else:
         if (run_dir / "config.json").exists():
             raise SystemExit(f"{run_dir} already holds a run: use --resume or another --run-dir")
         file_cfg = load_config_file(args.config) if args.config else {}
         tcfg = TrainerConfig.from_dict({**file_cfg.get("trainer", {}), **overrides})
         acfg = AgentConfig.from_dict({**CPU_AGENT, **file_cfg.get("agent", {})})
-        trainer = Trainer(run_dir, tcfg, acfg)
+        trainer = _make_trainer(Trainer, run_dir, tcfg, acfg, resume=False)
     try:
         result = trainer.run()
     finally:
         trainer.close()
-    print(json.dumps({"env_steps": trainer.env_steps, "grad_steps": trainer.grad_steps, **result}))
+    if getattr(trainer, "is_main", True):
+        print(json.dumps({"env_steps": trainer.env_steps, "grad_steps": trainer.grad_steps, **result}))
     return 0
+
+
+def _make_trainer(trainer_cls, run_dir: Path, tcfg, acfg, resume: bool):
+    """Trainer, or under torchrun (RANK/WORLD_SIZE set) a DistributedTrainer for this rank."""
+    from amago_fast.distributed import launched_by_torchrun
+
+    if not launched_by_torchrun():
+        return trainer_cls(run_dir, tcfg, acfg, resume=resume)
+    from amago_fast.distributed import init_distributed
+    from amago_fast.distributed.ddp import barrier
+    from amago_fast.distributed.trainer import DistributedTrainer
+
+    ctx = init_distributed(tcfg.device)
+    barrier(ctx)  # every rank has checked run_dir before rank 0 writes config.json
+    return DistributedTrainer(run_dir, tcfg, acfg, resume=resume, ctx=ctx)
 
 
 def _eval(args: argparse.Namespace) -> int:
