@@ -20,6 +20,7 @@ critic output layer, which keeps the replicas' parameters identical).
 """
 from __future__ import annotations
 
+import inspect
 import os
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -168,15 +169,19 @@ class DDPLearner:
     Metrics are this rank's (losses of its own batch, unscaled).
     """
 
-    def __init__(self, agent: nn.Module, ctx: DistContext):
+    def __init__(self, agent: nn.Module, ctx: DistContext, find_unused_parameters: bool = False):
+        """find_unused_parameters: only for agent variants whose loss leaves some online
+        parameter without a gradient (DDP then raises at the first backward)."""
         self.agent, self.ctx = agent, ctx
         self.module = _LossModule(agent, ctx.world_size)
         if ctx.distributed:
             ids = [torch.device(ctx.device).index] if ctx.device.startswith("cuda") else None
-            # broadcast_buffers=False: buffers (PopArt moments, sigma-reparam vectors)
-            # evolve identically on every rank, so no per-step broadcast is needed.
+            # No per-forward buffer broadcast: buffers (PopArt moments, sigma-reparam
+            # vectors) evolve identically on every rank once synced at construction.
+            params = inspect.signature(nn.parallel.DistributedDataParallel).parameters
+            sync = {"forward_sync_buffers": False} if "forward_sync_buffers" in params else {"broadcast_buffers": False}
             self.ddp: nn.Module = nn.parallel.DistributedDataParallel(
-                self.module, device_ids=ids, broadcast_buffers=False, find_unused_parameters=True)
+                self.module, device_ids=ids, find_unused_parameters=find_unused_parameters, **sync)
         else:
             self.ddp = self.module
 
