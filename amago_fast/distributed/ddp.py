@@ -23,6 +23,7 @@ from __future__ import annotations
 import inspect
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Optional
 
 import numpy as np
@@ -62,11 +63,13 @@ def launched_by_torchrun() -> bool:
     return "WORLD_SIZE" in os.environ and "RANK" in os.environ
 
 
-def init_distributed(device: str = "cpu", backend: Optional[str] = None) -> DistContext:
+def init_distributed(device: str = "cpu", backend: Optional[str] = None, timeout_s: float = 3600.0) -> DistContext:
     """Join the process group described by torchrun's env vars.
 
     device "cpu" -> gloo; "cuda" -> NCCL with this rank on GPU LOCAL_RANK. Without
     torchrun's env vars returns a single-process context and creates no group.
+    timeout_s bounds one collective; ranks >= 1 wait at the next one while rank 0
+    evaluates, so it must exceed the longest evaluation (torch's default is 10-30 min).
     """
     if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
         raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
@@ -84,7 +87,7 @@ def init_distributed(device: str = "cpu", backend: Optional[str] = None) -> Dist
     if backend not in ("nccl", "gloo"):
         raise ValueError(f"backend must be 'nccl' or 'gloo', got {backend!r}")
     if not dist.is_initialized():
-        dist.init_process_group(backend, rank=rank, world_size=world)
+        dist.init_process_group(backend, rank=rank, world_size=world, timeout=timedelta(seconds=timeout_s))
     return DistContext(rank, world, local, device, backend)
 
 
