@@ -16,6 +16,7 @@ import json
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Optional
 
@@ -45,6 +46,7 @@ class AsyncLearner(Trainer):
         self.ingested = 0
         self._published_at = -1
         self.actors: list[subprocess.Popen] = []
+        self.actor_restarts = 0
         self.publish()
 
     def _save_run_config(self) -> None:
@@ -60,6 +62,7 @@ class AsyncLearner(Trainer):
     # ------------------------------------------------------------------ phases
     def collect(self, steps_per_env: int) -> None:
         """Ingest the spool instead of stepping envs (steps_per_env is not used)."""
+        self._supervise_actors()
         got = self.spool.ingest(self.buffer)
         self.env_steps += sum(T for _, T in got)
         self.ingested += len(got)
@@ -72,6 +75,7 @@ class AsyncLearner(Trainer):
             self.publish()
         out["async/ingested_trajectories"] = float(self.ingested)
         out["async/spool_backlog"] = float(len(self.spool.ready()))
+        out["async/actor_restarts"] = float(self.actor_restarts)
         return out
 
     def checkpoint(self) -> Path:
@@ -81,12 +85,23 @@ class AsyncLearner(Trainer):
         return path
 
     # ------------------------------------------------------------------ actors
+    def _spawn_actor(self, actor_id: int) -> subprocess.Popen:
+        cmd = [sys.executable, "-m", "amago_fast", "train", "--mode", "actor", "--run-dir", str(self.run_dir),
+               "--actor-id", str(actor_id), "--device", self.async_cfg.actor_device]
+        return subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+
     def start_actors(self, n: int) -> None:
         """Start n `amago-fast train --mode actor` subprocesses (ids 0..n-1)."""
-        for i in range(n):
-            cmd = [sys.executable, "-m", "amago_fast", "train", "--mode", "actor", "--run-dir", str(self.run_dir),
-                   "--actor-id", str(i), "--device", self.async_cfg.actor_device]
-            self.actors.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL))
+        self.actors = [self._spawn_actor(i) for i in range(n)]
+
+    def _supervise_actors(self) -> None:
+        """Restart actors this learner started that died (a restarted actor resumes its
+        file numbering; only the dead one's unfinished trajectories are gone)."""
+        for i, p in enumerate(self.actors):
+            if p.poll() is not None:
+                warnings.warn(f"actor {i} exited with code {p.returncode}; restarting it")
+                self.actors[i] = self._spawn_actor(i)
+                self.actor_restarts += 1
 
     def stop_actors(self, timeout_s: float = 30.0) -> None:
         """STOP file, then wait; kill what has not exited (it loses only unfinished data)."""

@@ -172,3 +172,24 @@ def test_actor_sigkilled_mid_run_learner_keeps_going(tmp_path):
         t = buf.trajectory(int(tid))
         np.testing.assert_array_equal(t["time_idxs"], np.arange(EP_LEN + 1))
         assert t["dones"][-1] and not t["dones"][:-1].any()
+
+
+def test_learner_restarts_dead_actors_and_stops_them(tmp_path):
+    from amago_fast.agent import AgentConfig
+    from amago_fast.distributed.learner import AsyncLearner
+    from amago_fast.trainer import TrainerConfig
+
+    tcfg = TrainerConfig.from_dict({**TINY["trainer"], "progress": False})
+    lrn = AsyncLearner(tmp_path / "run", tcfg, AgentConfig(**TINY["agent"]), async_cfg=AsyncConfig(num_actors=0))
+    assert (tmp_path / "run" / POLICY).exists()  # actors can start before the first update
+    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+    lrn._spawn_actor = lambda i: subprocess.Popen(sleeper)
+    lrn.actors = [subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"]), lrn._spawn_actor(1)]
+    lrn.actors[0].wait()
+    with pytest.warns(UserWarning, match="actor 0 exited with code 3"):
+        lrn.collect(1)
+    assert lrn.actor_restarts == 1 and all(p.poll() is None for p in lrn.actors)
+    procs = list(lrn.actors)
+    lrn.stop_actors(timeout_s=0.5)  # sleepers ignore STOP: killed after the timeout
+    assert (lrn.spool.root / "STOP").exists() and all(p.returncode is not None for p in procs)
+    lrn.close()
