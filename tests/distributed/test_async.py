@@ -193,3 +193,29 @@ def test_learner_restarts_dead_actors_and_stops_them(tmp_path):
     lrn.stop_actors(timeout_s=0.5)  # sleepers ignore STOP: killed after the timeout
     assert (lrn.spool.root / "STOP").exists() and all(p.returncode is not None for p in procs)
     lrn.close()
+
+
+def test_learner_restart_reingests_what_its_checkpoint_lacks(tmp_path):
+    from amago_fast.agent import AgentConfig
+    from amago_fast.distributed.learner import AsyncLearner
+    from amago_fast.trainer import TrainerConfig
+
+    run = tmp_path / "run"
+    tcfg = TrainerConfig.from_dict({**TINY["trainer"], "progress": False, "checkpoint_every": 0})
+    lrn = AsyncLearner(run, tcfg, AgentConfig(**TINY["agent"]), async_cfg=AsyncConfig(num_actors=0))
+    run_actor(run, 0, max_steps=64)  # 64 env steps = 16 episodes of 4 transitions
+    lrn.collect(1)
+    assert lrn.env_steps == 64 and lrn.buffer.num_trajectories == 16
+    lrn.checkpoint()  # holds those 16: consumed/ is emptied
+    run_actor(run, 0, max_steps=32)  # 8 more
+    lrn.collect(1)
+    assert lrn.buffer.num_trajectories == 24 and len(list((lrn.spool.root / "consumed").iterdir())) == 8
+    lrn.close()  # "crash": no checkpoint after the last ingest
+
+    again = AsyncLearner(run, tcfg, resume=True, async_cfg=AsyncConfig(num_actors=0))
+    assert again.recovered == 8 and again.env_steps == 64 and again.buffer.num_trajectories == 16
+    again.collect(1)
+    assert again.env_steps == 96 and again.buffer.num_trajectories == 24
+    seqs = sorted(r["seq"] for r in again.spool.ingest_log())
+    assert sorted(set(seqs)) == list(range(24))  # every trajectory written was ingested
+    again.close()
