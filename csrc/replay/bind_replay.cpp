@@ -120,15 +120,14 @@ class PyStore {
       d[obs_key] = obs;
       for (size_t f = 0; f < specs_.size(); ++f) {
         const FieldSpec& s = specs_[f];
-        const py::array& base = ro_[l.p][f];
-        std::vector<py::ssize_t> shape{static_cast<py::ssize_t>(s.obs_like ? l.length + 1 : l.length)};
-        std::vector<py::ssize_t> strides{static_cast<py::ssize_t>(s.row_bytes)};
-        for (py::ssize_t i = 1; i < base.ndim(); ++i) {
-          shape.push_back(base.shape(i));
-          strides.push_back(base.strides(i));
-        }
-        const uint8_t* ptr = static_cast<const uint8_t*>(base.data()) + l.offset * s.row_bytes;
-        py::array v(base.dtype(), shape, strides, ptr, base);
+        // base[offset : offset + rows]: numpy's own slicing is the cheapest way to make
+        // a view (about half the cost of constructing one through pybind11).
+        const int64_t rows = s.obs_like ? l.length + 1 : l.length;
+        py::object sl = py::reinterpret_steal<py::object>(PySlice_New(
+            py::int_(l.offset).ptr(), py::int_(l.offset + rows).ptr(), nullptr));
+        if (!sl) throw py::error_already_set();
+        py::object v = py::reinterpret_steal<py::object>(PyObject_GetItem(ro_[l.p][f].ptr(), sl.ptr()));
+        if (!v) throw py::error_already_set();
         (s.in_obs ? obs : d)[s.key] = v;
       }
       out.append(d);
