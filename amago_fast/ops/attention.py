@@ -127,10 +127,11 @@ def flash_attn_with_kvcache(
     window = _checks.check_options(0.0, softmax_scale, window_size)
     scale = _checks.resolve_scale(softmax_scale, q.shape[-1])
     chosen = _checks.choose_backend(backend, q.device, q.shape[-1])
+    if chosen == "triton":
+        from ._triton_ops import triton_append, triton_decode
+
+        seqlens_k = seqlens if k is None else triton_append(k_cache, v_cache, k, v, seqlens, bool(ring))
+        return triton_decode(q, k_cache, v_cache, seqlens_k, scale, causal, window, bool(ring))
     with torch.no_grad():
         seqlens_k = append_kv(k_cache, v_cache, k, v, seqlens, bool(ring))  # (B,) int32
-    if chosen == "triton":
-        from ._triton_ops import triton_decode
-
-        return triton_decode(q, k_cache, v_cache, seqlens_k, scale, causal, window, bool(ring))
     return torch_decode(q, k_cache, v_cache, seqlens_k, scale, causal, window, bool(ring))
