@@ -146,7 +146,7 @@ def append_kv(
             k.stride(0), k.stride(1), k.stride(2), v.stride(0), v.stride(1), v.stride(2),
             k_cache.stride(0), k_cache.stride(1), k_cache.stride(2),
             v_cache.stride(0), v_cache.stride(1), v_cache.stride(2),
-            heads, k_cache.shape[1], RING=ring, HEAD_DIM=dim, BLOCK_H=triton.next_power_of_2(heads),
+            heads, k_cache.shape[1], RING=ring, HEAD_DIM=dim, BLOCK_H=max(2, triton.next_power_of_2(heads)),
         )
 
 

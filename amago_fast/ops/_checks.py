@@ -62,6 +62,16 @@ def check_options(
     return check_window(window_size)
 
 
+def check_flash_extras(softcap: float, alibi_slopes: object, return_attn_probs: bool) -> None:
+    """flash-attn arguments kept for signature compatibility; only defaults are supported."""
+    if softcap != 0.0:
+        raise ValueError(f"softcap={softcap!r} is not supported (only 0.0)")
+    if alibi_slopes is not None:
+        raise ValueError("alibi_slopes is not supported (positions are added to tokens, not to scores)")
+    if return_attn_probs:
+        raise ValueError("return_attn_probs=True is not supported (the kernels never materialise them)")
+
+
 def check_window(window_size: Sequence[int]) -> Tuple[int, int]:
     try:
         if isinstance(window_size, (str, bytes)):

@@ -24,6 +24,10 @@ def flash_attn_func(
     softmax_scale: Optional[float] = None,
     causal: bool = False,
     window_size: Sequence[int] = (-1, -1),
+    softcap: float = 0.0,
+    alibi_slopes: Optional[torch.Tensor] = None,
+    deterministic: bool = False,
+    return_attn_probs: bool = False,
     *,
     backend: Optional[str] = None,
 ) -> torch.Tensor:
@@ -40,10 +44,14 @@ def flash_attn_func(
             seqlen_q == seqlen_k).
         window_size: (left, right) sliding window: query i (at position p) sees keys in
             [p - left, p + right]; -1 means unbounded. causal forces right = 0.
+        softcap, alibi_slopes, deterministic, return_attn_probs: accepted for flash-attn
+            compatibility; only their defaults are supported (anything else raises
+            ValueError). Both backends are deterministic without dropout.
         backend: "auto" | "triton" | "torch" (default: $AMAGO_FAST_ATTN_BACKEND or "auto").
     Returns:
         out: (batch, seqlen_q, nheads, headdim). Queries that see no key output zeros.
     """
+    _checks.check_flash_extras(softcap, alibi_slopes, return_attn_probs)
     _checks.check_qkv(q, k, v)
     window = _checks.check_options(dropout_p, softmax_scale, window_size)
     scale = _checks.resolve_scale(softmax_scale, q.shape[-1])
@@ -61,6 +69,10 @@ def flash_attn_qkvpacked_func(
     softmax_scale: Optional[float] = None,
     causal: bool = False,
     window_size: Sequence[int] = (-1, -1),
+    softcap: float = 0.0,
+    alibi_slopes: Optional[torch.Tensor] = None,
+    deterministic: bool = False,
+    return_attn_probs: bool = False,
     *,
     backend: Optional[str] = None,
 ) -> torch.Tensor:
@@ -78,7 +90,10 @@ def flash_attn_qkvpacked_func(
     if qkv.dim() != 5 or qkv.shape[2] != 3:
         raise ValueError(f"qkv must be (batch, seqlen, 3, nheads, headdim), got shape {tuple(qkv.shape)}")
     q, k, v = qkv.unbind(dim=2)  # each (B, L, H, D)
-    return flash_attn_func(q, k, v, dropout_p, softmax_scale, causal, window_size, backend=backend)
+    return flash_attn_func(
+        q, k, v, dropout_p, softmax_scale, causal, window_size, softcap, alibi_slopes,
+        deterministic, return_attn_probs, backend=backend,
+    )
 
 
 def flash_attn_with_kvcache(
