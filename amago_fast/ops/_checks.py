@@ -195,8 +195,10 @@ def check_cache(
         )
     if cache_seqlens.device != q.device:
         raise ValueError(f"cache_seqlens is on {cache_seqlens.device} but q is on {q.device}")
-    # One small host sync: an out-of-range length would otherwise read or write out of bounds.
-    lo, hi = (int(x) for x in torch.stack([cache_seqlens.min(), cache_seqlens.max()]).tolist())
+    # One small device-to-host copy (no extra kernels): an out-of-range length would
+    # otherwise read or write out of bounds.
+    values = cache_seqlens.tolist()
+    lo, hi = min(values), max(values)
     if lo < 0:
         raise ValueError(f"cache_seqlens must be >= 0, got min {lo}")
     if not ring and hi + lnew > lmax:
