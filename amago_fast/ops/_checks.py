@@ -102,12 +102,18 @@ def triton_available() -> bool:
 
 
 def choose_backend(
-    backend: Optional[str], device: torch.device, head_dim: int, dropout_p: float = 0.0
+    backend: Optional[str],
+    device: torch.device,
+    head_dim: int,
+    dropout_p: float = 0.0,
+    dtype: torch.dtype = torch.bfloat16,
 ) -> str:
     """Resolve "auto"/"triton"/"torch" (argument, else $AMAGO_FAST_ATTN_BACKEND, else auto).
 
-    auto: Triton for CUDA tensors when Triton is installed, the head dim is one the kernels
-    compile for, and there is no dropout; PyTorch otherwise. Forcing "triton" on an input it
+    auto: Triton for fp16/bf16 CUDA tensors when Triton is installed, the head dim is one
+    the kernels compile for, and there is no dropout; PyTorch otherwise. fp32 goes to
+    PyTorch under auto because the kernels keep fp32 exact with full-precision (non
+    tensor-core) dots, which SDPA's fp32 kernels beat; forcing "triton" still works. Forcing "triton" on an input it
     cannot handle is an error rather than a silent fallback.
     """
     if backend is None:
@@ -119,6 +125,7 @@ def choose_backend(
     if backend == "auto":
         ok = (
             device.type == "cuda"
+            and dtype in (torch.float16, torch.bfloat16)
             and head_dim in TRITON_HEAD_DIMS
             and dropout_p == 0.0
             and triton_available()

@@ -2,9 +2,10 @@
 
 Backends: ``"triton"`` (the kernels in ``amago_fast.kernels``; CUDA tensors, or CPU under
 ``TRITON_INTERPRET=1``) and ``"torch"`` (SDPA; anywhere, with dropout). ``backend=None``
-reads ``$AMAGO_FAST_ATTN_BACKEND`` and defaults to ``"auto"``: Triton for CUDA tensors,
-PyTorch otherwise. Attention here is position-free: positional information must already
-be in q/k/v (amago_fast adds time-index embeddings to tokens; there is no rotary here).
+reads ``$AMAGO_FAST_ATTN_BACKEND`` and defaults to ``"auto"``: Triton for fp16/bf16 CUDA
+tensors, PyTorch otherwise (fp32 and dropout included). Attention here is position-free:
+positional information must already be in q/k/v (amago_fast adds time-index embeddings
+to tokens; there is no rotary here).
 """
 from __future__ import annotations
 
@@ -55,7 +56,7 @@ def flash_attn_func(
     _checks.check_qkv(q, k, v)
     window = _checks.check_options(dropout_p, softmax_scale, window_size)
     scale = _checks.resolve_scale(softmax_scale, q.shape[-1])
-    chosen = _checks.choose_backend(backend, q.device, q.shape[-1], float(dropout_p))
+    chosen = _checks.choose_backend(backend, q.device, q.shape[-1], float(dropout_p), q.dtype)
     if chosen == "triton":
         from ._triton_ops import triton_attention
 
@@ -141,7 +142,7 @@ def flash_attn_with_kvcache(
     seqlens = _checks.check_cache(q, k_cache, v_cache, k, v, cache_seqlens, bool(ring))
     window = _checks.check_options(0.0, softmax_scale, window_size)
     scale = _checks.resolve_scale(softmax_scale, q.shape[-1])
-    chosen = _checks.choose_backend(backend, q.device, q.shape[-1])
+    chosen = _checks.choose_backend(backend, q.device, q.shape[-1], 0.0, q.dtype)
     if chosen == "triton":
         from ._triton_ops import triton_append, triton_decode
 

@@ -83,6 +83,7 @@ def test_auto_backend_choice():
         assert _checks.choose_backend("auto", cuda, 32) == "triton"
     assert _checks.choose_backend("auto", cuda, 24) == "torch"  # odd head dim -> fallback
     assert _checks.choose_backend("auto", cuda, 32, dropout_p=0.1) == "torch"
+    assert _checks.choose_backend("auto", cuda, 32, dtype=torch.float32) == "torch"  # see docstring
 
 
 def _cache(b=2, lmax=6, h=2, d=16):
