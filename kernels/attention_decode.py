@@ -151,12 +151,13 @@ def append_kv(
 
 
 def _num_splits(device: torch.device, programs: int, lmax: int, block_n: int) -> int:
-    """Enough key chunks for ~2 waves of programs, never a chunk smaller than one block."""
+    """Enough key chunks for ~4 programs per SM (bandwidth wants many loads in flight),
+    never a chunk smaller than one block. A heuristic, to be tuned on a GPU."""
     if device.type == "cuda":
         sms = torch.cuda.get_device_properties(device).multi_processor_count
     else:
         sms = 4  # interpreter: still exercise several splits
-    want = max(1, -(-2 * sms // programs))
+    want = max(1, -(-4 * sms // programs))
     return max(1, min(want, triton.cdiv(lmax, block_n), 128))
 
 
