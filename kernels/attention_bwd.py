@@ -22,12 +22,13 @@ from ._common import (
 # (BLOCK_M, BLOCK_N, num_warps, num_stages) per head dim; see tuning_space.
 _TILES = {
     32: [(64, 64, 4, 3), (64, 128, 8, 3), (128, 64, 8, 3), (32, 64, 4, 3), (32, 128, 4, 2), (64, 64, 8, 2)],
-    64: [(64, 64, 4, 3), (64, 128, 8, 3), (128, 64, 8, 3), (32, 64, 4, 3), (64, 64, 8, 2)],
-    128: [(64, 64, 8, 2), (64, 32, 8, 2)],
+    64: [(64, 64, 4, 3), (64, 128, 8, 3), (32, 64, 4, 3), (64, 64, 8, 2)],
+    128: [(64, 32, 8, 2), (32, 64, 8, 2)],
     "fp32": [(32, 32, 8, 1)],
 }
 _CONFIGS, _PRUNE = tuning_space(_TILES, 16, 32)
-_KEY = ["LQ", "LK", "HEAD_DIM", "HAS_LEFT", "HAS_RIGHT", "DOT_PREC"]
+# Tuned per power-of-two length bucket (not per exact length) and per mask kind.
+_KEY = ["LQ_BUCKET", "LK_BUCKET", "HEAD_DIM", "HAS_LEFT", "HAS_RIGHT", "DOT_PREC"]
 
 
 @triton.jit
@@ -126,7 +127,7 @@ def _bwd_dkdv(
     stride_qb, stride_qm, stride_qh, stride_kb, stride_kn, stride_kh,
     stride_vb, stride_vn, stride_vh, stride_db, stride_dm, stride_dh,
     stride_dkb, stride_dkn, stride_dkh, stride_dvb, stride_dvn, stride_dvh,
-    H, LQ, LK, qk_scale, sm_scale, win_left, win_right,
+    H, LQ, LK, qk_scale, sm_scale, win_left, win_right, LQ_BUCKET, LK_BUCKET,
     HEAD_DIM: tl.constexpr, HAS_LEFT: tl.constexpr, HAS_RIGHT: tl.constexpr,
     DOT_PREC: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
 ):
@@ -192,7 +193,7 @@ def _bwd_dq(
     stride_qb, stride_qm, stride_qh, stride_kb, stride_kn, stride_kh,
     stride_vb, stride_vn, stride_vh, stride_db, stride_dm, stride_dh,
     stride_dqb, stride_dqm, stride_dqh,
-    H, LQ, LK, qk_scale, sm_scale, win_left, win_right,
+    H, LQ, LK, qk_scale, sm_scale, win_left, win_right, LQ_BUCKET, LK_BUCKET,
     HEAD_DIM: tl.constexpr, HAS_LEFT: tl.constexpr, HAS_RIGHT: tl.constexpr,
     DOT_PREC: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
 ):
@@ -268,6 +269,7 @@ def attention_backward(
     dv = torch.empty((batch, lk, heads, dim), dtype=q.dtype, device=q.device)
     delta = torch.empty((batch, heads, lq), dtype=torch.float32, device=q.device)
     left, right, has_left, has_right = window_flags(causal, window)
+    buckets = (triton.next_power_of_2(lq), triton.next_power_of_2(lk))
     common = dict(HEAD_DIM=dim, HAS_LEFT=has_left, HAS_RIGHT=has_right, DOT_PREC=dot_precision(q.dtype))
     strides_in = (
         q.stride(0), q.stride(1), q.stride(2), k.stride(0), k.stride(1), k.stride(2),
@@ -282,10 +284,10 @@ def attention_backward(
         _bwd_dkdv[lambda meta: (triton.cdiv(lk, meta["BLOCK_N"]), batch * heads)](
             q, k, v, do, lse, delta, dk, dv, *strides_in,
             dk.stride(0), dk.stride(1), dk.stride(2), dv.stride(0), dv.stride(1), dv.stride(2),
-            heads, lq, lk, scale * LOG2E, scale, left, right, **common,
+            heads, lq, lk, scale * LOG2E, scale, left, right, *buckets, **common,
         )
         _bwd_dq[lambda meta: (triton.cdiv(lq, meta["BLOCK_M"]), batch * heads)](
             q, k, v, do, lse, delta, dq, *strides_in, dq.stride(0), dq.stride(1), dq.stride(2),
-            heads, lq, lk, scale * LOG2E, scale, left, right, **common,
+            heads, lq, lk, scale * LOG2E, scale, left, right, *buckets, **common,
         )
     return dq, dk, dv

@@ -107,13 +107,57 @@ def _decode_combine(
     tl.store(Out + b * stride_ob + h * stride_oh + m * stride_om + offs_d, out.to(Out.dtype.element_ty))
 
 
+@triton.jit
+def _append_kv(
+    KNew, VNew, KCache, VCache, SeqlensOld,  # new tokens (B, LNEW, H, D) -> caches (B, LMAX, H, D)
+    stride_nb, stride_nm, stride_nh, stride_wb, stride_wm, stride_wh,
+    stride_kb, stride_kn, stride_kh, stride_vb, stride_vn, stride_vh,
+    H, LMAX, RING: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_H: tl.constexpr,
+):
+    """One program per (row, new token): write its H x D keys and values at their slot."""
+    b = tl.program_id(0).to(tl.int64)
+    t = tl.program_id(1)
+    pos = tl.load(SeqlensOld + b).to(tl.int32) + t
+    slot = pos % LMAX if RING else pos
+    offs_h = tl.arange(0, BLOCK_H)
+    offs_d = tl.arange(0, HEAD_DIM)
+    mask = offs_h[:, None] < H
+    k = tl.load(KNew + b * stride_nb + t * stride_nm + offs_h[:, None] * stride_nh + offs_d[None, :], mask=mask)
+    v = tl.load(VNew + b * stride_wb + t * stride_wm + offs_h[:, None] * stride_wh + offs_d[None, :], mask=mask)
+    tl.store(KCache + b * stride_kb + slot * stride_kn + offs_h[:, None] * stride_kh + offs_d[None, :], k, mask=mask)
+    tl.store(VCache + b * stride_vb + slot * stride_vn + offs_h[:, None] * stride_vh + offs_d[None, :], v, mask=mask)
+
+
+def append_kv(
+    k: torch.Tensor,  # (B, Lnew, H, D)
+    v: torch.Tensor,  # (B, Lnew, H, D)
+    k_cache: torch.Tensor,  # (B, Lmax, H, D), written in place
+    v_cache: torch.Tensor,  # (B, Lmax, H, D), written in place
+    seqlens_old: torch.Tensor,  # (B,) int32 tokens already in each row
+    ring: bool,
+) -> None:
+    """Write new tokens at slot ``pos`` (``pos % Lmax`` for a ring) in one launch."""
+    check_interpretable(k)
+    k, v = last_dim_contiguous(k), last_dim_contiguous(v)
+    batch, lnew, heads, dim = k.shape
+    with device_guard(k):
+        _append_kv[(batch, lnew)](
+            k, v, k_cache, v_cache, seqlens_old,
+            k.stride(0), k.stride(1), k.stride(2), v.stride(0), v.stride(1), v.stride(2),
+            k_cache.stride(0), k_cache.stride(1), k_cache.stride(2),
+            v_cache.stride(0), v_cache.stride(1), v_cache.stride(2),
+            heads, k_cache.shape[1], RING=ring, HEAD_DIM=dim, BLOCK_H=max(2, triton.next_power_of_2(heads)),
+        )
+
+
 def _num_splits(device: torch.device, programs: int, lmax: int, block_n: int) -> int:
-    """Enough key chunks for ~2 waves of programs, never a chunk smaller than one block."""
+    """Enough key chunks for ~4 programs per SM (bandwidth wants many loads in flight),
+    never a chunk smaller than one block. A heuristic, to be tuned on a GPU."""
     if device.type == "cuda":
         sms = torch.cuda.get_device_properties(device).multi_processor_count
     else:
         sms = 4  # interpreter: still exercise several splits
-    want = max(1, -(-2 * sms // programs))
+    want = max(1, -(-4 * sms // programs))
     return max(1, min(want, triton.cdiv(lmax, block_n), 128))
 
 

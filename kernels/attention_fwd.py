@@ -68,7 +68,11 @@ def _fwd_blocks(
     return acc, l_i, m_i
 
 
-@triton.autotune(configs=_CONFIGS, prune_configs_by={"early_config_prune": _PRUNE}, key=["LQ", "LK", "HEAD_DIM", "HAS_LEFT", "HAS_RIGHT", "DOT_PREC"])
+# Tuned per power-of-two length bucket (not per exact length) and per mask kind.
+_KEY = ["LQ_BUCKET", "LK_BUCKET", "HEAD_DIM", "HAS_LEFT", "HAS_RIGHT", "DOT_PREC"]
+
+
+@triton.autotune(configs=_CONFIGS, prune_configs_by={"early_config_prune": _PRUNE}, key=_KEY)
 @triton.jit
 def _attn_fwd(
     Q, K, V, Out, Lse,  # Lse: (B, H, LQ) fp32, base-2 log-sum-exp
@@ -76,7 +80,7 @@ def _attn_fwd(
     stride_kb, stride_kn, stride_kh,
     stride_vb, stride_vn, stride_vh,
     stride_ob, stride_om, stride_oh,
-    H, LQ, LK, qk_scale, win_left, win_right,
+    H, LQ, LK, qk_scale, win_left, win_right, LQ_BUCKET, LK_BUCKET,
     HEAD_DIM: tl.constexpr, HAS_LEFT: tl.constexpr, HAS_RIGHT: tl.constexpr,
     DOT_PREC: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
 ):
@@ -166,7 +170,7 @@ def attention_forward(
             k.stride(0), k.stride(1), k.stride(2),
             v.stride(0), v.stride(1), v.stride(2),
             out.stride(0), out.stride(1), out.stride(2),
-            heads, lq, lk, scale * LOG2E, left, right,
+            heads, lq, lk, scale * LOG2E, left, right, triton.next_power_of_2(lq), triton.next_power_of_2(lk),
             HEAD_DIM=dim, HAS_LEFT=has_left, HAS_RIGHT=has_right, DOT_PREC=dot_precision(q.dtype),
         )
     return out, lse

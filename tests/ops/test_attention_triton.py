@@ -168,6 +168,8 @@ def test_custom_ops_pass_opcheck(seeded):
     torch.library.opcheck(T._fwd, (q, k, v, 0.25, True, -1, -1), test_utils=("test_schema", "test_faketensor"))
     seqlens = torch.tensor([5], dtype=torch.int32)
     torch.library.opcheck(T._decode, (q[:, :1].detach(), k.detach(), v.detach(), seqlens, 0.25, True, -1, -1, False))
+    kc, vc = torch.zeros(1, 9, 1, 16), torch.zeros(1, 9, 1, 16)
+    torch.library.opcheck(T._kv_append, (q[:, :2].detach(), q[:, :2].detach(), kc, vc, seqlens, True))
 
 
 @pytest.mark.parametrize("block_m,block_n", [(16, 64), (64, 16), (32, 32)], ids=str)
@@ -225,3 +227,16 @@ def test_decode_never_reads_unwritten_slots(seeded, ring):
     ref, _, _ = kvcache_ref(q, clean_k, clean_v, k, v, seqlens, causal=True, ring=ring)
     out = flash_attn_with_kvcache(q, nan_k, nan_v, k, v, seqlens, causal=True, ring=ring, backend="triton")
     assert torch.isfinite(out).all() and (out - ref).abs().max() < 1e-5
+
+
+def test_triton_decode_under_torch_compile(seeded):
+    """The in-place append is a mutating custom op: it must survive functionalization."""
+    torch._dynamo.reset()
+    q, k, v = (torch.randn(2, 1, 2, 16) for _ in range(3))
+    kc, vc = torch.randn(2, 8, 2, 16), torch.randn(2, 8, 2, 16)
+    seqlens = torch.tensor([3, 11], dtype=torch.int32)
+    ref, kc_ref, vc_ref = kvcache_ref(q, kc, vc, k, v, seqlens, causal=True, ring=True)
+    step = torch.compile(flash_attn_with_kvcache, backend="aot_eager")
+    out = step(q, kc, vc, k, v, seqlens, causal=True, ring=True, backend="triton")
+    assert (out - ref).abs().max() < 1e-5
+    assert torch.equal(kc, kc_ref) and torch.equal(vc, vc_ref)
