@@ -52,14 +52,19 @@ class TorchBatch:
             return x.to(device=device, dtype=dtype or x.dtype)
 
         ti = t(get("time_idxs"), torch.long)
+        mask, actions = t(get("mask"), torch.bool), t(get("actions"), torch.float32)
+        B, L1 = ti.shape[:2]
+        if mask.shape != (B, L1) or actions.shape[:2] != (B, L1 - 1):
+            raise ValueError(f"batch: mask {tuple(mask.shape)} must be (B, L+1) = {(B, L1)} and actions "
+                             f"{tuple(actions.shape)} must start with (B, L) = {(B, L1 - 1)}")
         return cls(
             obs={k: t(v) for k, v in get("obs").items()},
             rl2s=t(get("rl2s"), torch.float32),
             time_idxs=ti.reshape(ti.shape[0], ti.shape[1]),
-            actions=t(get("actions"), torch.float32),
+            actions=actions,
             rews=t(get("rews"), torch.float32).reshape(ti.shape[0], -1),
             dones=t(get("dones"), torch.bool).reshape(ti.shape[0], -1),
-            mask=t(get("mask"), torch.bool),
+            mask=mask,
         )
 
 
@@ -187,6 +192,14 @@ class Agent(nn.Module):
             t = torch.as_tensor(time_idxs, device=dev).long().reshape(-1)
             if r.dim() != 2 or r.shape[1] != 1 + self.action_dim:
                 raise ValueError(f"rl2s must have shape (N, {1 + self.action_dim}), got {tuple(r.shape)}")
+            missing = set(self.tstep.keys) - set(o)
+            if missing:
+                raise ValueError(f"obs is missing keys {sorted(missing)}")
+            n_state = state.count.shape[0] if hasattr(state, "count") else state.h.shape[1]
+            sizes = {"rl2s": r.shape[0], "time_idxs": t.shape[0], **{f"obs[{k!r}]": o[k].shape[0] for k in self.tstep.keys}}
+            bad = {k: v for k, v in sizes.items() if v != n_state}
+            if bad:
+                raise ValueError(f"state holds {n_state} envs but got leading sizes {bad}")
             with self.autocast():
                 x = self.tstep({k: v[:, None] for k, v in o.items()}, r[:, None])[:, 0]  # (N, d_tstep)
                 s, state = self.traj.step(x, t, state)  # (N, D)

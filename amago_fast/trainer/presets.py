@@ -25,7 +25,7 @@ PRESETS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         # (~1e-3 per episode), so episodes per wall second matter more than grad steps
         dict(env="tmaze", env_args={"horizon": 100}, num_envs=32, total_steps=1_000_000, collect_steps=32,
              grad_steps_per_round=24, learning_starts=8_000, batch_size=16, eval_every=16_384, eval_episodes=32,
-             eps_anneal_steps=200_000, checkpoint_every=0),
+             eps_anneal_steps=100_000, eps_end=0.01, checkpoint_every=0),
         dict(CPU_AGENT),
     ),
     # target: mean return >= 95% of Thompson sampling's within 30 minutes

@@ -62,6 +62,10 @@ def test_bad_inputs_raise_clear_errors(make_agent):
     state = agent.init_state(2)
     with pytest.raises(ValueError, match="rl2s"):
         agent.get_actions({"observation": np.zeros((2, 3))}, np.zeros((2, 9)), np.zeros(2), state)
+    with pytest.raises(ValueError, match="missing keys"):
+        agent.get_actions({"pixels": np.zeros((2, 3))}, np.zeros((2, 4)), np.zeros(2), state)
+    with pytest.raises(ValueError, match="state holds 2 envs"):
+        agent.get_actions({"observation": np.zeros((3, 3))}, np.zeros((3, 4)), np.zeros(3), state)
     with pytest.raises(ValueError, match="pos_emb"):
         AgentConfig(pos_emb="alibi")
     with pytest.raises(ValueError, match="redq_subset"):

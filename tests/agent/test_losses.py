@@ -125,3 +125,11 @@ def test_short_training_fits_a_constant_reward(make_agent, random_batch):
     for _ in range(300):
         m = agent.train_step(batch)
     assert abs(m["train/q_policy_gamma"] - 4.0) < 0.6, m
+
+
+def test_malformed_batch_is_a_value_error(make_agent, random_batch):
+    agent = make_agent("discrete")
+    b = random_batch(agent)
+    b["mask"] = b["mask"][:, :-1]
+    with pytest.raises(ValueError, match="mask"):
+        agent.train_step(b)
