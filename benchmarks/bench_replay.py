@@ -187,3 +187,94 @@ def test_stream_step_16_envs(benchmark):
     if stats is not None and getattr(stats, "stats", None) is not None:
         benchmark.extra_info["env_steps_per_s"] = round(N / stats.stats.mean)
     assert buf.num_timesteps % TRAJ_LEN == 0
+
+
+# ---- relabeled sampling (issue 5): sample(relabeler=...) vs plain sample, same B, L ----
+
+HER_GOAL = 3
+HER_SHAPES = {"tmaze": (24, 256, 500), "her": (16, 16, 50)}  # name: (B, L, trajectory length)
+
+
+class _Identity:
+    """A relabeler that changes nothing: the cost of the relabel hook alone."""
+
+    def relabel(self, trajs, rng_seed):
+        return trajs
+
+
+def _python_relabeled_sample(buf, B, L, mode):
+    """The relabeled path before the native cut (kept here as the 'before' baseline):
+    Python views per trajectory, Python field checks, NumPy reference window cut."""
+    from amago_fast.replay.batch import Batch
+
+    ids = buf._store.draw_trajs(B, False)
+    trajs = [buf.trajectory(i) for i in ids]
+    new = buf.relabeler.relabel(trajs, int(buf._store.next_u64()))
+    lengths = []
+    for i, t in enumerate(new):
+        T = len(t["actions"])
+        buf._check_fields(t["obs"], t["rl2s"], t["time_idxs"], t["actions"], t["rews"],
+                          t["dones"], T, f"trajs[{i}].")
+        lengths.append(T)
+    w = R.cut_windows(new, buf._store.draw_starts(np.asarray(lengths, np.int64), L, mode), L)
+    t = torch.from_numpy
+    return Batch(obs={k: t(v) for k, v in w["obs"].items()}, rl2s=t(w["rl2s"]),
+                 time_idxs=t(w["time_idxs"]), actions=t(w["actions"]), rews=t(w["rews"]),
+                 dones=t(w["dones"]), mask=t(w["mask"]), traj_ids=t(ids),
+                 starts=t(w["start"].astype(np.int64)))
+
+
+@pytest.fixture(scope="module", params=sorted(HER_SHAPES))
+def goal_buffer(request):
+    """A goal-conditioned buffer (obs 16 + desired/achieved goal 3, 2-d actions) filled
+    with random-walk episodes; returns (buffer, HERRelabeler, (B, L))."""
+    relabel = pytest.importorskip("amago_fast.relabel")
+    B_, L_, T = HER_SHAPES[request.param]
+    n = max(TIMESTEPS // T, 2 * B_)
+    rng = np.random.default_rng(0)
+    buf = ReplayBuffer({"observation": ((16,), np.float32), "achieved_goal": ((HER_GOAL,), np.float32),
+                        "desired_goal": ((HER_GOAL,), np.float32)}, 2, capacity=n * T, seed=0)
+    for _ in range(n):
+        ach = np.cumsum(rng.normal(scale=0.1, size=(T + 1, HER_GOAL)), 0).astype(np.float32)
+        des = np.repeat(rng.normal(size=(1, HER_GOAL)).astype(np.float32), T + 1, 0)
+        buf.add_trajectory({"observation": rng.normal(size=(T + 1, 16)).astype(np.float32),
+                            "achieved_goal": ach, "desired_goal": des},
+                           rng.normal(size=(T + 1, 3)).astype(np.float32), np.arange(T + 1),
+                           rng.uniform(-1, 1, (T, 2)).astype(np.float32),
+                           np.zeros(T, np.float32), np.zeros(T, bool))
+    her = relabel.HERRelabeler(strategy="future", tolerance=0.05, failure_reward=-1.0,
+                               success_reward=0.0)
+    return buf, her, (B_, L_), request.param
+
+
+def _relabeled_case(benchmark, goal_buffer, relabeler, fn=None):
+    buf, her, (B_, L_), name = goal_buffer
+    benchmark.group = f"replay-relabeled-sample-{name}-{B_}x{L_}"
+    buf.relabeler = {"her": her, "identity": _Identity(), None: None}[relabeler]
+    try:
+        batch = benchmark(buf.sample, B_, L_, MODE) if fn is None else \
+            benchmark(fn, buf, B_, L_, MODE)
+    finally:
+        buf.relabeler = None
+    assert batch.actions.shape == (B_, L_, 2)
+    benchmark.extra_info["transitions_per_call"] = int(batch.mask[:, 1:].sum())
+
+
+def test_relabeled_plain_sample(benchmark, goal_buffer):
+    """No relabeler: the store's own sampler (the floor for the relabeled path)."""
+    _relabeled_case(benchmark, goal_buffer, None)
+
+
+def test_relabeled_identity(benchmark, goal_buffer):
+    """Relabel hook with a no-op relabeler: views + native cut of the returned dicts."""
+    _relabeled_case(benchmark, goal_buffer, "identity")
+
+
+def test_relabeled_her_native(benchmark, goal_buffer):
+    """HERRelabeler("future") end to end: views -> C++ HER -> native window cut."""
+    _relabeled_case(benchmark, goal_buffer, "her")
+
+
+def test_relabeled_her_python_cut(benchmark, goal_buffer):
+    """The same with the previous Python views + NumPy reference cut (the 'before')."""
+    _relabeled_case(benchmark, goal_buffer, "her", _python_relabeled_sample)

@@ -2,8 +2,8 @@
 
 Trains the preset (amago_fast.trainer.presets) with a wall-clock budget, computes the
 baseline where there is one (Thompson sampling for the bandit) in the same process,
-prints one JSON summary line (first env steps / wall seconds at which the target was
-met) and writes the learning curves with amago_fast.plotting.plot_run.
+prints one JSON summary line (first env steps / wall seconds at which the periodic
+evaluation met the target and a --confirm-episodes evaluation on fresh tasks agreed) and writes the learning curves with amago_fast.plotting.plot_run.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from amago_fast.agent import AgentConfig
-from amago_fast.trainer import Trainer, TrainerConfig
+from amago_fast.trainer import Trainer, TrainerConfig, evaluate
 from amago_fast.trainer.presets import PRESETS
 
 
@@ -27,6 +27,7 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=30.0, help="stop after this much training wall time")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--confirm-episodes", type=int, default=512, help="episodes of the confirming evaluation")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     tkw, akw = PRESETS[args.preset]
@@ -49,8 +50,14 @@ def main() -> None:
         print(json.dumps({"env_steps": tr.env_steps, "grad_steps": tr.grad_steps, "wall_s": round(tr.wall_s, 1),
                           **{k: round(v, 4) if isinstance(v, float) else v for k, v in ev.items()}}), flush=True)
         if hit is None and val is not None and val >= target:
-            hit = {"env_steps": tr.env_steps, "wall_s": round(tr.wall_s, 1), "value": val}
-            break
+            # confirm on many fresh tasks before claiming it (the periodic eval is small)
+            conf = evaluate(tr.agent, tr.cfg.env, tr.cfg.env_args, args.confirm_episodes, tr.cfg.eval_envs,
+                            seed=999_000 + tr.evals, sample=tr.cfg.eval_sample)
+            print(json.dumps({"confirm": conf}), flush=True)
+            if conf[target_key.split("/", 1)[1]] >= target:
+                hit = {"env_steps": tr.env_steps, "wall_s": round(tr.wall_s, 1), "value": val, "confirm": conf}
+                break
+    tr.checkpoint()
     tr.close()
     summary = {"preset": args.preset, "target": f"{target_key} >= {target:.3f}", "reached": hit,
                "baseline_thompson": baseline, "final_eval": tr.last_eval, "env_steps": tr.env_steps,

@@ -17,7 +17,10 @@ import torch
 import triton
 import triton.language as tl
 
-from ._common import LOG2E, _visible, check_interpretable, device_guard, dot_precision, interpreting, last_dim_contiguous, window_flags
+from ._common import (
+    LOG2E, _visible, check_interpretable, device_guard, dot_precision, interpreting, last_dim_contiguous,
+    window_flags,
+)
 
 
 @triton.jit
@@ -31,7 +34,7 @@ def _decode_split(
     split = tl.program_id(0)
     pid_bh = tl.program_id(1)
     pid_m = tl.program_id(2)
-    b = pid_bh // H
+    b = (pid_bh // H).to(tl.int64)  # int64: batch offsets of big caches overflow int32
     h = pid_bh % H
     n = tl.load(SeqlensK + b).to(tl.int32)  # tokens written to this row, new ones included
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
@@ -88,7 +91,7 @@ def _decode_combine(
     """Merge the per-chunk results of one (batch, head, query): weights 2^(lse_s - max)."""
     pid_bh = tl.program_id(0)
     m = tl.program_id(1)
-    b = pid_bh // H
+    b = (pid_bh // H).to(tl.int64)  # int64: batch offsets of big caches overflow int32
     h = pid_bh % H
     offs_s = tl.arange(0, BLOCK_S)
     offs_d = tl.arange(0, HEAD_DIM)
@@ -148,7 +151,8 @@ def attention_decode(
             heads, lq, lmax, chunk, splits, scale * LOG2E, left, right,
             HEAD_DIM=dim, HAS_LEFT=has_left, HAS_RIGHT=has_right, RING=ring,
             DOT_PREC=dot_precision(q.dtype), BLOCK_M=block_m, BLOCK_N=block_n,
-            num_warps=4, num_stages=1 if interpreting() else 3,
+            num_warps=8 if q.dtype == torch.float32 else 4,  # fp32 FMA dots spill with 4 warps at D=128
+            num_stages=1 if interpreting() else 3,
         )
         _decode_combine[(batch * heads, lq)](
             part_o, part_lse, out, out.stride(0), out.stride(1), out.stride(2),

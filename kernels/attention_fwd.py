@@ -14,21 +14,20 @@ import triton
 import triton.language as tl
 
 from ._common import (
-    LOG2E, _visible, check_interpretable, prune_configs, device_guard, dot_precision, interpreting, last_dim_contiguous, window_flags,
+    LOG2E, _visible, check_interpretable, device_guard, dot_precision, last_dim_contiguous, tuning_space,
+    window_flags,
 )
 
 
-def _configs():
-    if interpreting():
-        # Unequal small blocks so odd lengths span several partial blocks in the tests.
-        return [triton.Config({"BLOCK_M": 32, "BLOCK_N": 16}, num_warps=4, num_stages=1)]
-    return [
-        triton.Config({"BLOCK_M": bm, "BLOCK_N": bn}, num_warps=w, num_stages=s)
-        for bm, bn, w, s in [
-            (128, 64, 4, 3), (128, 64, 8, 3), (128, 128, 8, 3), (128, 32, 4, 4),
-            (64, 64, 4, 3), (64, 32, 4, 4), (64, 128, 4, 2),
-        ]
-    ]
+# (BLOCK_M, BLOCK_N, num_warps, num_stages) per head dim; see tuning_space.
+_TILES = {
+    32: [(128, 64, 4, 3), (128, 64, 8, 3), (128, 128, 8, 3), (128, 32, 4, 4), (64, 64, 4, 3), (64, 128, 4, 2)],
+    64: [(128, 64, 8, 3), (128, 128, 8, 3), (128, 32, 4, 4), (64, 64, 4, 3), (64, 32, 4, 4)],
+    128: [(128, 64, 8, 3), (64, 32, 4, 4), (64, 64, 8, 3), (128, 32, 8, 3)],
+    "fp32": [(32, 32, 8, 1)],
+}
+# Unequal small interpreter blocks so odd lengths span several partial blocks in the tests.
+_CONFIGS, _PRUNE = tuning_space(_TILES, 32, 16)
 
 
 @triton.jit
@@ -69,7 +68,7 @@ def _fwd_blocks(
     return acc, l_i, m_i
 
 
-@triton.autotune(configs=_configs(), prune_configs_by={"early_config_prune": prune_configs}, key=["LQ", "LK", "HEAD_DIM", "HAS_LEFT", "HAS_RIGHT", "DOT_PREC"])
+@triton.autotune(configs=_CONFIGS, prune_configs_by={"early_config_prune": _PRUNE}, key=["LQ", "LK", "HEAD_DIM", "HAS_LEFT", "HAS_RIGHT", "DOT_PREC"])
 @triton.jit
 def _attn_fwd(
     Q, K, V, Out, Lse,  # Lse: (B, H, LQ) fp32, base-2 log-sum-exp
@@ -83,7 +82,7 @@ def _attn_fwd(
 ):
     pid_m = tl.program_id(0)
     pid_bh = tl.program_id(1)
-    b = pid_bh // H
+    b = (pid_bh // H).to(tl.int64)  # int64: batch offsets of big caches overflow int32
     h = pid_bh % H
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_d = tl.arange(0, HEAD_DIM)

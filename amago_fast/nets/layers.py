@@ -29,14 +29,16 @@ class SigmaReparamLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = self.weight
-        if self.training:
-            with torch.no_grad():
-                v = F.normalize(w.T @ self.u, dim=0)
-                u = F.normalize(w @ v, dim=0)
-                self.u.copy_(u)
-                self.v.copy_(v)
-        sigma = torch.dot(self.u, w @ self.v)  # gradient flows through sigma, as in the paper
-        return F.linear(x, self.gamma * w / sigma, self.bias)
+        with torch.autocast(w.device.type, enabled=False):  # sigma in fp32 even under bf16
+            if self.training:
+                with torch.no_grad():
+                    v = F.normalize(w.T @ self.u, dim=0)
+                    u = F.normalize(w @ v, dim=0)
+                    self.u.copy_(u)
+                    self.v.copy_(v)
+            sigma = torch.dot(self.u, w @ self.v)  # gradient flows through sigma, as in the paper
+            w_hat = self.gamma * w / sigma
+        return F.linear(x, w_hat, self.bias)
 
 
 def make_linear(d_in: int, d_out: int, sigma_reparam: bool) -> nn.Module:

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from .. import _C
-from . import reference
+from . import reference, relabeled
 from .batch import Batch
 from .spec import (OBS_PREFIX, Field, check_array, make_fields, one_hot_actions, spec_from_spaces,
                    to_numpy)
@@ -73,6 +73,9 @@ class ReplayBuffer:
         self._store.attach(0, self._arenas[0])
         if pcap:
             self._store.attach(1, self._arenas[1])
+        self._store.name_fields([f.name for f in self.fields],
+                                [np.dtype(f.dtype) for f in self.fields],
+                                [list(f.shape) for f in self.fields])
 
     @classmethod
     def from_spaces(cls, observation_space: Any, action_space: Any, **kwargs) -> "ReplayBuffer":
@@ -221,15 +224,16 @@ class ReplayBuffer:
         pin_memory=True); pin_memory: page-locked outputs (ignored without CUDA).
         out: a CPU Batch of the same shape (e.g. an earlier sample, or a pinned one) to
         overwrite instead of allocating; saves the allocation and page faults per call.
+        With a relabeler: chosen trajectories -> ``relabeler.relabel(views, seed)`` ->
+        windows cut natively from the relabeled copies (same padding rules).
         """
         B, L = self._check_sample_args(batch_size, seq_len, padded_sampling, weighting)
-        if self.relabeler is not None:
-            if out is not None:
-                raise ValueError("out= is not supported with a relabeler")
-            return self._sample_relabeled(B, L, padded_sampling, weighting, device, pin_memory)
         outs, tensors, aux = self._alloc(B, L, pin_memory) if out is None else self._reuse(out, B, L)
-        self._store.sample_into(B, L, padded_sampling, weighting == "length", outs, *aux,
-                                self.num_threads)
+        if self.relabeler is not None:
+            self._sample_relabeled(B, L, padded_sampling, weighting, outs, aux)
+        else:
+            self._store.sample_into(B, L, padded_sampling, weighting == "length", outs, *aux,
+                                    self.num_threads)
         if out is not None and (device is None or torch.device(device).type == "cpu"):
             return out
         return self._finish(tensors, aux, device, pin_memory)
@@ -262,39 +266,47 @@ class ReplayBuffer:
         return self._finish(tensors, aux, device, pin_memory)
 
     def cut_windows(self, trajs: Sequence[dict], seq_len: int, padded_sampling: str = "none",
-                    traj_ids: Sequence[int] | None = None, device: Any = None) -> Batch:
+                    traj_ids: Sequence[int] | None = None, device: Any = None,
+                    raw_starts: Sequence[int] | None = None) -> Batch:
         """Windows from given trajectory dicts (e.g. relabeled copies of ``trajectory()``
-        views), starts drawn from this buffer's generator by the same rules."""
+        views), cut natively; starts drawn from this buffer's generator by the same rules
+        as ``sample`` unless raw_starts (B,) is given (each in -L+1..T-1)."""
         L = _positive_int(seq_len, "seq_len")
         if padded_sampling not in reference.PADDING_MODES:
             raise ValueError(f"padded_sampling must be one of {reference.PADDING_MODES}")
-        if not trajs:
+        if isinstance(trajs, Mapping) or not isinstance(trajs, Sequence) or not trajs:
             raise ValueError("trajs must be a non-empty list of trajectory dicts")
-        lengths = []
-        for i, t in enumerate(trajs):
-            T = len(t["actions"])
-            self._check_fields(t["obs"], t["rl2s"], t["time_idxs"], t["actions"], t["rews"],
-                               t["dones"], T, f"trajs[{i}].")
-            lengths.append(T)
-        starts = self._store.draw_starts(np.asarray(lengths, np.int64), L, padded_sampling)
-        w = reference.cut_windows(trajs, starts, L)
-        ids = np.full(len(trajs), -1, np.int64) if traj_ids is None else np.asarray(traj_ids, np.int64)
-        t = torch.from_numpy
-        batch = Batch(obs={k: t(v) for k, v in w["obs"].items()}, rl2s=t(w["rl2s"]),
-                      time_idxs=t(w["time_idxs"]), actions=t(w["actions"]), rews=t(w["rews"]),
-                      dones=t(w["dones"]), mask=t(w["mask"]), traj_ids=t(ids),
-                      starts=t(w["start"].astype(np.int64)))
-        return batch if device is None else batch.to(device)
+        B = len(trajs)
+        ids = np.full(B, -1, np.int64) if traj_ids is None else \
+            np.ascontiguousarray(traj_ids, dtype=np.int64).reshape(-1)
+        if len(ids) != B:
+            raise ValueError(f"traj_ids: expected {B} ids, got {len(ids)}")
+        st = None
+        if raw_starts is not None:
+            trajs = [relabeled.canonical(self, t, i) for i, t in enumerate(trajs)]
+            st = np.ascontiguousarray(raw_starts, dtype=np.int64).reshape(-1)
+            if len(st) != B:
+                raise ValueError(f"raw_starts: expected {B} starts, got {len(st)}")
+            for i, (t, s) in enumerate(zip(trajs, st.tolist())):
+                n = len(t["actions"])
+                if not -L + 1 <= s <= n - 1:
+                    raise ValueError(f"raw_starts[{i}]: start {s} is outside trajs[{i}] of length "
+                                     f"{n} for seq_len {L} (valid: {-L + 1}..{n - 1})")
+        outs, tensors, aux = self._alloc(B, L, False)
+        relabeled.cut_into(self, trajs, L, padded_sampling, ids, outs, aux, st)
+        return self._finish(tensors, aux, device, False)
 
-    def _sample_relabeled(self, B, L, mode, weighting, device, pin_memory) -> Batch:
-        # choose trajectories -> relabel copies -> cut windows (same draw order as sample)
-        ids = self._store.draw_trajs(B, weighting == "length")
-        trajs = [self.trajectory(i) for i in ids]
+    def _sample_relabeled(self, B: int, L: int, mode: str, weighting: str, outs: list,
+                          aux: tuple) -> None:
+        # choose trajectories -> relabel copies -> cut windows natively. Draw order:
+        # all trajectories, the relabeler's seed, then one start per relabeled trajectory.
+        ids = self._store.draw_trajs(B, weighting == "length")  # (B,) int64
+        trajs = self._store.views(ids)  # read-only zero-copy views, one native call
         seed = int(self._store.next_u64())
         new = self.relabeler.relabel(trajs, seed)
         if not isinstance(new, (list, tuple)) or len(new) != B:
             raise ValueError(f"relabeler.relabel must return a list of {B} trajectory dicts")
-        return self.cut_windows(new, L, mode, traj_ids=ids, device=device)
+        relabeled.cut_into(self, new, L, mode, ids, outs, aux)
 
     # ------------------------------------------------------------------ batch memory
     def _alloc(self, B: int, L: int, pin_memory: bool) -> tuple:

@@ -75,19 +75,36 @@ class Trainer:
         self.train_episodes: list[dict] = []
         buf_kw = dict(capacity=cfg.buffer_capacity, seed=cfg.seed)
         if ckpt is not None:
-            self.buffer = ReplayBuffer.load(ckpt / "replay")
+            self.buffer = self._load_replay(ckpt)
             state = load_checkpoint(ckpt, self.agent)
             self._load_trainer_state(state)
         else:
             self.buffer = ReplayBuffer.from_spaces(self.env.observation_space, self.env.action_space, **buf_kw)
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            write_json_atomic(self.run_dir / CONFIG_FILE, {"trainer": cfg.to_dict(), "agent": acfg.to_dict()})
+            self._save_run_config()
         self.writer = self.buffer.stream(cfg.num_envs)
         self._needs_reset = True
         self._act_state = None
         self._cur: Optional[tuple] = None
 
     # ------------------------------------------------------------------ state
+    # _load_replay / _save_run_config / _make_logger: overridden by
+    # amago_fast.distributed.DistributedTrainer (replay shards per rank, rank-0-only files).
+    def _load_replay(self, ckpt: Path):
+        from amago_fast.replay import ReplayBuffer
+
+        return ReplayBuffer.load(ckpt / "replay")
+
+    def _save_run_config(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(self.run_dir / CONFIG_FILE, {"trainer": self.cfg.to_dict(), "agent": self.agent_cfg.to_dict()})
+
+    def _make_logger(self):
+        from amago_fast.logging import MetricsLogger
+
+        cfg = self.cfg
+        return MetricsLogger(self.run_dir, tensorboard=cfg.tensorboard, wandb=cfg.wandb,
+                             wandb_project=cfg.wandb_project, config={"trainer": cfg.to_dict(), "agent": self.agent_cfg.to_dict()})
+
     def _seed_everything(self, seed: int) -> None:
         random.seed(seed)
         np.random.seed(seed % 2**32)
@@ -169,12 +186,9 @@ class Trainer:
 
     def run(self, total_steps: Optional[int] = None) -> dict[str, Any]:
         """Train until total_steps env steps (default cfg.total_steps); returns last eval."""
-        from amago_fast.logging import MetricsLogger
-
         cfg = self.cfg
         total = cfg.total_steps if total_steps is None else total_steps
-        log = MetricsLogger(self.run_dir, tensorboard=cfg.tensorboard, wandb=cfg.wandb,
-                            wandb_project=cfg.wandb_project, config={"trainer": cfg.to_dict(), "agent": self.agent_cfg.to_dict()})
+        log = self._make_logger()
         bar = None
         if cfg.progress:
             from tqdm import tqdm
@@ -186,7 +200,9 @@ class Trainer:
                 before = self.env_steps
                 self.collect(min(cfg.collect_steps, -(-(total - self.env_steps) // cfg.num_envs)))
                 record: dict[str, Any] = {}
-                if self.env_steps >= cfg.learning_starts and cfg.grad_steps_per_round:
+                # only finished trajectories are stored: long episodes may leave it empty
+                ready = self.env_steps >= cfg.learning_starts and self.buffer.num_trajectories > 0
+                if ready and cfg.grad_steps_per_round:
                     record.update(self.learn(cfg.grad_steps_per_round))
                 self.rounds += 1
                 if self.train_episodes:

@@ -21,9 +21,11 @@ PRESETS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     ),
     # target: eval success >= 0.95 within 30 minutes
     "tmaze100": (
-        dict(env="tmaze", env_args={"horizon": 100}, num_envs=8, total_steps=200_000, collect_steps=32,
-             grad_steps_per_round=16, learning_starts=4_000, batch_size=16, eval_every=8_000, eval_episodes=32,
-             eps_anneal_steps=40_000, checkpoint_every=0),
+        # many envs: the first correct turn at the junction is a rare exploration event
+        # (~1e-3 per episode), so episodes per wall second matter more than grad steps
+        dict(env="tmaze", env_args={"horizon": 100}, num_envs=32, total_steps=1_000_000, collect_steps=32,
+             grad_steps_per_round=24, learning_starts=8_000, batch_size=16, eval_every=16_384, eval_episodes=32,
+             eps_anneal_steps=200_000, checkpoint_every=0),
         dict(CPU_AGENT),
     ),
     # target: mean return >= 95% of Thompson sampling's within 30 minutes

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "replay/store.h"
+#include "replay/traj_arrays.h"
 
 namespace py = pybind11;
 
@@ -81,6 +82,97 @@ class PyStore {
       bases.push_back(writable_ptr(arenas[f], rows * store_.row_bytes(f), "arena"));
     store_.attach(p, bases);
     keep_[p] = arenas;  // the arrays own the memory: keep them alive
+    // Read-only views of the arenas: bases for the trajectory views handed to relabelers
+    // (numpy copies the base's flags, so those views cannot write into the store).
+    ro_[p].clear();
+    for (auto& a : arenas) {
+      py::array v = a.attr("view")();
+      v.attr("flags").attr("writeable") = false;
+      ro_[p].push_back(v);
+    }
+  }
+
+  // Field names ("obs/<key>", "rl2s", ...), dtypes and per-row shapes, for views() and
+  // cut_into(), which read and build trajectory dicts.
+  void name_fields(std::vector<std::string> names, std::vector<py::dtype> dtypes,
+                   std::vector<std::vector<py::ssize_t>> shapes) {
+    specs_ = make_field_specs(names, dtypes, shapes, obs_like_, store_.row_bytes());
+  }
+
+  // Zero-copy read-only views of stored trajectories, one dict per id (the layout of
+  // ReplayBuffer.trajectory): one call instead of a Python loop of slices.
+  py::list views(I64Array traj_ids) {
+    const std::vector<int64_t> tid = to_vec(traj_ids);
+    need_specs();
+    struct Loc { int p; int64_t offset, length; };
+    std::vector<Loc> locs;
+    {
+      Lock lk(mu_);
+      for (int64_t id : tid) {
+        const WindowItem it = store_.item(id, 0);
+        locs.push_back({it.part == &store_.partition(1) ? 1 : 0, it.offset, it.length});
+      }
+    }
+    const py::str obs_key("obs");
+    py::list out;
+    for (const Loc& l : locs) {
+      py::dict d, obs;
+      d[obs_key] = obs;
+      for (size_t f = 0; f < specs_.size(); ++f) {
+        const FieldSpec& s = specs_[f];
+        // base[offset : offset + rows]: numpy's own slicing is the cheapest way to make
+        // a view (about half the cost of constructing one through pybind11).
+        const int64_t rows = s.obs_like ? l.length + 1 : l.length;
+        py::object sl = py::reinterpret_steal<py::object>(PySlice_New(
+            py::int_(l.offset).ptr(), py::int_(l.offset + rows).ptr(), nullptr));
+        if (!sl) throw py::error_already_set();
+        py::object v = py::reinterpret_steal<py::object>(PyObject_GetItem(ro_[l.p][f].ptr(), sl.ptr()));
+        if (!v) throw py::error_already_set();
+        (s.in_obs ? obs : d)[s.key] = v;
+      }
+      out.append(d);
+    }
+    return out;
+  }
+
+  // Cut windows from trajectory dicts (not in the store), e.g. relabeled copies: draws
+  // one start per trajectory from the store's generator (draw_starts' rules and order)
+  // unless raw_starts is given, then gathers with the GIL released. Returns -1, or the
+  // index of the first trajectory that is not an exact dict of C-contiguous arrays of
+  // the stored dtypes and shapes; then nothing is drawn or written.
+  int64_t cut_into(py::sequence trajs, int64_t L, const std::string& padding,
+                   I64Array traj_ids, py::object raw_starts, std::vector<py::array> outs,
+                   py::array mask, py::array ids, py::array starts, int num_threads) {
+    const int64_t B = static_cast<int64_t>(py::len(trajs));
+    check_bl(B, L);
+    const Padding mode = parse_padding(padding);
+    need_specs();
+    const std::vector<int64_t> tid = to_vec(traj_ids);
+    if (static_cast<int64_t>(tid.size()) != B)
+      throw std::invalid_argument("cut_into: one traj_id per trajectory is required");
+    std::vector<int64_t> st;
+    if (!raw_starts.is_none()) {
+      st = to_vec(raw_starts.cast<I64Array>());
+      if (static_cast<int64_t>(st.size()) != B)
+        throw std::invalid_argument("cut_into: one raw start per trajectory is required");
+    }
+    const Outs o = outputs(B, L, outs, mask, ids, starts);
+    TrajArrays ta;
+    const int64_t bad = extract_trajs(trajs, specs_, &ta);
+    if (bad >= 0) return bad;
+    const size_t F = specs_.size();
+    py::gil_scoped_release nogil;
+    if (st.empty()) {
+      Lock lk(mu_);
+      st.resize(static_cast<size_t>(B));
+      for (int64_t b = 0; b < B; ++b) st[b] = store_.draw_start(ta.lengths[b], L, mode);
+    }
+    std::vector<WindowSrc> srcs(static_cast<size_t>(B));
+    for (int64_t b = 0; b < B; ++b)
+      srcs[b] = {ta.ptrs.data() + b * F, tid[b], ta.lengths[b], st[b]};
+    gather_windows(srcs, L, store_.row_bytes(), obs_like_, o.fields, o.mask, o.ids, o.starts,
+                   num_threads);
+    return -1;
   }
 
   py::tuple add(std::vector<py::array> data, int64_t T, bool is_protected) {
@@ -236,6 +328,10 @@ class PyStore {
     return items;
   }
 
+  void need_specs() const {
+    if (specs_.empty()) throw std::logic_error("ReplayStore: name_fields() was not called");
+  }
+
   const Partition* part_of(const TrajRec* r) const {
     const Partition& f = store_.partition(0);
     return f.find(r->id) == r ? &f : &store_.partition(1);
@@ -258,6 +354,8 @@ class PyStore {
   Store store_;
   std::vector<bool> obs_like_;
   std::vector<py::array> keep_[2];
+  std::vector<py::array> ro_[2];  // read-only views of keep_
+  std::vector<FieldSpec> specs_;
   std::mutex mu_;
 };
 
@@ -281,6 +379,12 @@ void bind_replay(py::module_& m) {
       .def("draw_starts", &PyStore::draw_starts, py::arg("lengths"), py::arg("seq_len"),
            py::arg("padding"))
       .def("next_u64", &PyStore::next_u64)
+      .def("name_fields", &PyStore::name_fields, py::arg("names"), py::arg("dtypes"),
+           py::arg("shapes"))
+      .def("views", &PyStore::views, py::arg("traj_ids"))
+      .def("cut_into", &PyStore::cut_into, py::arg("trajs"), py::arg("seq_len"),
+           py::arg("padding"), py::arg("traj_ids"), py::arg("raw_starts"), py::arg("outs"),
+           py::arg("mask"), py::arg("ids"), py::arg("starts"), py::arg("num_threads"))
       .def("gather_into", &PyStore::gather_into, py::arg("traj_ids"), py::arg("raw_starts"),
            py::arg("seq_len"), py::arg("outs"), py::arg("mask"), py::arg("ids"), py::arg("starts"),
            py::arg("num_threads"))
