@@ -149,7 +149,7 @@ def her_buffer():
 
 def test_her_amago_fast_sample(benchmark, her_buffer):
     """End to end: choose trajectories -> relabel (C++) -> cut windows (ReplayBuffer's
-    relabel path, which cuts windows in Python today)."""
+    relabel path)."""
     buf, _ = her_buffer
     benchmark.group = "peers: single-goal HER"
     window = 16

@@ -101,7 +101,8 @@ class AmagoReplayDataset(_BASE):  # type: ignore[misc, valid-type]
             delete it as soon as it is ingested (False; the buffer then holds the only copy).
         chunk_size: windows drawn per native ``sample`` call; items are served from the chunk.
         seed: the buffer's RNG seed (used when the buffer is created here).
-        buffer: an existing ReplayBuffer to use instead of creating one from the first file.
+        buffer: an existing ReplayBuffer to use instead of creating one from the first file
+            (the directories' files are added to it, so give an empty one unless that is meant).
         storage, path: passed to the ReplayBuffer ("memory" or "mmap").
     """
 

@@ -216,3 +216,20 @@ def test_subclasses_amago_rldataset_when_importable(fake_amago, monkeypatch, tma
         assert isinstance(dset[0], ref.FakeRLData)  # AMAGO's own item class
     finally:
         sys.modules["amago_fast.compat.amago_dataset"] = original
+
+
+def test_mmap_storage_and_given_buffer(tmp_path, amago_files):
+    dset = AmagoReplayDataset(str(tmp_path), "run", capacity=100, storage="mmap", path=str(tmp_path / "arena"))
+    arrays, _ = amago_files.write(dset.save_new_trajs_to, T=7, seed=4)
+    dset.on_end_of_collection(None)
+    stored = dset.buffer.trajectory(int(dset.buffer.trajectory_ids()[0]))
+    assert np.array_equal(stored["obs"]["observation"], arrays["_OBS_KEY_observation"])
+    assert os.listdir(tmp_path / "arena")  # the arenas live in files
+    # a given buffer is used as is: the directory's files are added to it
+    from amago_fast import ReplayBuffer
+
+    buf = ReplayBuffer({"observation": ((3,), np.float32)}, 2, capacity=50, seed=1)
+    other = AmagoReplayDataset(str(tmp_path / "other"), "run", buffer=buf)
+    amago_files.write(other.save_new_trajs_to, T=5, seed=5)
+    other.on_end_of_collection(None)
+    assert other.buffer is buf and buf.num_trajectories == 1
