@@ -161,13 +161,15 @@ class PyStore {
     const int64_t bad = extract_trajs(trajs, specs_, &ta);
     if (bad >= 0) return bad;
     const size_t F = specs_.size();
+    std::vector<WindowSrc> srcs(static_cast<size_t>(B));
     py::gil_scoped_release nogil;
+    // Under the lock, like sample_into: unrelabeled fields are often views of the arenas,
+    // so a concurrent add() must not overwrite rows in the middle of the copy.
+    Lock lk(mu_);
     if (st.empty()) {
-      Lock lk(mu_);
       st.resize(static_cast<size_t>(B));
       for (int64_t b = 0; b < B; ++b) st[b] = store_.draw_start(ta.lengths[b], L, mode);
     }
-    std::vector<WindowSrc> srcs(static_cast<size_t>(B));
     for (int64_t b = 0; b < B; ++b)
       srcs[b] = {ta.ptrs.data() + b * F, tid[b], ta.lengths[b], st[b]};
     gather_windows(srcs, L, store_.row_bytes(), obs_like_, o.fields, o.mask, o.ids, o.starts,
