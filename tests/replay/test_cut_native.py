@@ -145,3 +145,31 @@ def test_relabeled_sample_into_out_and_identity(filled_buffer):
         np.testing.assert_array_equal(first.rl2s[b, :n].numpy(), t["rl2s"][s:s + n])
         np.testing.assert_array_equal(first.actions[b, :n - 1].numpy(), t["actions"][s:s + n - 1])
         assert (first.rl2s[b, n:] == 0).all()
+
+
+def test_every_trajectory_converted_in_one_retry(filled_buffer, make_traj, assert_batch_equals,
+                                                 monkeypatch):
+    buf, _ = filled_buffer([4])
+    r = np.random.default_rng(8)
+    trajs = [make_traj(r, int(T)) for T in r.integers(1, 30, 40)]
+    odd = [dict(t, rews=t["rews"].astype(np.float64)) for t in trajs]
+    calls = []
+    store = buf._store
+
+    class Counting:  # the native store, counting cut_into calls
+        def __getattr__(self, name):
+            return getattr(store, name)
+
+        def cut_into(self, *a):
+            calls.append(1)
+            return store.cut_into(*a)
+
+    monkeypatch.setattr(buf, "_store", Counting())
+    starts = [0] * len(trajs)
+    assert_batch_equals(buf.cut_windows(odd, 7, raw_starts=starts), R.cut_windows(trajs, starts, 7))
+    calls.clear()
+    rng = R.Xoshiro256(state=store.rng_state)
+    b = buf.cut_windows(odd, 7, "right")
+    assert len(calls) == 2  # one rejected pass, one after converting all 40
+    lengths = [len(t["actions"]) for t in trajs]
+    assert_batch_equals(b, R.cut_windows(trajs, _reference_starts(rng, lengths, 7, "right"), 7))
