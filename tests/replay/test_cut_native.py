@@ -173,3 +173,27 @@ def test_every_trajectory_converted_in_one_retry(filled_buffer, make_traj, asser
     assert len(calls) == 2  # one rejected pass, one after converting all 40
     lengths = [len(t["actions"]) for t in trajs]
     assert_batch_equals(b, R.cut_windows(trajs, _reference_starts(rng, lengths, 7, "right"), 7))
+
+
+@pytest.mark.parametrize("mode", R.PADDING_MODES)
+def test_relabeled_sample_by_length_equals_reference(filled_buffer, assert_batch_equals, mode):
+    """weighting='length' + pin_memory (a no-op without CUDA) through the relabel hook."""
+    seeds = []
+
+    class Identity:
+        def relabel(self, trajs, rng_seed):
+            seeds.append(rng_seed)
+            return trajs
+
+    buf, trajs = filled_buffer([1, 3, 8, 9, 50], relabeler=Identity())
+    L, B = 8, 30
+    rng = R.Xoshiro256(state=buf._store.rng_state)
+    batch = buf.sample(B, L, mode, weighting="length", pin_memory=True)
+    ids = buf.trajectory_ids()
+    cum = np.cumsum([len(trajs[i]["actions"]) for i in ids])
+    idx = [int(np.searchsorted(cum, rng.below(int(cum[-1])), side="right")) for _ in range(B)]
+    assert seeds == [rng.next()]
+    chosen = [trajs[ids[i]] for i in idx]
+    starts = _reference_starts(rng, [len(t["actions"]) for t in chosen], L, mode)
+    assert_batch_equals(batch, R.cut_windows(chosen, starts, L))
+    assert batch.traj_ids.tolist() == ids[idx].tolist()
