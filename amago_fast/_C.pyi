@@ -47,10 +47,10 @@ class ReplayStore:
         'rl2s', 'time_idxs', 'actions', 'rews', 'dones'}), one dict per id."""
     def cut_into(self, trajs: Sequence[Mapping[str, Any]], seq_len: int, padding: str,
                  traj_ids: ArrayLike, raw_starts: ArrayLike | None, outs: Sequence[np.ndarray],
-                 mask: NDArray[np.bool_], ids: _I64, starts: _I64, num_threads: int) -> int:
+                 mask: NDArray[np.bool_], ids: _I64, starts: _I64, num_threads: int) -> list[int]:
         """Cut one window per trajectory dict (starts drawn unless raw_starts is given;
-        gather with the GIL released). Returns -1, or the index of the first trajectory
-        that is not an exact match (then nothing is drawn or written)."""
+        gather with the GIL released). Returns [], or the indices of the trajectories that
+        are not an exact match (then nothing is drawn or written)."""
     def gather_into(self, traj_ids: ArrayLike, raw_starts: ArrayLike, seq_len: int,
                     outs: Sequence[np.ndarray], mask: NDArray[np.bool_], ids: _I64,
                     starts: _I64, num_threads: int) -> None:

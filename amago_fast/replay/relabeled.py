@@ -4,8 +4,9 @@
 chosen trajectories (built in one native call), then cuts the relabeled dicts with the
 native window cut (``_C.ReplayStore.cut_into``: starts drawn from the buffer's generator,
 multi-threaded gather with the GIL released). The native side accepts only an exact
-match (dict of C-contiguous arrays of the stored dtypes and shapes); any other
-trajectory is validated and converted here, where errors name the argument.
+match (dict of C-contiguous arrays of the stored dtypes and shapes) and reports the
+others by index; those are validated and converted here, where errors name the
+argument, and the cut is retried once.
 """
 from __future__ import annotations
 
@@ -49,11 +50,10 @@ def cut_into(buf: Any, trajs: Sequence, L: int, mode: str, traj_ids: np.ndarray,
     traj_ids (B,) int64 is copied to the batch. Starts are drawn by the buffer's rules
     unless raw_starts (B,) is given."""
     trajs = list(trajs)
-    # Each retry converts one more trajectory, so at most B + 1 native calls (1 normally).
-    for _ in range(len(trajs) + 1):
-        bad = buf._store.cut_into(trajs, L, mode, traj_ids, raw_starts, outs, *aux,
-                                  buf.num_threads)
-        if bad < 0:
-            return
-        trajs[bad] = canonical(buf, trajs[bad], bad)
-    raise RuntimeError("native window cut rejected a checked trajectory (a bug: please report)")
+    bad = buf._store.cut_into(trajs, L, mode, traj_ids, raw_starts, outs, *aux, buf.num_threads)
+    if not bad:
+        return
+    for i in bad:  # convert (or reject, naming the field) only what C++ did not take
+        trajs[i] = canonical(buf, trajs[i], i)
+    if buf._store.cut_into(trajs, L, mode, traj_ids, raw_starts, outs, *aux, buf.num_threads):
+        raise RuntimeError("native window cut rejected a checked trajectory (a bug: please report)")

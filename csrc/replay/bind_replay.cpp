@@ -137,10 +137,10 @@ class PyStore {
 
   // Cut windows from trajectory dicts (not in the store), e.g. relabeled copies: draws
   // one start per trajectory from the store's generator (draw_starts' rules and order)
-  // unless raw_starts is given, then gathers with the GIL released. Returns -1, or the
-  // index of the first trajectory that is not an exact dict of C-contiguous arrays of
-  // the stored dtypes and shapes; then nothing is drawn or written.
-  int64_t cut_into(py::sequence trajs, int64_t L, const std::string& padding,
+  // unless raw_starts is given, then gathers with the GIL released. Returns [] or the
+  // indices of the trajectories that are not exact dicts of C-contiguous arrays of the
+  // stored dtypes and shapes; then nothing is drawn or written.
+  std::vector<int64_t> cut_into(py::sequence trajs, int64_t L, const std::string& padding,
                    I64Array traj_ids, py::object raw_starts, std::vector<py::array> outs,
                    py::array mask, py::array ids, py::array starts, int num_threads) {
     const int64_t B = static_cast<int64_t>(py::len(trajs));
@@ -158,21 +158,23 @@ class PyStore {
     }
     const Outs o = outputs(B, L, outs, mask, ids, starts);
     TrajArrays ta;
-    const int64_t bad = extract_trajs(trajs, specs_, &ta);
-    if (bad >= 0) return bad;
+    std::vector<int64_t> bad = extract_trajs(trajs, specs_, &ta);
+    if (!bad.empty()) return bad;
     const size_t F = specs_.size();
+    std::vector<WindowSrc> srcs(static_cast<size_t>(B));
     py::gil_scoped_release nogil;
+    // Under the lock, like sample_into: unrelabeled fields are often views of the arenas,
+    // so a concurrent add() must not overwrite rows in the middle of the copy.
+    Lock lk(mu_);
     if (st.empty()) {
-      Lock lk(mu_);
       st.resize(static_cast<size_t>(B));
       for (int64_t b = 0; b < B; ++b) st[b] = store_.draw_start(ta.lengths[b], L, mode);
     }
-    std::vector<WindowSrc> srcs(static_cast<size_t>(B));
     for (int64_t b = 0; b < B; ++b)
       srcs[b] = {ta.ptrs.data() + b * F, tid[b], ta.lengths[b], st[b]};
     gather_windows(srcs, L, store_.row_bytes(), obs_like_, o.fields, o.mask, o.ids, o.starts,
                    num_threads);
-    return -1;
+    return {};
   }
 
   py::tuple add(std::vector<py::array> data, int64_t T, bool is_protected) {

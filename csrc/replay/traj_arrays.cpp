@@ -27,6 +27,32 @@ const uint8_t* match(PyObject* dict, const FieldSpec& f, py::ssize_t rows, py::o
   return static_cast<const uint8_t*>(a.data());
 }
 
+// One trajectory into out->ptrs / lengths / keep at index b; false if not an exact match.
+bool extract_one(py::handle t, const std::vector<FieldSpec>& spec, const py::str& obs_key,
+                 size_t n_obs, int t_field, py::ssize_t b, TrajArrays* out) {
+  const size_t F = spec.size();
+  if (!PyDict_Check(t.ptr())) return false;
+  PyObject* obs = PyDict_GetItem(t.ptr(), obs_key.ptr());
+  if (obs == nullptr || !PyDict_Check(obs) || static_cast<size_t>(PyDict_Size(obs)) != n_obs)
+    return false;
+  // T from the first transition field's leading dimension.
+  PyObject* tv = PyDict_GetItem(t.ptr(), spec[t_field].key.ptr());
+  if (tv == nullptr || !py::isinstance<py::array>(tv)) return false;
+  auto ta = py::reinterpret_borrow<py::array>(tv);
+  if (ta.ndim() < 1 || ta.shape(0) < 1) return false;
+  const py::ssize_t T = ta.shape(0);
+  for (size_t f = 0; f < F; ++f) {
+    const FieldSpec& s = spec[f];
+    const size_t i = static_cast<size_t>(b) * F + f;
+    const uint8_t* p = match(s.in_obs ? obs : t.ptr(), s, s.obs_like ? T + 1 : T,
+                             &out->keep[i]);
+    if (p == nullptr) return false;
+    out->ptrs[i] = p;
+  }
+  out->lengths[b] = T;
+  return true;
+}
+
 }  // namespace
 
 std::vector<FieldSpec> make_field_specs(const std::vector<std::string>& names,
@@ -52,8 +78,8 @@ std::vector<FieldSpec> make_field_specs(const std::vector<std::string>& names,
   return out;
 }
 
-int64_t extract_trajs(const py::sequence& trajs, const std::vector<FieldSpec>& spec,
-                      TrajArrays* out) {
+std::vector<int64_t> extract_trajs(const py::sequence& trajs, const std::vector<FieldSpec>& spec,
+                                   TrajArrays* out) {
   const size_t F = spec.size();
   const py::ssize_t B = static_cast<py::ssize_t>(py::len(trajs));
   size_t n_obs = 0;
@@ -67,28 +93,12 @@ int64_t extract_trajs(const py::sequence& trajs, const std::vector<FieldSpec>& s
   out->ptrs.assign(static_cast<size_t>(B) * F, nullptr);
   out->lengths.assign(static_cast<size_t>(B), 0);
   out->keep.assign(static_cast<size_t>(B) * F, py::object());
+  std::vector<int64_t> bad;
   for (py::ssize_t b = 0; b < B; ++b) {
     py::object t = trajs[b];
-    if (!PyDict_Check(t.ptr())) return b;
-    PyObject* obs = PyDict_GetItem(t.ptr(), obs_key.ptr());
-    if (obs == nullptr || !PyDict_Check(obs) || static_cast<size_t>(PyDict_Size(obs)) != n_obs)
-      return b;
-    // T from the first transition field's leading dimension.
-    PyObject* tv = PyDict_GetItem(t.ptr(), spec[t_field].key.ptr());
-    if (tv == nullptr || !py::isinstance<py::array>(tv)) return b;
-    auto ta = py::reinterpret_borrow<py::array>(tv);
-    if (ta.ndim() < 1 || ta.shape(0) < 1) return b;
-    const py::ssize_t T = ta.shape(0);
-    for (size_t f = 0; f < F; ++f) {
-      const FieldSpec& s = spec[f];
-      const size_t i = static_cast<size_t>(b) * F + f;
-      const uint8_t* p = match(s.in_obs ? obs : t.ptr(), s, s.obs_like ? T + 1 : T, &out->keep[i]);
-      if (p == nullptr) return b;
-      out->ptrs[i] = p;
-    }
-    out->lengths[b] = T;
+    if (!extract_one(t, spec, obs_key, n_obs, t_field, b, out)) bad.push_back(b);
   }
-  return -1;
+  return bad;
 }
 
 }  // namespace amago_fast

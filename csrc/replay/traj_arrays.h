@@ -1,6 +1,6 @@
 // Trajectory dicts -> raw row pointers for the native window cut (relabeled path).
 // Only an exact fast-path match is accepted here; anything else (another dtype, a
-// torch tensor, a missing key, a strided array) is reported back by index so that the
+// torch tensor, a missing key, a strided array) is reported back by index, so that the
 // Python side can convert it or raise a clear error naming the argument.
 #pragma once
 
@@ -46,10 +46,10 @@ std::vector<FieldSpec> make_field_specs(const std::vector<std::string>& names,
                                         const std::vector<bool>& obs_like,
                                         const std::vector<int64_t>& row_bytes);
 
-// Needs the GIL. Returns -1 with *out filled, or the index of the first trajectory
-// that is not a dict of C-contiguous arrays of exactly the expected dtypes and shapes
-// with T >= 1 (then *out is unspecified).
-int64_t extract_trajs(const py::sequence& trajs, const std::vector<FieldSpec>& spec,
-                      TrajArrays* out);
+// Needs the GIL. Fills *out and returns the indices of the trajectories that are not a
+// dict of C-contiguous arrays of exactly the expected dtypes and shapes with T >= 1
+// (empty: every trajectory was extracted).
+std::vector<int64_t> extract_trajs(const py::sequence& trajs, const std::vector<FieldSpec>& spec,
+                                   TrajArrays* out);
 
 }  // namespace amago_fast

@@ -145,3 +145,55 @@ def test_relabeled_sample_into_out_and_identity(filled_buffer):
         np.testing.assert_array_equal(first.rl2s[b, :n].numpy(), t["rl2s"][s:s + n])
         np.testing.assert_array_equal(first.actions[b, :n - 1].numpy(), t["actions"][s:s + n - 1])
         assert (first.rl2s[b, n:] == 0).all()
+
+
+def test_every_trajectory_converted_in_one_retry(filled_buffer, make_traj, assert_batch_equals,
+                                                 monkeypatch):
+    buf, _ = filled_buffer([4])
+    r = np.random.default_rng(8)
+    trajs = [make_traj(r, int(T)) for T in r.integers(1, 30, 40)]
+    odd = [dict(t, rews=t["rews"].astype(np.float64)) for t in trajs]
+    calls = []
+    store = buf._store
+
+    class Counting:  # the native store, counting cut_into calls
+        def __getattr__(self, name):
+            return getattr(store, name)
+
+        def cut_into(self, *a):
+            calls.append(1)
+            return store.cut_into(*a)
+
+    monkeypatch.setattr(buf, "_store", Counting())
+    starts = [0] * len(trajs)
+    assert_batch_equals(buf.cut_windows(odd, 7, raw_starts=starts), R.cut_windows(trajs, starts, 7))
+    calls.clear()
+    rng = R.Xoshiro256(state=store.rng_state)
+    b = buf.cut_windows(odd, 7, "right")
+    assert len(calls) == 2  # one rejected pass, one after converting all 40
+    lengths = [len(t["actions"]) for t in trajs]
+    assert_batch_equals(b, R.cut_windows(trajs, _reference_starts(rng, lengths, 7, "right"), 7))
+
+
+@pytest.mark.parametrize("mode", R.PADDING_MODES)
+def test_relabeled_sample_by_length_equals_reference(filled_buffer, assert_batch_equals, mode):
+    """weighting='length' + pin_memory (a no-op without CUDA) through the relabel hook."""
+    seeds = []
+
+    class Identity:
+        def relabel(self, trajs, rng_seed):
+            seeds.append(rng_seed)
+            return trajs
+
+    buf, trajs = filled_buffer([1, 3, 8, 9, 50], relabeler=Identity())
+    L, B = 8, 30
+    rng = R.Xoshiro256(state=buf._store.rng_state)
+    batch = buf.sample(B, L, mode, weighting="length", pin_memory=True)
+    ids = buf.trajectory_ids()
+    cum = np.cumsum([len(trajs[i]["actions"]) for i in ids])
+    idx = [int(np.searchsorted(cum, rng.below(int(cum[-1])), side="right")) for _ in range(B)]
+    assert seeds == [rng.next()]
+    chosen = [trajs[ids[i]] for i in idx]
+    starts = _reference_starts(rng, [len(t["actions"]) for t in chosen], L, mode)
+    assert_batch_equals(batch, R.cut_windows(chosen, starts, L))
+    assert batch.traj_ids.tolist() == ids[idx].tolist()

@@ -25,7 +25,10 @@ def _split_top(s: str) -> list:
     """Split a pybind11 parameter list at commas outside brackets."""
     parts, depth, cur = [], 0, ""
     for ch in s:
-        depth += ch in "[(" and 1 or (-1 if ch in "])" else 0)
+        if ch in "[(":
+            depth += 1
+        elif ch in "])":
+            depth -= 1
         if ch == "," and depth == 0:
             parts.append(cur)
             cur = ""
