@@ -17,7 +17,7 @@ from amago_fast.compat.torchrl import (
 @pytest.fixture(autouse=True)
 def _needs_tensordict():
     # Imported per test, not at collection: tensordict imports triton, and triton must not
-    # be imported before tests/ops/conftest.py sets TRITON_INTERPRET=1 for its own tests.
+    # be imported before tests/conftest.py decides TRITON_INTERPRET (it does, at startup).
     pytest.importorskip("tensordict")
 
 A, OBS = 3, (2,)

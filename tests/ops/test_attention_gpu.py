@@ -3,6 +3,8 @@ shapes) against the fp64 reference. Skipped without CUDA; marked ``gpu`` so CI's
 ``-m 'not gpu'`` leaves them out: run them with ``pytest -m gpu tests/ops``."""
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -12,6 +14,8 @@ from amago_fast.ops.reference import attention_ref, kvcache_ref
 pytestmark = [
     pytest.mark.gpu,
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
+    pytest.mark.skipif(os.environ.get("TRITON_INTERPRET", "0") not in ("", "0"),
+                       reason="TRITON_INTERPRET is set: kernels would run in the interpreter"),
 ]
 BF16, F16, F32 = torch.bfloat16, torch.float16, torch.float32
 

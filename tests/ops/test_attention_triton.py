@@ -1,15 +1,19 @@
-"""Triton kernels on CPU through the interpreter (TRITON_INTERPRET=1, set in conftest.py
-before Triton compiles anything), compared with the reference under flash-attn's rule.
+"""Triton kernels on CPU through the interpreter (TRITON_INTERPRET=1, set in tests/conftest.py
+before Triton compiles anything when there is no GPU), compared with the reference under flash-attn's rule.
 
 The interpreter has no bf16 and is slow, so shapes are tiny and each head dim gets a
 subset of the (length, causal, window, dtype) grid; together they cover every odd length.
 """
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
 pytest.importorskip("triton")
+if os.environ.get("TRITON_INTERPRET", "0") in ("", "0"):
+    pytest.skip("interpreter tests: TRITON_INTERPRET is off (a GPU is present)", allow_module_level=True)
 
 from amago_fast import flash_attn_func, flash_attn_qkvpacked_func, flash_attn_with_kvcache  # noqa: E402
 from amago_fast.ops.reference import attention_ref, kvcache_ref  # noqa: E402
