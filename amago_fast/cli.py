@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default=None, help="cpu or cuda")
     t.add_argument("--seed", type=int, default=None)
     t.add_argument("--num-envs", type=int, default=None)
+    t.add_argument("--relabel", choices=("none", "some", "all"), default=None,
+                   help="hindsight relabeling for multi-goal envs such as mazerunner (default none)")
     t.add_argument("--config", default=None, help="JSON/TOML with 'trainer' and 'agent' overrides")
     t.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -102,7 +104,7 @@ def _train(args: argparse.Namespace) -> int:
         print(json.dumps(out))
         return 0
     overrides: dict[str, Any] = {}
-    for name in ("env", "total_steps", "device", "seed", "num_envs"):
+    for name in ("env", "total_steps", "device", "seed", "num_envs", "relabel"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
     if args.env_arg:
@@ -176,7 +178,7 @@ def _eval(args: argparse.Namespace) -> int:
     if ckpt is None:
         raise SystemExit(f"{run_dir} has no checkpoint yet")
     probe = make_env(tcfg.env, num_envs=1, **tcfg.env_args)
-    agent = Agent(probe.observation_space, probe.action_space, acfg, device=args.device)
+    agent = Agent(probe.policy_observation_space, probe.action_space, acfg, device=args.device)
     probe.close()
     load_weights(agent, ckpt)
     res = evaluate(agent, tcfg.env, tcfg.env_args, args.episodes, args.num_envs, seed=args.seed, sample=args.sample)

@@ -132,7 +132,7 @@ def run_actor(run_dir, actor_id: int, acfg: Optional[AsyncConfig] = None, max_st
     np.random.seed(seed)
     N = tcfg.num_envs
     env = make_env(tcfg.env, num_envs=N, seed=seed, vectorization=tcfg.vectorization, **tcfg.env_args)
-    agent = Agent(env.observation_space, env.action_space, agent_cfg, device=acfg.actor_device)
+    agent = Agent(env.policy_observation_space, env.action_space, agent_cfg, device=acfg.actor_device)
     watcher = PolicyWatcher(run_dir / POLICY)
     loads = int(watcher.maybe_load(agent) is not None)
     explore = EpsilonGreedy(env.action_space, N, eps_start=tcfg.eps_start, eps_end=tcfg.eps_end,

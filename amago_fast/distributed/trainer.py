@@ -100,17 +100,18 @@ class DistributedTrainer(Trainer):
     def _make_logger(self):
         return super()._make_logger() if self.is_main else _NullLogger()
 
-    def _load_replay(self, ckpt: Path):
+    def _load_replay(self, ckpt: Path, relabeler=None):
         from amago_fast.replay import ReplayBuffer
 
         shards = replay_shards(ckpt)
         rank, world = self.ctx.rank, self.ctx.world_size
         if len(shards) == world:
-            return ReplayBuffer.load(shards[rank])
+            return ReplayBuffer.load(shards[rank], relabeler=relabeler)
         # A different rank count: merge this rank's shards into a fresh buffer seeded for
         # this rank (two ranks reading one shard must not draw the same batches).
         buf = ReplayBuffer.from_spaces(self.env.observation_space, self.env.action_space,
-                                       capacity=self.cfg.buffer_capacity, seed=self.cfg.seed)
+                                       capacity=self.cfg.buffer_capacity, seed=self.cfg.seed,
+                                       relabeler=relabeler)
         for s in shards_for_rank(len(shards), rank, world):
             src = ReplayBuffer.load(shards[s])
             for tid in src.trajectory_ids():

@@ -65,7 +65,7 @@ class Trainer:
         if not resume:
             acfg = sized_agent_config(acfg, cfg, self.env.max_episode_steps)
         self.agent_cfg = acfg
-        self.agent = Agent(self.env.observation_space, self.env.action_space, acfg, device=cfg.device)
+        self.agent = Agent(self.env.policy_observation_space, self.env.action_space, acfg, device=cfg.device)
         self.seq_len = cfg.seq_len or max(1, acfg.max_seq_len - 1)
         self.explore = EpsilonGreedy(self.env.action_space, cfg.num_envs, eps_start=cfg.eps_start,
                                      eps_end=cfg.eps_end, anneal_steps=cfg.eps_anneal_steps, seed=cfg.seed)
@@ -73,9 +73,12 @@ class Trainer:
         self.wall_s = 0.0
         self.last_eval: dict[str, Any] = {}
         self.train_episodes: list[dict] = []
-        buf_kw = dict(capacity=cfg.buffer_capacity, seed=cfg.seed)
+        from amago_fast.relabel import relabeler_for
+
+        relabeler = relabeler_for(cfg.relabel, self.env.observation_space)
+        buf_kw = dict(capacity=cfg.buffer_capacity, seed=cfg.seed, relabeler=relabeler)
         if ckpt is not None:
-            self.buffer = self._load_replay(ckpt)
+            self.buffer = self._load_replay(ckpt, relabeler)
             state = load_checkpoint(ckpt, self.agent)
             self._load_trainer_state(state)
         else:
@@ -89,10 +92,10 @@ class Trainer:
     # ------------------------------------------------------------------ state
     # _load_replay / _save_run_config / _make_logger: overridden by
     # amago_fast.distributed.DistributedTrainer (replay shards per rank, rank-0-only files).
-    def _load_replay(self, ckpt: Path):
+    def _load_replay(self, ckpt: Path, relabeler=None):
         from amago_fast.replay import ReplayBuffer
 
-        return ReplayBuffer.load(ckpt / "replay")
+        return ReplayBuffer.load(ckpt / "replay", relabeler=relabeler)
 
     def _save_run_config(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
