@@ -11,6 +11,16 @@ import torch.nn.functional as F
 from .reference import attention_mask, cache_positions, effective_window, training_positions
 
 
+def _poison_nan(out: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """SDPA's CPU kernels can return zeros for NaN inputs, where flash-attn and the Triton
+    kernels propagate NaN: a diverged model must not keep training on silent zeros. A NaN
+    query row gives a NaN output row; a NaN key/value poisons its whole (batch, head).
+    Branch-free (one O(B L H D) pass), so it traces under torch.compile."""
+    bad = q.isnan().any(-1)  # (B, Lq, H)
+    bad = bad | (k.isnan().any(-1) | v.isnan().any(-1)).any(1, keepdim=True)  # (B, 1, H)
+    return out.masked_fill(bad[..., None], float("nan"))
+
+
 def masked_sdpa(
     q: torch.Tensor,  # (B, H, Lq, D)
     k: torch.Tensor,  # (B, H, Lk, D)
@@ -48,7 +58,7 @@ def torch_attention(
     else:
         mask = attention_mask(*training_positions(batch, lq, lk, q.device), causal, window_size)
         out = masked_sdpa(qt, kt, vt, mask, dropout_p, scale)
-    return out.transpose(1, 2)
+    return _poison_nan(out.transpose(1, 2), q, k, v)
 
 
 def append_kv(

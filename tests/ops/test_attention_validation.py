@@ -152,3 +152,19 @@ def test_flash_attn_extras_only_defaults(kwargs, match):
         flash_attn_qkvpacked_func(qkv, **kwargs)
     # The defaults, passed positionally as flash-attn callers may do, are accepted.
     assert flash_attn_func(*_qkv(), 0.0, None, True, (-1, -1), 0.0, None, True, False).shape == (1, 4, 2, 16)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_torch_path_propagates_nan_instead_of_zeros(causal):
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(1, 8, 2, 32, requires_grad=True) for _ in range(3))
+    bad_q = q.detach().clone()
+    bad_q[0, 3] = float("nan")
+    out = flash_attn_func(bad_q, k, v, causal=causal, backend="torch")
+    assert out[0, 3].isnan().all()                    # the NaN query row stays NaN
+    assert not out[0, :3].isnan().any()               # other rows are untouched
+    bad_v = v.detach().clone()
+    bad_v[0, 5, 0] = float("nan")
+    out = flash_attn_func(q, k, bad_v, causal=causal, backend="torch")
+    assert out[0, :, 0].isnan().all()                 # a NaN value poisons its (batch, head)
+    assert not out[0, :, 1].isnan().any()             # the other head is untouched
