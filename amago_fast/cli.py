@@ -65,11 +65,18 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default=None, help="cpu or cuda")
     t.add_argument("--seed", type=int, default=None)
     t.add_argument("--num-envs", type=int, default=None)
+    t.add_argument("--relabel", choices=("none", "some", "all"), default=None,
+                   help="hindsight relabeling for multi-goal envs such as mazerunner (default none)")
     t.add_argument("--config", default=None, help="JSON/TOML with 'trainer' and 'agent' overrides")
     t.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.add_argument("--tensorboard", action="store_true", help="also log to TensorBoard (needs tensorboard)")
     t.add_argument("--wandb", action="store_true", help="also log to Weights & Biases (needs wandb)")
+    t.add_argument("--mode", choices=("sync", "learner", "actor", "both"), default="sync",
+                   help="sync: one process collects then learns; learner/actor: asynchronous halves "
+                        "sharing --run-dir; both: a learner that starts --num-actors actors")
+    t.add_argument("--num-actors", type=int, default=2, help="actor processes for --mode both")
+    t.add_argument("--actor-id", type=int, default=0, help="this actor's id for --mode actor")
 
     e = sub.add_parser("eval", help="evaluate a run's last checkpoint; prints one JSON line")
     e.add_argument("--run-dir", required=True)
@@ -90,8 +97,14 @@ def _train(args: argparse.Namespace) -> int:
     from amago_fast.trainer import Trainer, TrainerConfig
 
     run_dir = Path(args.run_dir)
+    if args.mode == "actor":
+        from amago_fast.distributed.actors import AsyncConfig, run_actor
+
+        out = run_actor(run_dir, args.actor_id, AsyncConfig(actor_device=args.device or "cpu"), args.total_steps)
+        print(json.dumps(out))
+        return 0
     overrides: dict[str, Any] = {}
-    for name in ("env", "total_steps", "device", "seed", "num_envs"):
+    for name in ("env", "total_steps", "device", "seed", "num_envs", "relabel"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
     if args.env_arg:
@@ -110,20 +123,45 @@ def _train(args: argparse.Namespace) -> int:
             raise SystemExit(f"--resume continues the saved configuration; only --total-steps/--device/logging flags may change "
                              f"(got {sorted(changed) or '--config'})")
         tcfg = TrainerConfig.from_dict({**saved["trainer"], **overrides})
-        trainer = Trainer(run_dir, tcfg, resume=True)
+        trainer = _make_trainer(Trainer, run_dir, tcfg, None, resume=True, args=args)
     else:
         if (run_dir / "config.json").exists():
             raise SystemExit(f"{run_dir} already holds a run: use --resume or another --run-dir")
         file_cfg = load_config_file(args.config) if args.config else {}
         tcfg = TrainerConfig.from_dict({**file_cfg.get("trainer", {}), **overrides})
         acfg = AgentConfig.from_dict({**CPU_AGENT, **file_cfg.get("agent", {})})
-        trainer = Trainer(run_dir, tcfg, acfg)
+        trainer = _make_trainer(Trainer, run_dir, tcfg, acfg, resume=False, args=args)
     try:
         result = trainer.run()
     finally:
         trainer.close()
-    print(json.dumps({"env_steps": trainer.env_steps, "grad_steps": trainer.grad_steps, **result}))
+    if getattr(trainer, "is_main", True):
+        print(json.dumps({"env_steps": trainer.env_steps, "grad_steps": trainer.grad_steps, **result}))
     return 0
+
+
+def _make_trainer(trainer_cls, run_dir: Path, tcfg, acfg, resume: bool, args: argparse.Namespace):
+    """Trainer; an AsyncLearner for --mode learner|both; under torchrun (RANK/WORLD_SIZE
+    set) a DistributedTrainer for this rank."""
+    from amago_fast.distributed import launched_by_torchrun
+
+    if args.mode in ("learner", "both"):
+        if launched_by_torchrun():
+            raise SystemExit("--mode learner/both is a single learner process: launch it without torchrun")
+        from amago_fast.distributed.actors import AsyncConfig
+        from amago_fast.distributed.learner import AsyncLearner
+
+        acfg_async = AsyncConfig(num_actors=args.num_actors if args.mode == "both" else 0)
+        return AsyncLearner(run_dir, tcfg, acfg, resume=resume, async_cfg=acfg_async)
+    if not launched_by_torchrun():
+        return trainer_cls(run_dir, tcfg, acfg, resume=resume)
+    from amago_fast.distributed import init_distributed
+    from amago_fast.distributed.ddp import barrier
+    from amago_fast.distributed.trainer import DistributedTrainer
+
+    ctx = init_distributed(tcfg.device)
+    barrier(ctx)  # every rank has checked run_dir before rank 0 writes config.json
+    return DistributedTrainer(run_dir, tcfg, acfg, resume=resume, ctx=ctx)
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -140,7 +178,7 @@ def _eval(args: argparse.Namespace) -> int:
     if ckpt is None:
         raise SystemExit(f"{run_dir} has no checkpoint yet")
     probe = make_env(tcfg.env, num_envs=1, **tcfg.env_args)
-    agent = Agent(probe.observation_space, probe.action_space, acfg, device=args.device)
+    agent = Agent(probe.policy_observation_space, probe.action_space, acfg, device=args.device)
     probe.close()
     load_weights(agent, ckpt)
     res = evaluate(agent, tcfg.env, tcfg.env_args, args.episodes, args.num_envs, seed=args.seed, sample=args.sample)

@@ -60,3 +60,28 @@ def _visible(
     if HAS_LEFT:
         valid = valid & (k_pos >= q_pos - win_left)
     return valid
+
+
+def tuning_space(table, interp_block_m: int, interp_block_n: int):
+    """(configs, prune) for triton.autotune from {head dim or "fp32": [(BM, BN, warps, stages)]}.
+
+    The lists were chosen by compiling for sm_90 and dropping tiles that spill registers
+    (large D needs smaller tiles / more warps). fp32 inputs use full-precision FMA dots,
+    which want small tiles and more warps. Under the interpreter: one small config.
+    """
+    if interpreting():
+        cfg = triton.Config({"BLOCK_M": interp_block_m, "BLOCK_N": interp_block_n}, num_warps=4, num_stages=1)
+        return [cfg], lambda configs, named_args, **kw: configs
+    shapes = sorted({t for tiles in table.values() for t in tiles})
+    configs = [triton.Config({"BLOCK_M": m, "BLOCK_N": n}, num_warps=w, num_stages=st) for m, n, w, st in shapes]
+
+    def prune(configs, named_args, **kwargs):
+        if kwargs.get("DOT_PREC", named_args.get("DOT_PREC")) == "ieee":
+            allowed = set(table["fp32"])
+        else:
+            dim = kwargs.get("HEAD_DIM", named_args.get("HEAD_DIM"))
+            allowed = set(table[min((d for d in table if d != "fp32" and d >= dim), default=128)])
+        keep = [c for c in configs if (c.kwargs["BLOCK_M"], c.kwargs["BLOCK_N"], c.num_warps, c.num_stages) in allowed]
+        return keep or configs[:1]
+
+    return configs, prune

@@ -17,7 +17,10 @@ import torch
 import triton
 import triton.language as tl
 
-from ._common import LOG2E, _visible, check_interpretable, device_guard, dot_precision, interpreting, last_dim_contiguous, window_flags
+from ._common import (
+    LOG2E, _visible, check_interpretable, device_guard, dot_precision, interpreting, last_dim_contiguous,
+    window_flags,
+)
 
 
 @triton.jit
@@ -31,7 +34,7 @@ def _decode_split(
     split = tl.program_id(0)
     pid_bh = tl.program_id(1)
     pid_m = tl.program_id(2)
-    b = pid_bh // H
+    b = (pid_bh // H).to(tl.int64)  # int64: batch offsets of big caches overflow int32
     h = pid_bh % H
     n = tl.load(SeqlensK + b).to(tl.int32)  # tokens written to this row, new ones included
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
@@ -88,7 +91,7 @@ def _decode_combine(
     """Merge the per-chunk results of one (batch, head, query): weights 2^(lse_s - max)."""
     pid_bh = tl.program_id(0)
     m = tl.program_id(1)
-    b = pid_bh // H
+    b = (pid_bh // H).to(tl.int64)  # int64: batch offsets of big caches overflow int32
     h = pid_bh % H
     offs_s = tl.arange(0, BLOCK_S)
     offs_d = tl.arange(0, HEAD_DIM)
@@ -104,13 +107,57 @@ def _decode_combine(
     tl.store(Out + b * stride_ob + h * stride_oh + m * stride_om + offs_d, out.to(Out.dtype.element_ty))
 
 
+@triton.jit
+def _append_kv(
+    KNew, VNew, KCache, VCache, SeqlensOld,  # new tokens (B, LNEW, H, D) -> caches (B, LMAX, H, D)
+    stride_nb, stride_nm, stride_nh, stride_wb, stride_wm, stride_wh,
+    stride_kb, stride_kn, stride_kh, stride_vb, stride_vn, stride_vh,
+    H, LMAX, RING: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_H: tl.constexpr,
+):
+    """One program per (row, new token): write its H x D keys and values at their slot."""
+    b = tl.program_id(0).to(tl.int64)
+    t = tl.program_id(1)
+    pos = tl.load(SeqlensOld + b).to(tl.int32) + t
+    slot = pos % LMAX if RING else pos
+    offs_h = tl.arange(0, BLOCK_H)
+    offs_d = tl.arange(0, HEAD_DIM)
+    mask = offs_h[:, None] < H
+    k = tl.load(KNew + b * stride_nb + t * stride_nm + offs_h[:, None] * stride_nh + offs_d[None, :], mask=mask)
+    v = tl.load(VNew + b * stride_wb + t * stride_wm + offs_h[:, None] * stride_wh + offs_d[None, :], mask=mask)
+    tl.store(KCache + b * stride_kb + slot * stride_kn + offs_h[:, None] * stride_kh + offs_d[None, :], k, mask=mask)
+    tl.store(VCache + b * stride_vb + slot * stride_vn + offs_h[:, None] * stride_vh + offs_d[None, :], v, mask=mask)
+
+
+def append_kv(
+    k: torch.Tensor,  # (B, Lnew, H, D)
+    v: torch.Tensor,  # (B, Lnew, H, D)
+    k_cache: torch.Tensor,  # (B, Lmax, H, D), written in place
+    v_cache: torch.Tensor,  # (B, Lmax, H, D), written in place
+    seqlens_old: torch.Tensor,  # (B,) int32 tokens already in each row
+    ring: bool,
+) -> None:
+    """Write new tokens at slot ``pos`` (``pos % Lmax`` for a ring) in one launch."""
+    check_interpretable(k)
+    k, v = last_dim_contiguous(k), last_dim_contiguous(v)
+    batch, lnew, heads, dim = k.shape
+    with device_guard(k):
+        _append_kv[(batch, lnew)](
+            k, v, k_cache, v_cache, seqlens_old,
+            k.stride(0), k.stride(1), k.stride(2), v.stride(0), v.stride(1), v.stride(2),
+            k_cache.stride(0), k_cache.stride(1), k_cache.stride(2),
+            v_cache.stride(0), v_cache.stride(1), v_cache.stride(2),
+            heads, k_cache.shape[1], RING=ring, HEAD_DIM=dim, BLOCK_H=max(2, triton.next_power_of_2(heads)),
+        )
+
+
 def _num_splits(device: torch.device, programs: int, lmax: int, block_n: int) -> int:
-    """Enough key chunks for ~2 waves of programs, never a chunk smaller than one block."""
+    """Enough key chunks for ~4 programs per SM (bandwidth wants many loads in flight),
+    never a chunk smaller than one block. A heuristic, to be tuned on a GPU."""
     if device.type == "cuda":
         sms = torch.cuda.get_device_properties(device).multi_processor_count
     else:
         sms = 4  # interpreter: still exercise several splits
-    want = max(1, -(-2 * sms // programs))
+    want = max(1, -(-4 * sms // programs))
     return max(1, min(want, triton.cdiv(lmax, block_n), 128))
 
 
@@ -148,7 +195,8 @@ def attention_decode(
             heads, lq, lmax, chunk, splits, scale * LOG2E, left, right,
             HEAD_DIM=dim, HAS_LEFT=has_left, HAS_RIGHT=has_right, RING=ring,
             DOT_PREC=dot_precision(q.dtype), BLOCK_M=block_m, BLOCK_N=block_n,
-            num_warps=4, num_stages=1 if interpreting() else 3,
+            num_warps=8 if q.dtype == torch.float32 else 4,  # fp32 FMA dots spill with 4 warps at D=128
+            num_stages=1 if interpreting() else 3,
         )
         _decode_combine[(batch * heads, lq)](
             part_o, part_lse, out, out.stride(0), out.stride(1), out.stride(2),

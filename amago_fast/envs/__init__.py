@@ -11,12 +11,14 @@ from .dark_key_door import DarkKeyDoor
 from .exploration import EpsilonGreedy
 from .registry import available_envs, episode_limit, make_env, register_env, resolve_env
 from .spaces import OBS_KEY, ActionCodec, action_dim
+from .mazerunner import MazeRunner
 from .tmaze import TMaze
 from .wrapper import AmagoVecEnv, DictObservation, StepResult
 
 register_env("tmaze", TMaze)
 register_env("bandit", BernoulliBandit)
 register_env("dark-key-door", DarkKeyDoor)
+register_env("mazerunner", MazeRunner)
 
 __all__ = [
     "make_env", "register_env", "available_envs", "resolve_env", "episode_limit",

@@ -127,6 +127,7 @@ def make_env(name: str, num_envs: int = 1, seed: int | None = None,
     except TypeError as e:
         raise ValueError(f"env {name!r}: bad env_args {env_args}: {e}") from None
     max_steps = episode_limit(probe)
+    hidden = tuple(getattr(probe, "hidden_obs_keys", ()))  # e.g. MazeRunner's "achieved"
     probe_box = [probe] if vectorization == "sync" else []
     if vectorization == "async":
         probe.close()
@@ -135,7 +136,7 @@ def make_env(name: str, num_envs: int = 1, seed: int | None = None,
         return probe_box.pop() if probe_box else factory(**env_args)
 
     return AmagoVecEnv([make_one] * num_envs, vectorization=vectorization, seed=seed,
-                       name=name, max_episode_steps=max_steps)
+                       name=name, max_episode_steps=max_steps, hidden_obs_keys=hidden)
 
 
 def episode_limit(env: gym.Env) -> int | None:

@@ -111,11 +111,12 @@ class AmagoVecEnv:
         seed: base seed used at the first ``reset`` (copy i gets seed + i).
         name: the env's name (for messages).
         max_episode_steps: episode length limit if known (sizes the agent's context).
+        hidden_obs_keys: observation keys stored in replay but not shown to the policy.
     """
 
     def __init__(self, env_fns: Sequence[Callable[[], gym.Env]], vectorization: str = "sync",
                  seed: int | None = None, name: str = "env",
-                 max_episode_steps: int | None = None):
+                 max_episode_steps: int | None = None, hidden_obs_keys: Sequence[str] = ()):
         if vectorization not in ("sync", "async"):
             raise ValueError(f"vectorization must be 'sync' or 'async', got {vectorization!r}")
         if len(env_fns) < 1:
@@ -131,6 +132,11 @@ class AmagoVecEnv:
         self._codec = ActionCodec(self.action_space, self.num_envs)
         self.action_dim = self._codec.dim
         self.max_episode_steps = max_episode_steps
+        # keys the env marks as not for the policy (e.g. MazeRunner's "achieved", kept
+        # in replay for hindsight relabeling)
+        self.hidden_obs_keys: tuple = tuple(hidden_obs_keys)
+        self.policy_observation_space = gym.spaces.Dict(
+            {k: v for k, v in self.observation_space.spaces.items() if k not in self.hidden_obs_keys})
         self._seed = seed
         self._t = np.zeros(self.num_envs, np.int64)  # time index of the current obs
         self._ep_return = np.zeros(self.num_envs, np.float64)

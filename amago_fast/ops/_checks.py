@@ -62,6 +62,16 @@ def check_options(
     return check_window(window_size)
 
 
+def check_flash_extras(softcap: float, alibi_slopes: object, return_attn_probs: bool) -> None:
+    """flash-attn arguments kept for signature compatibility; only defaults are supported."""
+    if softcap != 0.0:
+        raise ValueError(f"softcap={softcap!r} is not supported (only 0.0)")
+    if alibi_slopes is not None:
+        raise ValueError("alibi_slopes is not supported (positions are added to tokens, not to scores)")
+    if return_attn_probs:
+        raise ValueError("return_attn_probs=True is not supported (the kernels never materialise them)")
+
+
 def check_window(window_size: Sequence[int]) -> Tuple[int, int]:
     try:
         if isinstance(window_size, (str, bytes)):
@@ -92,12 +102,18 @@ def triton_available() -> bool:
 
 
 def choose_backend(
-    backend: Optional[str], device: torch.device, head_dim: int, dropout_p: float = 0.0
+    backend: Optional[str],
+    device: torch.device,
+    head_dim: int,
+    dropout_p: float = 0.0,
+    dtype: torch.dtype = torch.bfloat16,
 ) -> str:
     """Resolve "auto"/"triton"/"torch" (argument, else $AMAGO_FAST_ATTN_BACKEND, else auto).
 
-    auto: Triton for CUDA tensors when Triton is installed, the head dim is one the kernels
-    compile for, and there is no dropout; PyTorch otherwise. Forcing "triton" on an input it
+    auto: Triton for fp16/bf16 CUDA tensors when Triton is installed, the head dim is one
+    the kernels compile for, and there is no dropout; PyTorch otherwise. fp32 goes to
+    PyTorch under auto because the kernels keep fp32 exact with full-precision (non
+    tensor-core) dots, which SDPA's fp32 kernels beat; forcing "triton" still works. Forcing "triton" on an input it
     cannot handle is an error rather than a silent fallback.
     """
     if backend is None:
@@ -109,6 +125,7 @@ def choose_backend(
     if backend == "auto":
         ok = (
             device.type == "cuda"
+            and dtype in (torch.float16, torch.bfloat16)
             and head_dim in TRITON_HEAD_DIMS
             and dropout_p == 0.0
             and triton_available()
@@ -185,8 +202,10 @@ def check_cache(
         )
     if cache_seqlens.device != q.device:
         raise ValueError(f"cache_seqlens is on {cache_seqlens.device} but q is on {q.device}")
-    # One small host sync: an out-of-range length would otherwise read or write out of bounds.
-    lo, hi = (int(x) for x in torch.stack([cache_seqlens.min(), cache_seqlens.max()]).tolist())
+    # One small device-to-host copy (no extra kernels): an out-of-range length would
+    # otherwise read or write out of bounds.
+    values = cache_seqlens.tolist()
+    lo, hi = min(values), max(values)
     if lo < 0:
         raise ValueError(f"cache_seqlens must be >= 0, got min {lo}")
     if not ring and hi + lnew > lmax:

@@ -81,8 +81,21 @@ def torch_decode(
     window_size: Tuple[int, int],
     ring: bool,
 ) -> torch.Tensor:
-    """Attention of q over the (already appended) cache. -> (B, Lq, H, D)"""
+    """Attention of q over the (already appended) cache. -> (B, Lq, H, D)
+
+    Like the kernel, never lets an unwritten slot reach the arithmetic: caches are often
+    initialised with NaN (AMAGO does), and a masked score still multiplies V (0 * NaN = NaN).
+    Only the used prefix of the cache is read, with invalid slots zeroed.
+    """
     lq, lmax = q.shape[1], k_cache.shape[1]
-    mask = attention_mask(*cache_positions(seqlens_k, lq, lmax, ring), causal, window_size)
-    qt, kt, vt = (x.transpose(1, 2) for x in (q, k_cache, v_cache))  # (B, H, L, D)
+    used = min(lmax, int(seqlens_k.max()))  # host sync; this is the portable fallback path
+    if used == 0:
+        return torch.zeros_like(q)
+    # Until some row wraps, a ring holds token j in slot j, exactly like a linear cache.
+    q_pos, k_pos, k_valid = cache_positions(seqlens_k, lq, used, ring and used == lmax)
+    mask = attention_mask(q_pos, k_pos, k_valid, causal, window_size)  # (B, Lq, used)
+    keep = k_valid[:, :, None, None]  # (B, used, 1, 1)
+    kc = torch.where(keep, k_cache[:, :used], 0.0)  # (B, used, H, D)
+    vc = torch.where(keep, v_cache[:, :used], 0.0)
+    qt, kt, vt = (x.transpose(1, 2) for x in (q, kc, vc))  # (B, H, L, D)
     return masked_sdpa(qt, kt, vt, mask, 0.0, scale).transpose(1, 2)

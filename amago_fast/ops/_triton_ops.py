@@ -72,6 +72,26 @@ def _decode_fake(q, k_cache, v_cache, seqlens_k, scale, causal, win_left, win_ri
     return q.new_empty(q.shape)
 
 
+@torch.library.custom_op("amago_fast::kv_append", mutates_args=("k_cache", "v_cache"))
+def _kv_append(k: Tensor, v: Tensor, k_cache: Tensor, v_cache: Tensor, seqlens_old: Tensor, ring: bool) -> None:
+    from amago_fast.kernels.attention_decode import append_kv
+
+    append_kv(k, v, k_cache, v_cache, seqlens_old, ring)
+
+
+@_kv_append.register_fake
+def _kv_append_fake(k, v, k_cache, v_cache, seqlens_old, ring):
+    return None
+
+
+def triton_append(
+    k_cache: Tensor, v_cache: Tensor, k: Tensor, v: Tensor, seqlens_old: Tensor, ring: bool
+) -> Tensor:
+    """Write (B, Lnew, H, D) new tokens into the caches in place; -> (B,) lengths after."""
+    _kv_append(k, v, k_cache, v_cache, seqlens_old, ring)
+    return seqlens_old + k.shape[1]
+
+
 def triton_attention(
     q: Tensor, k: Tensor, v: Tensor, scale: float, causal: bool, window: Tuple[int, int]
 ) -> Tensor:

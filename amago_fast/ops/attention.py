@@ -2,9 +2,10 @@
 
 Backends: ``"triton"`` (the kernels in ``amago_fast.kernels``; CUDA tensors, or CPU under
 ``TRITON_INTERPRET=1``) and ``"torch"`` (SDPA; anywhere, with dropout). ``backend=None``
-reads ``$AMAGO_FAST_ATTN_BACKEND`` and defaults to ``"auto"``: Triton for CUDA tensors,
-PyTorch otherwise. Attention here is position-free: positional information must already
-be in q/k/v (amago_fast adds time-index embeddings to tokens; there is no rotary here).
+reads ``$AMAGO_FAST_ATTN_BACKEND`` and defaults to ``"auto"``: Triton for fp16/bf16 CUDA
+tensors, PyTorch otherwise (fp32 and dropout included). Attention here is position-free:
+positional information must already be in q/k/v (amago_fast adds time-index embeddings
+to tokens; there is no rotary here).
 """
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ def flash_attn_func(
     softmax_scale: Optional[float] = None,
     causal: bool = False,
     window_size: Sequence[int] = (-1, -1),
+    softcap: float = 0.0,
+    alibi_slopes: Optional[torch.Tensor] = None,
+    deterministic: bool = False,
+    return_attn_probs: bool = False,
     *,
     backend: Optional[str] = None,
 ) -> torch.Tensor:
@@ -40,14 +45,18 @@ def flash_attn_func(
             seqlen_q == seqlen_k).
         window_size: (left, right) sliding window: query i (at position p) sees keys in
             [p - left, p + right]; -1 means unbounded. causal forces right = 0.
+        softcap, alibi_slopes, deterministic, return_attn_probs: accepted for flash-attn
+            compatibility; only their defaults are supported (anything else raises
+            ValueError). Both backends are deterministic without dropout.
         backend: "auto" | "triton" | "torch" (default: $AMAGO_FAST_ATTN_BACKEND or "auto").
     Returns:
         out: (batch, seqlen_q, nheads, headdim). Queries that see no key output zeros.
     """
+    _checks.check_flash_extras(softcap, alibi_slopes, return_attn_probs)
     _checks.check_qkv(q, k, v)
     window = _checks.check_options(dropout_p, softmax_scale, window_size)
     scale = _checks.resolve_scale(softmax_scale, q.shape[-1])
-    chosen = _checks.choose_backend(backend, q.device, q.shape[-1], float(dropout_p))
+    chosen = _checks.choose_backend(backend, q.device, q.shape[-1], float(dropout_p), q.dtype)
     if chosen == "triton":
         from ._triton_ops import triton_attention
 
@@ -61,6 +70,10 @@ def flash_attn_qkvpacked_func(
     softmax_scale: Optional[float] = None,
     causal: bool = False,
     window_size: Sequence[int] = (-1, -1),
+    softcap: float = 0.0,
+    alibi_slopes: Optional[torch.Tensor] = None,
+    deterministic: bool = False,
+    return_attn_probs: bool = False,
     *,
     backend: Optional[str] = None,
 ) -> torch.Tensor:
@@ -78,7 +91,10 @@ def flash_attn_qkvpacked_func(
     if qkv.dim() != 5 or qkv.shape[2] != 3:
         raise ValueError(f"qkv must be (batch, seqlen, 3, nheads, headdim), got shape {tuple(qkv.shape)}")
     q, k, v = qkv.unbind(dim=2)  # each (B, L, H, D)
-    return flash_attn_func(q, k, v, dropout_p, softmax_scale, causal, window_size, backend=backend)
+    return flash_attn_func(
+        q, k, v, dropout_p, softmax_scale, causal, window_size, softcap, alibi_slopes,
+        deterministic, return_attn_probs, backend=backend,
+    )
 
 
 def flash_attn_with_kvcache(
@@ -126,11 +142,12 @@ def flash_attn_with_kvcache(
     seqlens = _checks.check_cache(q, k_cache, v_cache, k, v, cache_seqlens, bool(ring))
     window = _checks.check_options(0.0, softmax_scale, window_size)
     scale = _checks.resolve_scale(softmax_scale, q.shape[-1])
-    chosen = _checks.choose_backend(backend, q.device, q.shape[-1])
+    chosen = _checks.choose_backend(backend, q.device, q.shape[-1], 0.0, q.dtype)
+    if chosen == "triton":
+        from ._triton_ops import triton_append, triton_decode
+
+        seqlens_k = seqlens if k is None else triton_append(k_cache, v_cache, k, v, seqlens, bool(ring))
+        return triton_decode(q, k_cache, v_cache, seqlens_k, scale, causal, window, bool(ring))
     with torch.no_grad():
         seqlens_k = append_kv(k_cache, v_cache, k, v, seqlens, bool(ring))  # (B,) int32
-    if chosen == "triton":
-        from ._triton_ops import triton_decode
-
-        return triton_decode(q, k_cache, v_cache, seqlens_k, scale, causal, window, bool(ring))
     return torch_decode(q, k_cache, v_cache, seqlens_k, scale, causal, window, bool(ring))

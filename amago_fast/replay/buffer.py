@@ -8,9 +8,10 @@ import numpy as np
 import torch
 
 from .. import _C
-from . import reference
+from . import reference, relabeled
 from .batch import Batch
-from .spec import OBS_PREFIX, Field, check_array, make_fields, spec_from_spaces, to_numpy
+from .spec import (OBS_PREFIX, Field, check_array, make_fields, one_hot_actions, spec_from_spaces,
+                   to_numpy)
 from .storage import STORAGE_MODES, allocate, arena_rows
 
 WEIGHTINGS = ("uniform", "length")
@@ -38,8 +39,11 @@ class ReplayBuffer:
     def __init__(self, fields: Mapping[str, tuple], action_dim: int, capacity: int = 1_000_000,
                  protected_capacity: int | None = None, max_traj_len: int | None = None,
                  storage: str = "memory", path: str | os.PathLike | None = None, seed: int = 0,
-                 num_threads: int | None = None, relabeler: Any = None):
-        """fields: {obs_key: (shape, dtype)}; action_dim: A (actions are (T, A) float32)."""
+                 num_threads: int | None = None, relabeler: Any = None,
+                 discrete_actions: bool = False):
+        """fields: {obs_key: (shape, dtype)}; action_dim: A (actions are (T, A) float32).
+        discrete_actions: also accept integer action indices and store them one-hot
+        (set by from_spaces for a Discrete action space)."""
         self.capacity = _positive_int(capacity, "capacity")
         self.protected_capacity = _positive_int(protected_capacity, "protected_capacity", True)
         self.max_traj_len = _positive_int(max_traj_len, "max_traj_len", True)
@@ -47,8 +51,8 @@ class ReplayBuffer:
             raise ValueError(f"storage must be one of {STORAGE_MODES}, got {storage!r}")
         if storage == "mmap" and path is None:
             raise ValueError("storage='mmap' needs path= (a directory for the arena files)")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
+            raise ValueError(f"seed must be an int in [0, 2**64), got {seed!r}")
         if relabeler is not None and not callable(getattr(relabeler, "relabel", None)):
             raise TypeError("relabeler must have a relabel(trajs, rng_seed) method")
         self.fields: list[Field] = make_fields(fields, action_dim)
@@ -56,6 +60,8 @@ class ReplayBuffer:
         self.storage, self.path, self.seed = storage, path, int(seed)
         self.num_threads = num_threads
         self.relabeler = relabeler
+        self.discrete_actions = bool(discrete_actions)
+        self._out_cache: tuple | None = None
         self._rows = arena_rows(self.capacity, self.max_traj_len)
         pcap = self.protected_capacity or 0
         self._prows = arena_rows(pcap, self.max_traj_len) if pcap else 0
@@ -67,12 +73,18 @@ class ReplayBuffer:
         self._store.attach(0, self._arenas[0])
         if pcap:
             self._store.attach(1, self._arenas[1])
+        self._store.name_fields([f.name for f in self.fields],
+                                [np.dtype(f.dtype) for f in self.fields],
+                                [list(f.shape) for f in self.fields])
 
     @classmethod
     def from_spaces(cls, observation_space: Any, action_space: Any, **kwargs) -> "ReplayBuffer":
         """Buffer for gymnasium spaces (Dict/Box/Discrete/MultiBinary observations;
         Discrete (one-hot), Box, MultiBinary actions). kwargs as in ``__init__``."""
+        from gymnasium import spaces
+
         obs_fields, A = spec_from_spaces(observation_space, action_space)
+        kwargs.setdefault("discrete_actions", isinstance(action_space, spaces.Discrete))
         return cls(obs_fields, A, **kwargs)
 
     # ------------------------------------------------------------------ properties
@@ -118,8 +130,11 @@ class ReplayBuffer:
 
         obs: {key: (T+1, ...)} (or one array if the buffer has a single obs key),
         rl2s (T+1, 1+A), time_idxs (T+1,) or (T+1, 1), actions (T, A),
-        rews (T,) or (T, 1), dones (T,) or (T, 1) bool.
+        rews (T,) or (T, 1), dones (T,) or (T, 1) bool. With ``discrete_actions``,
+        actions may also be integer indices (T,).
         """
+        if self.discrete_actions:
+            actions = one_hot_actions(actions, self.action_dim)
         a = to_numpy(actions, "actions")
         if a.ndim != 2 or a.shape[0] < 1:
             raise ValueError(f"actions: expected shape (T, {self.action_dim}) with T >= 1, got {a.shape}")
@@ -199,16 +214,28 @@ class ReplayBuffer:
         return B, L
 
     def sample(self, batch_size: int, seq_len: int, padded_sampling: str = "none",
-               device: Any = None, pin_memory: bool = False, weighting: str = "uniform") -> Batch:
+               device: Any = None, pin_memory: bool = False, weighting: str = "uniform",
+               out: Batch | None = None) -> Batch:
         """B windows of L transitions (Batch layout: obs (B, L+1, ...), actions (B, L, A),
         mask (B, L+1), ...). Chooses trajectories uniformly (weighting='length':
-        proportionally to length), then places each window by ``padded_sampling``."""
+        proportionally to length), then places each window by ``padded_sampling``.
+
+        device: move the batch there (from pinned memory with non_blocking when
+        pin_memory=True); pin_memory: page-locked outputs (ignored without CUDA).
+        out: a CPU Batch of the same shape (e.g. an earlier sample, or a pinned one) to
+        overwrite instead of allocating; saves the allocation and page faults per call.
+        With a relabeler: chosen trajectories -> ``relabeler.relabel(views, seed)`` ->
+        windows cut natively from the relabeled copies (same padding rules).
+        """
         B, L = self._check_sample_args(batch_size, seq_len, padded_sampling, weighting)
+        outs, tensors, aux = self._alloc(B, L, pin_memory) if out is None else self._reuse(out, B, L)
         if self.relabeler is not None:
-            return self._sample_relabeled(B, L, padded_sampling, weighting, device, pin_memory)
-        outs, tensors, aux = self._alloc(B, L, pin_memory)
-        self._store.sample_into(B, L, padded_sampling, weighting == "length", outs, *aux,
-                                self.num_threads)
+            self._sample_relabeled(B, L, padded_sampling, weighting, outs, aux)
+        else:
+            self._store.sample_into(B, L, padded_sampling, weighting == "length", outs, *aux,
+                                    self.num_threads)
+        if out is not None and (device is None or torch.device(device).type == "cpu"):
+            return out
         return self._finish(tensors, aux, device, pin_memory)
 
     def draw(self, batch_size: int, seq_len: int, padded_sampling: str = "none",
@@ -226,48 +253,60 @@ class ReplayBuffer:
         st = np.ascontiguousarray(raw_starts, dtype=np.int64).reshape(-1)
         if len(ids) == 0 or len(ids) != len(st):
             raise ValueError("traj_ids and raw_starts must be non-empty and equally long")
-        known = set(self.trajectory_ids().tolist())
-        missing = [int(i) for i in ids if int(i) not in known]
-        if missing:
-            raise ValueError(f"traj_ids {missing[:5]} are not stored")
+        for i, s in zip(ids.tolist(), st.tolist()):
+            try:
+                n = int(self._store.locate(i)[2])
+            except IndexError:
+                raise ValueError(f"traj_ids: trajectory {i} is not stored") from None
+            if not -L + 1 <= s <= n - 1:
+                raise ValueError(f"raw_starts: start {s} is outside the trajectory {i} of length "
+                                 f"{n} for seq_len {L} (valid: {-L + 1}..{n - 1})")
         outs, tensors, aux = self._alloc(len(ids), L, pin_memory)
         self._store.gather_into(ids, st, L, outs, *aux, self.num_threads)
         return self._finish(tensors, aux, device, pin_memory)
 
     def cut_windows(self, trajs: Sequence[dict], seq_len: int, padded_sampling: str = "none",
-                    traj_ids: Sequence[int] | None = None, device: Any = None) -> Batch:
+                    traj_ids: Sequence[int] | None = None, device: Any = None,
+                    raw_starts: Sequence[int] | None = None) -> Batch:
         """Windows from given trajectory dicts (e.g. relabeled copies of ``trajectory()``
-        views), starts drawn from this buffer's generator by the same rules."""
+        views), cut natively; starts drawn from this buffer's generator by the same rules
+        as ``sample`` unless raw_starts (B,) is given (each in -L+1..T-1)."""
         L = _positive_int(seq_len, "seq_len")
         if padded_sampling not in reference.PADDING_MODES:
             raise ValueError(f"padded_sampling must be one of {reference.PADDING_MODES}")
-        if not trajs:
+        if isinstance(trajs, Mapping) or not isinstance(trajs, Sequence) or not trajs:
             raise ValueError("trajs must be a non-empty list of trajectory dicts")
-        lengths = []
-        for i, t in enumerate(trajs):
-            T = len(t["actions"])
-            self._check_fields(t["obs"], t["rl2s"], t["time_idxs"], t["actions"], t["rews"],
-                               t["dones"], T, f"trajs[{i}].")
-            lengths.append(T)
-        starts = self._store.draw_starts(np.asarray(lengths, np.int64), L, padded_sampling)
-        w = reference.cut_windows(trajs, starts, L)
-        ids = np.full(len(trajs), -1, np.int64) if traj_ids is None else np.asarray(traj_ids, np.int64)
-        t = torch.from_numpy
-        batch = Batch(obs={k: t(v) for k, v in w["obs"].items()}, rl2s=t(w["rl2s"]),
-                      time_idxs=t(w["time_idxs"]), actions=t(w["actions"]), rews=t(w["rews"]),
-                      dones=t(w["dones"]), mask=t(w["mask"]), traj_ids=t(ids),
-                      starts=t(w["start"].astype(np.int64)))
-        return batch if device is None else batch.to(device)
+        B = len(trajs)
+        ids = np.full(B, -1, np.int64) if traj_ids is None else \
+            np.ascontiguousarray(traj_ids, dtype=np.int64).reshape(-1)
+        if len(ids) != B:
+            raise ValueError(f"traj_ids: expected {B} ids, got {len(ids)}")
+        st = None
+        if raw_starts is not None:
+            trajs = [relabeled.canonical(self, t, i) for i, t in enumerate(trajs)]
+            st = np.ascontiguousarray(raw_starts, dtype=np.int64).reshape(-1)
+            if len(st) != B:
+                raise ValueError(f"raw_starts: expected {B} starts, got {len(st)}")
+            for i, (t, s) in enumerate(zip(trajs, st.tolist())):
+                n = len(t["actions"])
+                if not -L + 1 <= s <= n - 1:
+                    raise ValueError(f"raw_starts[{i}]: start {s} is outside trajs[{i}] of length "
+                                     f"{n} for seq_len {L} (valid: {-L + 1}..{n - 1})")
+        outs, tensors, aux = self._alloc(B, L, False)
+        relabeled.cut_into(self, trajs, L, padded_sampling, ids, outs, aux, st)
+        return self._finish(tensors, aux, device, False)
 
-    def _sample_relabeled(self, B, L, mode, weighting, device, pin_memory) -> Batch:
-        # choose trajectories -> relabel copies -> cut windows (same draw order as sample)
-        ids = self._store.draw_trajs(B, weighting == "length")
-        trajs = [self.trajectory(i) for i in ids]
+    def _sample_relabeled(self, B: int, L: int, mode: str, weighting: str, outs: list,
+                          aux: tuple) -> None:
+        # choose trajectories -> relabel copies -> cut windows natively. Draw order:
+        # all trajectories, the relabeler's seed, then one start per relabeled trajectory.
+        ids = self._store.draw_trajs(B, weighting == "length")  # (B,) int64
+        trajs = self._store.views(ids)  # read-only zero-copy views, one native call
         seed = int(self._store.next_u64())
         new = self.relabeler.relabel(trajs, seed)
         if not isinstance(new, (list, tuple)) or len(new) != B:
             raise ValueError(f"relabeler.relabel must return a list of {B} trajectory dicts")
-        return self.cut_windows(new, L, mode, traj_ids=ids, device=device)
+        relabeled.cut_into(self, new, L, mode, ids, outs, aux)
 
     # ------------------------------------------------------------------ batch memory
     def _alloc(self, B: int, L: int, pin_memory: bool) -> tuple:
@@ -287,6 +326,34 @@ class ReplayBuffer:
         aux = (np.empty((B, L + 1), np.bool_), np.empty(B, np.int64), np.empty(B, np.int64))
         return outs, tensors, aux
 
+    def _reuse(self, out: Batch, B: int, L: int) -> tuple:
+        cached = self._out_cache
+        if cached is not None and cached[0] is out and cached[1] == (B, L):
+            return cached[2]  # validated on an earlier call: skip the per-field checks
+        res = self._check_out(out, B, L)
+        self._out_cache = (out, (B, L), res)
+        return res
+
+    def _check_out(self, out: Batch, B: int, L: int) -> tuple:
+        if not isinstance(out, Batch):
+            raise TypeError(f"out must be a Batch, got {type(out).__name__}")
+        named = {**{OBS_PREFIX + k: v for k, v in out.obs.items()}, "rl2s": out.rl2s,
+                 "time_idxs": out.time_idxs, "actions": out.actions, "rews": out.rews,
+                 "dones": out.dones}
+        tensors = []
+        for f in self.fields:
+            t = named.get(f.name)
+            shape = (B, L + 1 if f.obs_like else L) + f.batch_shape
+            if t is None or tuple(t.shape) != shape or t.device.type != "cpu" or \
+                    not t.is_contiguous() or t.numpy().dtype != f.dtype:
+                raise ValueError(f"out: field {f.name} is not a contiguous CPU tensor of shape "
+                                 f"{shape} and dtype {f.dtype}")
+            tensors.append(t)
+        aux = (out.mask, out.traj_ids, out.starts)
+        if tuple(out.mask.shape) != (B, L + 1) or any(tuple(a.shape) != (B,) for a in aux[1:]):
+            raise ValueError("out: mask/traj_ids/starts do not match batch_size and seq_len")
+        return [t.numpy() for t in tensors], tensors, tuple(a.numpy() for a in aux)
+
     def _finish(self, tensors: list, aux: tuple, device: Any, pin_memory: bool) -> Batch:
         named = {f.name: t for f, t in zip(self.fields, tensors)}
         mask, ids, starts = (torch.from_numpy(a) for a in aux)
@@ -299,7 +366,8 @@ class ReplayBuffer:
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | os.PathLike) -> None:
-        """Atomic snapshot (manifest.json + .npy arrays, no pickle); see docs/replay.md."""
+        """Atomic snapshot (manifest.json + .npy arrays, no pickle); see docs/replay.md.
+        Not safe to run while another thread adds trajectories to this buffer."""
         from .persist import save_buffer
 
         save_buffer(self, directory)

@@ -165,7 +165,7 @@ def save_buffer(buf, directory) -> None:
                        for k, (s, d) in buf.obs_fields.items()],
             "action_dim": buf.action_dim, "capacity": buf.capacity,
             "protected_capacity": buf.protected_capacity, "max_traj_len": buf.max_traj_len,
-            "seed": buf.seed,
+            "seed": buf.seed, "discrete_actions": buf.discrete_actions,
         },
         "rng_state": [int(v) for v in buf._store.rng_state],
         "next_id": int(buf._store.next_id),
@@ -213,7 +213,7 @@ def load_buffer(cls, directory, storage="memory", path=None, num_threads=None, r
         buf = cls(fields, c["action_dim"], capacity=c["capacity"],
                   protected_capacity=c["protected_capacity"], max_traj_len=c["max_traj_len"],
                   storage=storage, path=path, seed=c["seed"], num_threads=num_threads,
-                  relabeler=relabeler)
+                  relabeler=relabeler, discrete_actions=bool(c.get("discrete_actions", False)))
         for p, part in enumerate(m["partitions"]):
             name = PARTS[p]
             if part["name"] != name:

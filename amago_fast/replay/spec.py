@@ -147,3 +147,17 @@ def check_array(x: Any, name: str, dtype: np.dtype, shape: Sequence[int]) -> np.
             raise TypeError(f"{name}: dtype {arr.dtype} cannot be stored as {dtype}")
         arr = arr.astype(dtype)
     return arr
+
+
+def one_hot_actions(x: Any, A: int, name: str = "actions") -> Any:
+    """Integer action indices (n,) or (n, 1) -> one-hot (n, A) float32 (Discrete spaces);
+    anything else is returned unchanged for the usual (n, A) checks."""
+    arr = to_numpy(x, name)
+    if arr.dtype.kind not in "iu" or arr.ndim not in (1, 2) or (arr.ndim == 2 and arr.shape[1] != 1):
+        return x
+    idx = arr.reshape(-1)
+    if len(idx) and (idx.min() < 0 or idx.max() >= A):
+        raise ValueError(f"{name}: Discrete action indices must lie in [0, {A})")
+    out = np.zeros((len(idx), A), np.float32)
+    out[np.arange(len(idx)), idx] = 1.0
+    return out

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .spec import OBS_PREFIX, check_array
+from .spec import OBS_PREFIX, check_array, one_hot_actions
 
 
 class StreamWriter:
@@ -77,7 +77,8 @@ class StreamWriter:
 
     def step(self, actions: Any, rews: Any, dones: Any, obs: Any, rl2s: Any, time_idxs: Any,
              end: Any = None) -> list[int]:
-        """One transition for every env: actions (N, A), rews (N,), dones (N,) bool, then
+        """One transition for every env: actions (N, A) (or (N,) indices for a Discrete
+        buffer), rews (N,), dones (N,) bool, then
         the next obs {key: (N, ...)}, rl2s (N, 1+A), time_idxs (N,). ``end`` (N,) bool
         (default: dones) commits those envs' trajectories; they need ``begin`` again.
         Returns the ids of trajectories committed by this call."""
@@ -85,6 +86,8 @@ class StreamWriter:
         closed = np.flatnonzero(~self._open)
         if len(closed):
             raise ValueError(f"env ids {closed.tolist()} have no open trajectory: call begin() first")
+        if buf.discrete_actions:
+            actions = one_hot_actions(actions, buf.action_dim)
         fields = {f.name: (i, f) for i, f in enumerate(buf.fields)}
         trans = {}
         for name, x in (("actions", actions), ("rews", rews), ("dones", dones)):

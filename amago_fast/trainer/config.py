@@ -33,6 +33,8 @@ class TrainerConfig:
     """Size the agent's context to the env's episode limit when it has one."""
     padded_sampling: str = "none"
     """Window placement mode of ReplayBuffer.sample (AMAGO's padded_sampling)."""
+    relabel: str = "none"
+    """Hindsight relabeling of sampled trajectories: "none", "some" or "all" (multi-goal envs)."""
     buffer_capacity: int = 500_000
     """Replay capacity in transitions (FIFO over whole trajectories)."""
     eps_start: float = 1.0

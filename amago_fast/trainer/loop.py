@@ -65,7 +65,7 @@ class Trainer:
         if not resume:
             acfg = sized_agent_config(acfg, cfg, self.env.max_episode_steps)
         self.agent_cfg = acfg
-        self.agent = Agent(self.env.observation_space, self.env.action_space, acfg, device=cfg.device)
+        self.agent = Agent(self.env.policy_observation_space, self.env.action_space, acfg, device=cfg.device)
         self.seq_len = cfg.seq_len or max(1, acfg.max_seq_len - 1)
         self.explore = EpsilonGreedy(self.env.action_space, cfg.num_envs, eps_start=cfg.eps_start,
                                      eps_end=cfg.eps_end, anneal_steps=cfg.eps_anneal_steps, seed=cfg.seed)
@@ -73,21 +73,41 @@ class Trainer:
         self.wall_s = 0.0
         self.last_eval: dict[str, Any] = {}
         self.train_episodes: list[dict] = []
-        buf_kw = dict(capacity=cfg.buffer_capacity, seed=cfg.seed)
+        from amago_fast.relabel import relabeler_for
+
+        relabeler = relabeler_for(cfg.relabel, self.env.observation_space)
+        buf_kw = dict(capacity=cfg.buffer_capacity, seed=cfg.seed, relabeler=relabeler)
         if ckpt is not None:
-            self.buffer = ReplayBuffer.load(ckpt / "replay")
+            self.buffer = self._load_replay(ckpt, relabeler)
             state = load_checkpoint(ckpt, self.agent)
             self._load_trainer_state(state)
         else:
             self.buffer = ReplayBuffer.from_spaces(self.env.observation_space, self.env.action_space, **buf_kw)
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            write_json_atomic(self.run_dir / CONFIG_FILE, {"trainer": cfg.to_dict(), "agent": acfg.to_dict()})
+            self._save_run_config()
         self.writer = self.buffer.stream(cfg.num_envs)
         self._needs_reset = True
         self._act_state = None
         self._cur: Optional[tuple] = None
 
     # ------------------------------------------------------------------ state
+    # _load_replay / _save_run_config / _make_logger: overridden by
+    # amago_fast.distributed.DistributedTrainer (replay shards per rank, rank-0-only files).
+    def _load_replay(self, ckpt: Path, relabeler=None):
+        from amago_fast.replay import ReplayBuffer
+
+        return ReplayBuffer.load(ckpt / "replay", relabeler=relabeler)
+
+    def _save_run_config(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(self.run_dir / CONFIG_FILE, {"trainer": self.cfg.to_dict(), "agent": self.agent_cfg.to_dict()})
+
+    def _make_logger(self):
+        from amago_fast.logging import MetricsLogger
+
+        cfg = self.cfg
+        return MetricsLogger(self.run_dir, tensorboard=cfg.tensorboard, wandb=cfg.wandb,
+                             wandb_project=cfg.wandb_project, config={"trainer": cfg.to_dict(), "agent": self.agent_cfg.to_dict()})
+
     def _seed_everything(self, seed: int) -> None:
         random.seed(seed)
         np.random.seed(seed % 2**32)
@@ -169,12 +189,9 @@ class Trainer:
 
     def run(self, total_steps: Optional[int] = None) -> dict[str, Any]:
         """Train until total_steps env steps (default cfg.total_steps); returns last eval."""
-        from amago_fast.logging import MetricsLogger
-
         cfg = self.cfg
         total = cfg.total_steps if total_steps is None else total_steps
-        log = MetricsLogger(self.run_dir, tensorboard=cfg.tensorboard, wandb=cfg.wandb,
-                            wandb_project=cfg.wandb_project, config={"trainer": cfg.to_dict(), "agent": self.agent_cfg.to_dict()})
+        log = self._make_logger()
         bar = None
         if cfg.progress:
             from tqdm import tqdm

@@ -1,14 +1,21 @@
 // pybind11 bindings for the replay store: a narrow class, _C.ReplayStore. Argument
 // validation users see lives in amago_fast/replay (Python); the checks here only stop
 // bad pointers/sizes from ever reaching memcpy.
+//
+// Threading: one mutex guards the store. Python objects are only touched with the GIL
+// held and outside the lock; the lock is only held with the GIL released (or for plain
+// C++ work), so a writer thread and a sampler thread can share a buffer without
+// deadlock, and a sample never sees a trajectory evicted halfway through its copy.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "replay/store.h"
+#include "replay/traj_arrays.h"
 
 namespace py = pybind11;
 
@@ -16,15 +23,46 @@ namespace amago_fast {
 namespace {
 
 using I64Array = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
+using Lock = std::lock_guard<std::mutex>;
 
 uint8_t* writable_ptr(py::array a, int64_t nbytes, const char* what) {
-  if (!(a.flags() & py::array::c_style)) throw std::invalid_argument(std::string(what) + " must be C-contiguous");
+  if (!(a.flags() & py::array::c_style))
+    throw std::invalid_argument(std::string(what) + " must be C-contiguous");
   if (!a.writeable()) throw std::invalid_argument(std::string(what) + " must be writable");
   if (static_cast<int64_t>(a.nbytes()) != nbytes)
     throw std::invalid_argument(std::string(what) + ": expected " + std::to_string(nbytes) +
                                 " bytes, got " + std::to_string(a.nbytes()));
   return static_cast<uint8_t*>(a.mutable_data());
 }
+
+std::vector<int64_t> to_vec(const I64Array& a) {
+  if (a.ndim() != 1) throw std::invalid_argument("expected a 1-d int64 array");
+  return std::vector<int64_t>(a.data(), a.data() + a.shape(0));
+}
+
+I64Array to_array(const std::vector<int64_t>& v) {
+  I64Array a(static_cast<py::ssize_t>(v.size()));
+  std::copy(v.begin(), v.end(), a.mutable_data());
+  return a;
+}
+
+void check_bl(int64_t B, int64_t L) {
+  if (B < 1) throw std::invalid_argument("batch_size must be >= 1");
+  if (L < 1) throw std::invalid_argument("seq_len must be >= 1");
+}
+
+int check_p(int p) {
+  if (p != 0 && p != 1) throw std::invalid_argument("partition must be 0 or 1");
+  return p;
+}
+
+// Output pointers of one batch, extracted while the GIL is held.
+struct Outs {
+  std::vector<uint8_t*> fields;
+  bool* mask;
+  int64_t* ids;
+  int64_t* starts;
+};
 
 class PyStore {
  public:
@@ -34,15 +72,109 @@ class PyStore {
         obs_like_(obs_like) {}
 
   void attach(int p, std::vector<py::array> arenas) {
-    if (p != 0 && p != 1) throw std::invalid_argument("partition must be 0 or 1");
+    check_p(p);
     if (static_cast<int>(arenas.size()) != store_.num_fields())
       throw std::invalid_argument("attach: one arena per field is required");
     std::vector<uint8_t*> bases;
+    Lock lk(mu_);
     const int64_t rows = store_.partition(p).rows;
     for (int f = 0; f < store_.num_fields(); ++f)
       bases.push_back(writable_ptr(arenas[f], rows * store_.row_bytes(f), "arena"));
     store_.attach(p, bases);
     keep_[p] = arenas;  // the arrays own the memory: keep them alive
+    // Read-only views of the arenas: bases for the trajectory views handed to relabelers
+    // (numpy copies the base's flags, so those views cannot write into the store).
+    ro_[p].clear();
+    for (auto& a : arenas) {
+      py::array v = a.attr("view")();
+      v.attr("flags").attr("writeable") = false;
+      ro_[p].push_back(v);
+    }
+  }
+
+  // Field names ("obs/<key>", "rl2s", ...), dtypes and per-row shapes, for views() and
+  // cut_into(), which read and build trajectory dicts.
+  void name_fields(std::vector<std::string> names, std::vector<py::dtype> dtypes,
+                   std::vector<std::vector<py::ssize_t>> shapes) {
+    specs_ = make_field_specs(names, dtypes, shapes, obs_like_, store_.row_bytes());
+  }
+
+  // Zero-copy read-only views of stored trajectories, one dict per id (the layout of
+  // ReplayBuffer.trajectory): one call instead of a Python loop of slices.
+  py::list views(I64Array traj_ids) {
+    const std::vector<int64_t> tid = to_vec(traj_ids);
+    need_specs();
+    struct Loc { int p; int64_t offset, length; };
+    std::vector<Loc> locs;
+    {
+      Lock lk(mu_);
+      for (int64_t id : tid) {
+        const WindowItem it = store_.item(id, 0);
+        locs.push_back({it.part == &store_.partition(1) ? 1 : 0, it.offset, it.length});
+      }
+    }
+    const py::str obs_key("obs");
+    py::list out;
+    for (const Loc& l : locs) {
+      py::dict d, obs;
+      d[obs_key] = obs;
+      for (size_t f = 0; f < specs_.size(); ++f) {
+        const FieldSpec& s = specs_[f];
+        // base[offset : offset + rows]: numpy's own slicing is the cheapest way to make
+        // a view (about half the cost of constructing one through pybind11).
+        const int64_t rows = s.obs_like ? l.length + 1 : l.length;
+        py::object sl = py::reinterpret_steal<py::object>(PySlice_New(
+            py::int_(l.offset).ptr(), py::int_(l.offset + rows).ptr(), nullptr));
+        if (!sl) throw py::error_already_set();
+        py::object v = py::reinterpret_steal<py::object>(PyObject_GetItem(ro_[l.p][f].ptr(), sl.ptr()));
+        if (!v) throw py::error_already_set();
+        (s.in_obs ? obs : d)[s.key] = v;
+      }
+      out.append(d);
+    }
+    return out;
+  }
+
+  // Cut windows from trajectory dicts (not in the store), e.g. relabeled copies: draws
+  // one start per trajectory from the store's generator (draw_starts' rules and order)
+  // unless raw_starts is given, then gathers with the GIL released. Returns [] or the
+  // indices of the trajectories that are not exact dicts of C-contiguous arrays of the
+  // stored dtypes and shapes; then nothing is drawn or written.
+  std::vector<int64_t> cut_into(py::sequence trajs, int64_t L, const std::string& padding,
+                   I64Array traj_ids, py::object raw_starts, std::vector<py::array> outs,
+                   py::array mask, py::array ids, py::array starts, int num_threads) {
+    const int64_t B = static_cast<int64_t>(py::len(trajs));
+    check_bl(B, L);
+    const Padding mode = parse_padding(padding);
+    need_specs();
+    const std::vector<int64_t> tid = to_vec(traj_ids);
+    if (static_cast<int64_t>(tid.size()) != B)
+      throw std::invalid_argument("cut_into: one traj_id per trajectory is required");
+    std::vector<int64_t> st;
+    if (!raw_starts.is_none()) {
+      st = to_vec(raw_starts.cast<I64Array>());
+      if (static_cast<int64_t>(st.size()) != B)
+        throw std::invalid_argument("cut_into: one raw start per trajectory is required");
+    }
+    const Outs o = outputs(B, L, outs, mask, ids, starts);
+    TrajArrays ta;
+    std::vector<int64_t> bad = extract_trajs(trajs, specs_, &ta);
+    if (!bad.empty()) return bad;
+    const size_t F = specs_.size();
+    std::vector<WindowSrc> srcs(static_cast<size_t>(B));
+    py::gil_scoped_release nogil;
+    // Under the lock, like sample_into: unrelabeled fields are often views of the arenas,
+    // so a concurrent add() must not overwrite rows in the middle of the copy.
+    Lock lk(mu_);
+    if (st.empty()) {
+      st.resize(static_cast<size_t>(B));
+      for (int64_t b = 0; b < B; ++b) st[b] = store_.draw_start(ta.lengths[b], L, mode);
+    }
+    for (int64_t b = 0; b < B; ++b)
+      srcs[b] = {ta.ptrs.data() + b * F, tid[b], ta.lengths[b], st[b]};
+    gather_windows(srcs, L, store_.row_bytes(), obs_like_, o.fields, o.mask, o.ids, o.starts,
+                   num_threads);
+    return {};
   }
 
   py::tuple add(std::vector<py::array> data, int64_t T, bool is_protected) {
@@ -52,7 +184,8 @@ class PyStore {
     for (int f = 0; f < store_.num_fields(); ++f) {
       const py::array& a = data[f];
       const int64_t rows = obs_like_[f] ? T + 1 : T;
-      if (!(a.flags() & py::array::c_style)) throw std::invalid_argument("add: arrays must be C-contiguous");
+      if (!(a.flags() & py::array::c_style))
+        throw std::invalid_argument("add: arrays must be C-contiguous");
       if (static_cast<int64_t>(a.nbytes()) != rows * store_.row_bytes(f))
         throw std::invalid_argument("add: field " + std::to_string(f) + " has " +
                                     std::to_string(a.nbytes()) + " bytes, expected " +
@@ -63,137 +196,169 @@ class PyStore {
     int64_t id;
     {
       py::gil_scoped_release nogil;
+      Lock lk(mu_);
       id = store_.add(src, T, is_protected, &evicted);
     }
-    return py::make_tuple(id, evicted);
+    return py::make_tuple(id, to_array(evicted));
   }
 
-  // Draw B windows (trajectories first, then starts) and gather them.
+  // Draw B windows (all trajectories first, then all starts) and gather them.
   void sample_into(int64_t B, int64_t L, const std::string& padding, bool by_length,
-                   std::vector<py::array> outs, py::array mask, py::array ids,
-                   py::array starts, int num_threads) {
+                   std::vector<py::array> outs, py::array mask, py::array ids, py::array starts,
+                   int num_threads) {
     check_bl(B, L);
     const Padding mode = parse_padding(padding);
-    auto recs = store_.draw_trajs(B, by_length);
-    std::vector<WindowItem> items(static_cast<size_t>(B));
-    for (int64_t b = 0; b < B; ++b) {
-      const TrajRec* r = recs[b];
-      items[b] = {nullptr, r->id, r->offset, r->length, store_.draw_start(r->length, L, mode)};
-    }
-    for (int64_t b = 0; b < B; ++b) items[b].part = part_of(recs[b]);
-    run_gather(items, L, outs, mask, ids, starts, num_threads);
+    const Outs o = outputs(B, L, outs, mask, ids, starts);
+    py::gil_scoped_release nogil;
+    Lock lk(mu_);
+    std::vector<WindowItem> items = draw_items(B, L, mode, by_length);
+    store_.gather(items, L, o.fields, o.mask, o.ids, o.starts, num_threads);
   }
 
   py::tuple draw(int64_t B, int64_t L, const std::string& padding, bool by_length) {
     check_bl(B, L);
     const Padding mode = parse_padding(padding);
-    auto recs = store_.draw_trajs(B, by_length);
-    I64Array ids(B), starts(B);
-    auto pi = ids.mutable_unchecked<1>();
-    auto ps = starts.mutable_unchecked<1>();
-    for (int64_t b = 0; b < B; ++b) pi(b) = recs[b]->id;
-    for (int64_t b = 0; b < B; ++b) ps(b) = store_.draw_start(recs[b]->length, L, mode);
-    return py::make_tuple(ids, starts);
+    std::vector<int64_t> ids, starts;
+    {
+      Lock lk(mu_);
+      for (const auto& it : draw_items(B, L, mode, by_length)) {
+        ids.push_back(it.id);
+        starts.push_back(it.raw_start);
+      }
+    }
+    return py::make_tuple(to_array(ids), to_array(starts));
   }
 
   I64Array draw_trajs(int64_t B, bool by_length) {
     check_bl(B, 1);
-    auto recs = store_.draw_trajs(B, by_length);
-    I64Array ids(B);
-    auto pi = ids.mutable_unchecked<1>();
-    for (int64_t b = 0; b < B; ++b) pi(b) = recs[b]->id;
-    return ids;
+    std::vector<int64_t> ids;
+    {
+      Lock lk(mu_);
+      for (const TrajRec* r : store_.draw_trajs(B, by_length)) ids.push_back(r->id);
+    }
+    return to_array(ids);
   }
 
   I64Array draw_starts(I64Array lengths, int64_t L, const std::string& padding) {
     check_bl(1, L);
     const Padding mode = parse_padding(padding);
-    auto pl = lengths.unchecked<1>();
-    I64Array out(pl.shape(0));
-    auto po = out.mutable_unchecked<1>();
-    for (py::ssize_t i = 0; i < pl.shape(0); ++i) {
-      if (pl(i) < 1) throw std::invalid_argument("lengths must be >= 1");
-      po(i) = store_.draw_start(pl(i), L, mode);
+    std::vector<int64_t> v = to_vec(lengths);
+    for (int64_t n : v)
+      if (n < 1) throw std::invalid_argument("lengths must be >= 1");
+    {
+      Lock lk(mu_);
+      for (auto& n : v) n = store_.draw_start(n, L, mode);
     }
-    return out;
+    return to_array(v);
+  }
+
+  uint64_t next_u64() {
+    Lock lk(mu_);
+    return store_.next_u64();
   }
 
   void gather_into(I64Array traj_ids, I64Array raw_starts, int64_t L, std::vector<py::array> outs,
                    py::array mask, py::array ids, py::array starts, int num_threads) {
-    auto pi = traj_ids.unchecked<1>();
-    auto ps = raw_starts.unchecked<1>();
-    if (pi.shape(0) != ps.shape(0)) throw std::invalid_argument("ids and starts differ in length");
-    check_bl(pi.shape(0), L);
+    const std::vector<int64_t> tid = to_vec(traj_ids), st = to_vec(raw_starts);
+    if (tid.size() != st.size()) throw std::invalid_argument("ids and starts differ in length");
+    const int64_t B = static_cast<int64_t>(tid.size());
+    check_bl(B, L);
+    const Outs o = outputs(B, L, outs, mask, ids, starts);
+    py::gil_scoped_release nogil;
+    Lock lk(mu_);
     std::vector<WindowItem> items;
-    for (py::ssize_t b = 0; b < pi.shape(0); ++b) items.push_back(store_.item(pi(b), ps(b)));
-    run_gather(items, L, outs, mask, ids, starts, num_threads);
+    for (int64_t b = 0; b < B; ++b) items.push_back(store_.item(tid[b], st[b]));
+    store_.gather(items, L, o.fields, o.mask, o.ids, o.starts, num_threads);
   }
 
-  py::tuple index(int p) const {
-    const Partition& P = store_.partition(check_p(p));
-    const auto n = static_cast<py::ssize_t>(P.trajs.size());
-    I64Array ids(n), offsets(n), lengths(n);
-    auto a = ids.mutable_unchecked<1>();
-    auto o = offsets.mutable_unchecked<1>();
-    auto l = lengths.mutable_unchecked<1>();
-    for (py::ssize_t i = 0; i < n; ++i) {
-      a(i) = P.trajs[i].id;
-      o(i) = P.trajs[i].offset;
-      l(i) = P.trajs[i].length;
+  py::tuple index(int p) {
+    std::vector<int64_t> ids, offsets, lengths;
+    int64_t head;
+    {
+      Lock lk(mu_);
+      const Partition& P = store_.partition(check_p(p));
+      for (const auto& r : P.trajs) {
+        ids.push_back(r.id);
+        offsets.push_back(r.offset);
+        lengths.push_back(r.length);
+      }
+      head = P.head;
     }
-    return py::make_tuple(ids, offsets, lengths, P.head);
+    return py::make_tuple(to_array(ids), to_array(offsets), to_array(lengths), head);
   }
 
   void restore(int p, I64Array ids, I64Array offsets, I64Array lengths, int64_t head,
                int64_t next_id) {
-    auto a = ids.unchecked<1>();
-    auto o = offsets.unchecked<1>();
-    auto l = lengths.unchecked<1>();
-    if (a.shape(0) != o.shape(0) || a.shape(0) != l.shape(0))
+    const auto a = to_vec(ids), o = to_vec(offsets), l = to_vec(lengths);
+    if (a.size() != o.size() || a.size() != l.size())
       throw std::invalid_argument("restore: index arrays differ in length");
     std::vector<TrajRec> recs;
-    for (py::ssize_t i = 0; i < a.shape(0); ++i) recs.push_back({a(i), o(i), l(i)});
+    for (size_t i = 0; i < a.size(); ++i) recs.push_back({a[i], o[i], l[i]});
+    Lock lk(mu_);
     store_.restore(check_p(p), recs, head, next_id);
   }
 
-  py::tuple locate(int64_t id) const {
-    const WindowItem it = store_.item(id, 0);
-    return py::make_tuple(it.part == &store_.partition(1) ? 1 : 0, it.offset, it.length);
+  py::tuple locate(int64_t id) {
+    int part;
+    int64_t offset, length;
+    {
+      Lock lk(mu_);
+      const WindowItem it = store_.item(id, 0);
+      part = it.part == &store_.partition(1) ? 1 : 0;
+      offset = it.offset;
+      length = it.length;
+    }
+    return py::make_tuple(part, offset, length);
+  }
+
+  int64_t num_trajectories() { Lock lk(mu_); return store_.num_trajectories(); }
+  int64_t num_timesteps() { Lock lk(mu_); return store_.num_timesteps(); }
+  int64_t next_id() { Lock lk(mu_); return store_.next_id(); }
+  std::array<uint64_t, 4> rng_state() { Lock lk(mu_); return store_.rng_state(); }
+  void set_rng_state(std::array<uint64_t, 4> s) { Lock lk(mu_); store_.set_rng_state(s); }
+
+ private:
+  // Draws under the lock: trajectories first, then starts (the reference's order).
+  std::vector<WindowItem> draw_items(int64_t B, int64_t L, Padding mode, bool by_length) {
+    const std::vector<const TrajRec*> recs = store_.draw_trajs(B, by_length);
+    std::vector<WindowItem> items(static_cast<size_t>(B));
+    for (int64_t b = 0; b < B; ++b) {
+      const TrajRec* r = recs[b];
+      items[b] = {part_of(r), r->id, r->offset, r->length, 0};
+    }
+    for (auto& it : items) it.raw_start = store_.draw_start(it.length, L, mode);
+    return items;
+  }
+
+  void need_specs() const {
+    if (specs_.empty()) throw std::logic_error("ReplayStore: name_fields() was not called");
+  }
+
+  const Partition* part_of(const TrajRec* r) const {
+    const Partition& f = store_.partition(0);
+    return f.find(r->id) == r ? &f : &store_.partition(1);
+  }
+
+  Outs outputs(int64_t B, int64_t L, std::vector<py::array>& outs, py::array& mask,
+               py::array& ids, py::array& starts) {
+    if (static_cast<int>(outs.size()) != store_.num_fields())
+      throw std::invalid_argument("one output per field is required");
+    Outs o;
+    for (int f = 0; f < store_.num_fields(); ++f)
+      o.fields.push_back(writable_ptr(outs[f], B * (obs_like_[f] ? L + 1 : L) * store_.row_bytes(f),
+                                      "output"));
+    o.mask = reinterpret_cast<bool*>(writable_ptr(mask, B * (L + 1), "mask"));
+    o.ids = reinterpret_cast<int64_t*>(writable_ptr(ids, B * 8, "ids"));
+    o.starts = reinterpret_cast<int64_t*>(writable_ptr(starts, B * 8, "starts"));
+    return o;
   }
 
   Store store_;
-
- private:
-  static int check_p(int p) {
-    if (p != 0 && p != 1) throw std::invalid_argument("partition must be 0 or 1");
-    return p;
-  }
-  static void check_bl(int64_t B, int64_t L) {
-    if (B < 1) throw std::invalid_argument("batch_size must be >= 1");
-    if (L < 1) throw std::invalid_argument("seq_len must be >= 1");
-  }
-  const Partition* part_of(const TrajRec* r) const {
-    const Partition& f = store_.partition(0);
-    return (!f.trajs.empty() && f.find(r->id) == r) ? &f : &store_.partition(1);
-  }
-  void run_gather(const std::vector<WindowItem>& items, int64_t L, std::vector<py::array>& outs,
-                  py::array& mask, py::array& ids, py::array& starts, int num_threads) {
-    const int64_t B = static_cast<int64_t>(items.size());
-    if (static_cast<int>(outs.size()) != store_.num_fields())
-      throw std::invalid_argument("one output per field is required");
-    std::vector<uint8_t*> optr;
-    for (int f = 0; f < store_.num_fields(); ++f)
-      optr.push_back(writable_ptr(outs[f], B * (obs_like_[f] ? L + 1 : L) * store_.row_bytes(f),
-                                  "output"));
-    bool* m = reinterpret_cast<bool*>(writable_ptr(mask, B * (L + 1), "mask"));
-    auto* pi = reinterpret_cast<int64_t*>(writable_ptr(ids, B * 8, "ids"));
-    auto* ps = reinterpret_cast<int64_t*>(writable_ptr(starts, B * 8, "starts"));
-    py::gil_scoped_release nogil;
-    store_.gather(items, L, optr, m, pi, ps, num_threads);
-  }
-
   std::vector<bool> obs_like_;
   std::vector<py::array> keep_[2];
+  std::vector<py::array> ro_[2];  // read-only views of keep_
+  std::vector<FieldSpec> specs_;
+  std::mutex mu_;
 };
 
 }  // namespace
@@ -215,7 +380,13 @@ void bind_replay(py::module_& m) {
       .def("draw_trajs", &PyStore::draw_trajs, py::arg("batch_size"), py::arg("by_length"))
       .def("draw_starts", &PyStore::draw_starts, py::arg("lengths"), py::arg("seq_len"),
            py::arg("padding"))
-      .def("next_u64", [](PyStore& s) { return s.store_.next_u64(); })
+      .def("next_u64", &PyStore::next_u64)
+      .def("name_fields", &PyStore::name_fields, py::arg("names"), py::arg("dtypes"),
+           py::arg("shapes"))
+      .def("views", &PyStore::views, py::arg("traj_ids"))
+      .def("cut_into", &PyStore::cut_into, py::arg("trajs"), py::arg("seq_len"),
+           py::arg("padding"), py::arg("traj_ids"), py::arg("raw_starts"), py::arg("outs"),
+           py::arg("mask"), py::arg("ids"), py::arg("starts"), py::arg("num_threads"))
       .def("gather_into", &PyStore::gather_into, py::arg("traj_ids"), py::arg("raw_starts"),
            py::arg("seq_len"), py::arg("outs"), py::arg("mask"), py::arg("ids"), py::arg("starts"),
            py::arg("num_threads"))
@@ -223,11 +394,10 @@ void bind_replay(py::module_& m) {
       .def("restore", &PyStore::restore, py::arg("partition"), py::arg("ids"), py::arg("offsets"),
            py::arg("lengths"), py::arg("head"), py::arg("next_id"))
       .def("locate", &PyStore::locate, py::arg("traj_id"))
-      .def_property_readonly("num_trajectories", [](const PyStore& s) { return s.store_.num_trajectories(); })
-      .def_property_readonly("num_timesteps", [](const PyStore& s) { return s.store_.num_timesteps(); })
-      .def_property_readonly("next_id", [](const PyStore& s) { return s.store_.next_id(); })
-      .def_property("rng_state", [](const PyStore& s) { return s.store_.rng_state(); },
-                    [](PyStore& s, std::array<uint64_t, 4> st) { s.store_.set_rng_state(st); });
+      .def_property_readonly("num_trajectories", &PyStore::num_trajectories)
+      .def_property_readonly("num_timesteps", &PyStore::num_timesteps)
+      .def_property_readonly("next_id", &PyStore::next_id)
+      .def_property("rng_state", &PyStore::rng_state, &PyStore::set_rng_state);
 }
 
 }  // namespace amago_fast

@@ -73,6 +73,8 @@ class Store {
 
   int num_fields() const { return static_cast<int>(row_bytes_.size()); }
   int64_t row_bytes(int f) const { return row_bytes_[f]; }
+  const std::vector<int64_t>& row_bytes() const { return row_bytes_; }
+  const std::vector<bool>& obs_like() const { return obs_like_; }
   int64_t num_trajectories() const {
     return static_cast<int64_t>(part_[0].trajs.size() + part_[1].trajs.size());
   }
@@ -99,5 +101,22 @@ class Store {
 };
 
 Padding parse_padding(const std::string& s);
+
+// One window to cut from any memory (the store's arenas or caller-owned arrays):
+// src[f] is row 0 of field f of a trajectory of `length` transitions whose rows are
+// row_bytes[f] apart (obs-like fields length+1 rows, the others length).
+struct WindowSrc {
+  const uint8_t* const* src;  // num_fields pointers
+  int64_t id, length, raw_start;
+};
+
+// The window cut shared by the store and the relabeled path: copies each window's rows
+// into the preallocated outputs (outs[f]: (B, L+1 or L, row) bytes), zeroes the padding,
+// writes mask (B, L+1), ids (B,) and starts (B,) (clipped at 0). Threads split the items;
+// touches no Python object, so callers run it with the GIL released.
+void gather_windows(const std::vector<WindowSrc>& items, int64_t L,
+                    const std::vector<int64_t>& row_bytes, const std::vector<bool>& obs_like,
+                    const std::vector<uint8_t*>& outs, bool* mask, int64_t* ids,
+                    int64_t* starts, int num_threads);
 
 }  // namespace amago_fast

@@ -71,3 +71,33 @@ def test_env_arg_parsing():
     assert dict(args.env_arg) == {"arms": 5, "pulls": 100}
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "--run-dir", "x", "--env-arg", "novalue"])
+
+
+def test_cli_mazerunner_with_relabeling_smoke(tmp_path):
+    """--relabel some on mazerunner: the buffer samples through the relabeler, the policy
+    never sees the hidden `achieved` key, and the run resumes with relabeling restored."""
+    cfg = tmp_path / "tiny.json"
+    cfg.write_text(json.dumps(TINY))
+    run = tmp_path / "mr"
+    r = _run("train", "--env", "mazerunner", "--env-arg", "size=5", "--env-arg", "goals=2", "--env-arg", "horizon=8", "--relabel", "some",
+             "--total-steps", "32", "--run-dir", str(run), "--config", str(cfg), "--no-progress", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["trainer"]["relabel"] == "some"
+    recs = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert recs[-1]["grad_steps"] > 0
+    r = _run("train", "--run-dir", str(run), "--resume", "--total-steps", "48", "--no-progress", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+
+
+def test_trainer_builds_the_policy_without_hidden_keys_and_relabels(tmp_path):
+    from amago_fast.agent import AgentConfig
+    from amago_fast.relabel import MultiGoalRelabeler
+    from amago_fast.trainer import Trainer, TrainerConfig
+
+    tcfg = TrainerConfig.from_dict({**TINY["trainer"], "env": "mazerunner", "env_args": {"size": 5, "goals": 2},
+                                    "relabel": "all", "progress": False})
+    tr = Trainer(tmp_path / "run", tcfg, AgentConfig(**TINY["agent"]))
+    assert "achieved" in tr.env.observation_space.spaces
+    assert "achieved" not in tr.env.policy_observation_space.spaces
+    assert isinstance(tr.buffer.relabeler, MultiGoalRelabeler)

@@ -1,13 +1,7 @@
 """Shared helpers for the attention tests (pytest cannot import sibling test modules)."""
 from __future__ import annotations
 
-import os
-
-# The Triton tests run the kernels on CPU through the interpreter. Triton reads this when a
-# kernel is *defined*, so it must be set before amago_fast.kernels is first imported; the
-# CPU dispatch still picks the PyTorch backend unless backend="triton" is asked for.
-os.environ["TRITON_INTERPRET"] = "1"
-
+# TRITON_INTERPRET is decided once for the whole suite in tests/conftest.py.
 import pytest
 import torch
 

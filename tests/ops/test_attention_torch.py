@@ -157,3 +157,19 @@ def test_stepwise_decode_equals_training_attention(seeded, ring):
             n = t - starts[i] + 1
             ref = R.attention_ref(q[i : i + 1, :n], k[i : i + 1, :n], v[i : i + 1, :n], True, window)
             assert max_err(out[row, 0], ref[0, -1]) < 1e-5, (t, i)
+
+
+@pytest.mark.parametrize("ring", [False, True])
+def test_decode_ignores_nan_in_unwritten_slots(seeded, ring):
+    """AMAGO initialises caches with NaN; slots past a row's length must never leak in."""
+    b, lmax, h, d = 3, 10, 2, 16
+    seqlens = torch.tensor([0, 4, 12 if ring else 9], dtype=torch.int32)
+    q, k, v = (torch.randn(b, 1, h, d) for _ in range(3))
+    clean_k, clean_v = torch.randn(b, lmax, h, d), torch.randn(b, lmax, h, d)
+    nan_k, nan_v = clean_k.clone(), clean_v.clone()
+    for row, n in enumerate(seqlens.tolist()):
+        nan_k[row, n:], nan_v[row, n:] = float("nan"), float("nan")  # never written
+    ref, _, _ = R.kvcache_ref(q, clean_k, clean_v, k, v, seqlens, causal=True, ring=ring)
+    out = flash_attn_with_kvcache(q, nan_k, nan_v, k, v, seqlens, causal=True, ring=ring, backend="torch")
+    assert torch.isfinite(out).all()
+    assert max_err(out, ref) < 1e-5

@@ -1,15 +1,19 @@
-"""Triton kernels on CPU through the interpreter (TRITON_INTERPRET=1, set in conftest.py
-before Triton compiles anything), compared with the reference under flash-attn's rule.
+"""Triton kernels on CPU through the interpreter (TRITON_INTERPRET=1, set in tests/conftest.py
+before Triton compiles anything when there is no GPU), compared with the reference under flash-attn's rule.
 
 The interpreter has no bf16 and is slow, so shapes are tiny and each head dim gets a
 subset of the (length, causal, window, dtype) grid; together they cover every odd length.
 """
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
 pytest.importorskip("triton")
+if os.environ.get("TRITON_INTERPRET", "0") in ("", "0"):
+    pytest.skip("interpreter tests: TRITON_INTERPRET is off (a GPU is present)", allow_module_level=True)
 
 from amago_fast import flash_attn_func, flash_attn_qkvpacked_func, flash_attn_with_kvcache  # noqa: E402
 from amago_fast.ops.reference import attention_ref, kvcache_ref  # noqa: E402
@@ -168,3 +172,75 @@ def test_custom_ops_pass_opcheck(seeded):
     torch.library.opcheck(T._fwd, (q, k, v, 0.25, True, -1, -1), test_utils=("test_schema", "test_faketensor"))
     seqlens = torch.tensor([5], dtype=torch.int32)
     torch.library.opcheck(T._decode, (q[:, :1].detach(), k.detach(), v.detach(), seqlens, 0.25, True, -1, -1, False))
+    kc, vc = torch.zeros(1, 9, 1, 16), torch.zeros(1, 9, 1, 16)
+    torch.library.opcheck(T._kv_append, (q[:, :2].detach(), q[:, :2].detach(), kc, vc, seqlens, True))
+
+
+@pytest.mark.parametrize("block_m,block_n", [(16, 64), (64, 16), (32, 32)], ids=str)
+def test_block_shapes_edge_and_interior_blocks(seeded, monkeypatch, block_m, block_n):
+    """The kernels split each band into masked edge blocks and unmasked interior blocks;
+    the split depends on the tile shape, so force several (square, tall, wide) and check
+    causal, windowed and Lq != Lk cases against the reference, outputs and gradients."""
+    import triton
+
+    from amago_fast.kernels import attention_bwd, attention_fwd
+
+    cfg = [triton.Config({"BLOCK_M": block_m, "BLOCK_N": block_n}, num_warps=4, num_stages=1)]
+    for kern in (attention_fwd._attn_fwd, attention_bwd._bwd_dkdv, attention_bwd._bwd_dq):
+        monkeypatch.setattr(kern, "configs", cfg)
+    cases = [(100, 100, True, (-1, -1)), (37, 100, True, (20, -1)), (100, 37, False, (9, 40)),
+             (100, 100, False, (-1, 0)), (64, 64, True, (31, -1))]
+    for lq, lk, causal, window in cases:
+        x = [torch.randn(1, n, 1, 16, requires_grad=True) for n in (lq, lk, lk)]
+        do = torch.randn(1, lq, 1, 16)
+        tri = flash_attn_func(*x, causal=causal, window_size=window, backend="triton")
+        ref = attention_ref(*x, causal=causal, window_size=window)
+        assert (tri - ref).abs().max() < 1e-5, (lq, lk, causal, window)
+        for g, gr in zip(torch.autograd.grad(tri, x, do), torch.autograd.grad(ref, x, do)):
+            assert (g - gr).abs().max() < 1e-4, (lq, lk, causal, window)
+
+
+def test_tuning_space_prunes_per_head_dim_and_precision(monkeypatch):
+    """On a GPU, autotuning sees only the tiles listed for the head dim (fp32: its own)."""
+    from amago_fast.kernels import _common
+
+    monkeypatch.setattr(_common, "interpreting", lambda: False)
+    table = {32: [(128, 64, 4, 3), (64, 64, 4, 3)], 128: [(64, 32, 8, 2)], "fp32": [(32, 32, 8, 1)]}
+    configs, prune = _common.tuning_space(table, 16, 16)
+    assert len(configs) == 4
+
+    def shapes(cfgs):
+        return {(c.kwargs["BLOCK_M"], c.kwargs["BLOCK_N"], c.num_warps, c.num_stages) for c in cfgs}
+
+    assert shapes(prune(configs, {}, HEAD_DIM=16, DOT_PREC="tf32")) == set(table[32])
+    assert shapes(prune(configs, {}, HEAD_DIM=64, DOT_PREC="tf32")) == set(table[128])
+    assert shapes(prune(configs, {}, HEAD_DIM=128, DOT_PREC="tf32")) == set(table[128])
+    assert shapes(prune(configs, {}, HEAD_DIM=32, DOT_PREC="ieee")) == set(table["fp32"])
+
+
+@pytest.mark.parametrize("ring", [False, True])
+def test_decode_never_reads_unwritten_slots(seeded, ring):
+    """NaN in never-written slots (AMAGO's cache init) must not reach the output."""
+    b, lmax, h, d = 3, 40, 1, 16
+    seqlens = torch.tensor([0, 17, 45 if ring else 39], dtype=torch.int32)
+    q, k, v = (torch.randn(b, 1, h, d) for _ in range(3))
+    clean_k, clean_v = torch.randn(b, lmax, h, d), torch.randn(b, lmax, h, d)
+    nan_k, nan_v = clean_k.clone(), clean_v.clone()
+    for row, n in enumerate(seqlens.tolist()):
+        nan_k[row, n:], nan_v[row, n:] = float("nan"), float("nan")
+    ref, _, _ = kvcache_ref(q, clean_k, clean_v, k, v, seqlens, causal=True, ring=ring)
+    out = flash_attn_with_kvcache(q, nan_k, nan_v, k, v, seqlens, causal=True, ring=ring, backend="triton")
+    assert torch.isfinite(out).all() and (out - ref).abs().max() < 1e-5
+
+
+def test_triton_decode_under_torch_compile(seeded):
+    """The in-place append is a mutating custom op: it must survive functionalization."""
+    torch._dynamo.reset()
+    q, k, v = (torch.randn(2, 1, 2, 16) for _ in range(3))
+    kc, vc = torch.randn(2, 8, 2, 16), torch.randn(2, 8, 2, 16)
+    seqlens = torch.tensor([3, 11], dtype=torch.int32)
+    ref, kc_ref, vc_ref = kvcache_ref(q, kc, vc, k, v, seqlens, causal=True, ring=True)
+    step = torch.compile(flash_attn_with_kvcache, backend="aot_eager")
+    out = step(q, kc, vc, k, v, seqlens, causal=True, ring=True, backend="triton")
+    assert (out - ref).abs().max() < 1e-5
+    assert torch.equal(kc, kc_ref) and torch.equal(vc, vc_ref)

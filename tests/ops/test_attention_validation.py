@@ -83,6 +83,7 @@ def test_auto_backend_choice():
         assert _checks.choose_backend("auto", cuda, 32) == "triton"
     assert _checks.choose_backend("auto", cuda, 24) == "torch"  # odd head dim -> fallback
     assert _checks.choose_backend("auto", cuda, 32, dropout_p=0.1) == "torch"
+    assert _checks.choose_backend("auto", cuda, 32, dtype=torch.float32) == "torch"  # see docstring
 
 
 def _cache(b=2, lmax=6, h=2, d=16):
@@ -136,3 +137,18 @@ def test_mismatched_devices():
         flash_attn_func(q, k, v.to("meta"))
     with pytest.raises(ValueError, match="cache_seqlens is on meta"):
         flash_attn_with_kvcache(q, kc, vc, cache_seqlens=torch.zeros(2, dtype=torch.int32, device="meta"))
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [({"softcap": 30.0}, "softcap"), ({"alibi_slopes": torch.ones(2)}, "alibi_slopes"),
+     ({"return_attn_probs": True}, "return_attn_probs")],
+)
+def test_flash_attn_extras_only_defaults(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        flash_attn_func(*_qkv(), **kwargs)
+    qkv = torch.randn(1, 4, 3, 2, 16)
+    with pytest.raises(ValueError, match=match):
+        flash_attn_qkvpacked_func(qkv, **kwargs)
+    # The defaults, passed positionally as flash-attn callers may do, are accepted.
+    assert flash_attn_func(*_qkv(), 0.0, None, True, (-1, -1), 0.0, None, True, False).shape == (1, 4, 2, 16)

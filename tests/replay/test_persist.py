@@ -160,8 +160,9 @@ def test_kill_during_save_leaves_a_loadable_snapshot(tmp_path):
     buf.save(snap)
     killed_mid_write = 0
     for delay in (0.002, 0.01, 0.03):
+        # cwd=tmp_path: the child must import the installed package, not a source tree
         child = subprocess.Popen([sys.executable, "-c", CHILD, str(snap)], stdout=subprocess.PIPE,
-                                 text=True)
+                                 text=True, cwd=tmp_path)
         try:
             started = -1
             while started < 1:  # let one full save replace the snapshot, then kill the next

@@ -112,3 +112,21 @@ def test_windows_are_contiguous_slices_of_one_trajectory(filled_buffer, mode):
         np.testing.assert_array_equal(b.actions[i, : k - 1].numpy(), t["actions"][s: s + k - 1])
         assert not b.actions[i, k - 1:].any() and not b.obs["image"][i, k:].any()  # zero pad
         assert not b.dones[i, k - 1:].any() and not b.time_idxs[i, k:].any()
+
+
+def test_sample_into_out_batch(filled_buffer):
+    a, _ = filled_buffer(LENGTHS, seed=5)
+    b, _ = filled_buffer(LENGTHS, seed=5)
+    out = b.sample(8, 12, "left")
+    ref = a.sample(8, 12, "left")
+    for _ in range(3):
+        ref = a.sample(8, 12, "left")
+        got = b.sample(8, 12, "left", out=out)
+        assert got is out
+        for k in ("rl2s", "time_idxs", "actions", "rews", "dones", "mask", "traj_ids", "starts"):
+            assert np.array_equal(getattr(got, k).numpy(), getattr(ref, k).numpy()), k
+        assert np.array_equal(got.obs["image"].numpy(), ref.obs["image"].numpy())
+    with pytest.raises(ValueError, match="out"):
+        b.sample(8, 13, "left", out=out)
+    with pytest.raises(TypeError, match="out"):
+        b.sample(8, 12, out={})

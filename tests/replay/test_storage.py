@@ -106,3 +106,39 @@ def test_mmap_storage_matches_memory(tmp_path, filled_buffer):
         x, y = mem.sample(33, 20, mode), mm.sample(33, 20, mode)
         assert np.array_equal(x.obs["image"].numpy(), y.obs["image"].numpy())
         assert np.array_equal(x.rl2s.numpy(), y.rl2s.numpy())
+
+
+def test_concurrent_writer_and_sampler_never_see_torn_windows():
+    import threading
+
+    buf = ReplayBuffer({"x": ((256,), np.float32)}, 1, capacity=3000, seed=0, num_threads=2)
+    T = 200
+
+    def t(v):
+        return dict(obs={"x": np.full((T + 1, 256), v, np.float32)},
+                    rl2s=np.full((T + 1, 2), v, np.float32), time_idxs=np.arange(T + 1),
+                    actions=np.full((T, 1), v, np.float32), rews=np.full(T, v, np.float32),
+                    dones=np.zeros(T, bool))
+
+    buf.add_trajectory(**t(0))
+    stop, errors = threading.Event(), []
+
+    def writer():
+        v = 1
+        while not stop.is_set():
+            buf.add_trajectory(**t(v))  # evicts constantly: capacity holds 15 trajectories
+            v += 1
+
+    th = threading.Thread(target=writer)
+    th.start()
+    try:
+        for _ in range(300):
+            b = buf.sample(16, 64, "both")
+            for i in range(16):
+                vals = np.unique(b.obs["x"][i][b.mask[i]].numpy())
+                if vals.size != 1 or vals[0] != b.actions[i, 0, 0]:
+                    errors.append(vals)
+    finally:
+        stop.set()
+        th.join()
+    assert not errors, errors[:3]

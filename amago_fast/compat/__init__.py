@@ -1,0 +1,39 @@
+"""Adapters that put amago_fast's kernels under other trainers.
+
+Every name is imported lazily, and no adapter imports its peer package (amago, torchrl,
+tensordict, stable-baselines3) until it is used, so ``import amago_fast.compat`` is cheap
+and works without any of them installed:
+
+- ``AmagoFlashAttention``: an attention type for AMAGO's Transformer
+  (``amago.nets.transformer.SelfAttention`` interface) backed by amago_fast's attention ops;
+- ``AmagoReplayDataset``: AMAGO's ``RLDataset`` interface backed by the C++ ReplayBuffer;
+- ``batch_to_tensordict``, ``tensordict_to_batch``, ``SliceWindowSampler``: TorchRL interop.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "AmagoFlashAttention": "amago_fast.compat.amago_attention",
+    "make_amago_attention_class": "amago_fast.compat.amago_attention",
+    "AmagoReplayDataset": "amago_fast.compat.amago_dataset",
+    "batch_to_tensordict": "amago_fast.compat.torchrl",
+    "tensordict_to_batch": "amago_fast.compat.torchrl",
+    "SliceWindowSampler": "amago_fast.compat.torchrl",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'amago_fast.compat' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,16 @@
+"""Suite-wide test setup.
+
+Triton reads TRITON_INTERPRET once, when a kernel is first defined, so the choice is made
+here, before any test module (or a peer package such as tensordict) can import triton:
+without a CUDA device the kernels run on CPU through the interpreter; with one they are
+compiled for real, the GPU tests run and the interpreter tests skip. Set
+TRITON_INTERPRET yourself to override.
+"""
+from __future__ import annotations
+
+import os
+
+import torch
+
+if "TRITON_INTERPRET" not in os.environ and not torch.cuda.is_available():
+    os.environ["TRITON_INTERPRET"] = "1"
