@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -195,8 +196,14 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
-    return {"train": _train, "eval": _eval, "plot": _plot}[args.command](args)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return {"train": _train, "eval": _eval, "plot": _plot}[args.command](args)
+    except (ValueError, TypeError) as e:  # bad --env-arg / --config values: the message names them
+        if os.environ.get("AMAGO_FAST_DEBUG"):
+            raise
+        parser.exit(2, f"amago-fast {args.command}: error: {e}\n(set AMAGO_FAST_DEBUG=1 for the traceback)\n")
 
 
 if __name__ == "__main__":

@@ -60,6 +60,11 @@ class ReplayBuffer:
         self.storage, self.path, self.seed = storage, path, int(seed)
         self.num_threads = num_threads
         self.relabeler = relabeler
+        for attr in ("goal_key", "achieved_key"):  # fail here, not at the first sample()
+            key = getattr(relabeler, attr, None)
+            if isinstance(key, str) and key not in self.obs_keys:
+                raise ValueError(f"relabeler.{attr}={key!r} is not an observation key of this buffer "
+                                 f"({self.obs_keys})")
         self.discrete_actions = bool(discrete_actions)
         self._out_cache: tuple | None = None
         self._rows = arena_rows(self.capacity, self.max_traj_len)
@@ -160,6 +165,8 @@ class ReplayBuffer:
                 x, name = given[f.name], lead + f.name
             rows = T + 1 if f.obs_like else T
             out.append(check_array(x, name, f.dtype, (rows,) + f.shape))
+            if f.name == "time_idxs" and out[-1].size and out[-1].min() < 0:
+                raise ValueError(f"{name}: time indices must be >= 0, got {out[-1].min()}")
         return out
 
     def _add_checked(self, arrays: list, T: int, protected: bool) -> int:

@@ -153,6 +153,9 @@ def one_hot_actions(x: Any, A: int, name: str = "actions") -> Any:
     """Integer action indices (n,) or (n, 1) -> one-hot (n, A) float32 (Discrete spaces);
     anything else is returned unchanged for the usual (n, A) checks."""
     arr = to_numpy(x, name)
+    if arr.ndim == 1 and A > 1 and arr.dtype.kind == "f":
+        raise TypeError(f"{name}: Discrete action indices must be integers, got {arr.dtype} "
+                        f"(or pass one-hot vectors of shape (n, {A}))")
     if arr.dtype.kind not in "iu" or arr.ndim not in (1, 2) or (arr.ndim == 2 and arr.shape[1] != 1):
         return x
     idx = arr.reshape(-1)

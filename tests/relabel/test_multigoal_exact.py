@@ -25,11 +25,10 @@ def test_matches_reference_random_batches(h, rng, strategy, k, dtype):
     dt = DTYPES[dtype]
     tol = 0.1 if np.issubdtype(dt, np.floating) else 0.0
     trajs = []
+    d = int(rng.integers(1, 4))  # one goal dim per batch (the relabeler requires it)
     for i in range(12):
         T = int(rng.choice([1, 2, 3, 5, 17, 64, 129]))
-        d = int(rng.integers(1, 4))
-        trajs.append(h.make_multigoal_traj(rng, T, k, 2, dt, tol, consistent=bool(i % 3)))
-    del d
+        trajs.append(h.make_multigoal_traj(rng, T, k, d, dt, tol, consistent=bool(i % 3)))
     for seed in (0, 1, 12345):
         _both(h, trajs, seed, num_goals=k, strategy=strategy, tolerance=tol)
 

@@ -148,3 +148,22 @@ def test_discrete_action_indices_are_one_hot_encoded(tmp_path):
     assert ReplayBuffer.load(tmp_path / "s").discrete_actions
     with pytest.raises(ValueError, match="actions"):  # a Box buffer does not guess
         ReplayBuffer(OBS, 2, capacity=10).add_trajectory(**{**good(), "actions": np.zeros(5, int)})
+
+
+def test_review_fixes_relabeler_keys_float_indices_negative_time(tmp_path):
+    import gymnasium as gym
+
+    from amago_fast import ReplayBuffer
+    from amago_fast.relabel import MultiGoalRelabeler
+
+    with pytest.raises(ValueError, match="relabeler.goal_key"):
+        ReplayBuffer.from_spaces(gym.spaces.Box(-1, 1, (4,)), gym.spaces.Discrete(3), capacity=100,
+                                 relabeler=MultiGoalRelabeler(num_goals=2, strategy="some"))
+    buf = ReplayBuffer.from_spaces(gym.spaces.Box(-1, 1, (2,)), gym.spaces.Discrete(3), capacity=100)
+    T = 5
+    args = (np.zeros((T + 1, 2), np.float32), np.zeros((T + 1, 4), np.float32), np.arange(T + 1))
+    with pytest.raises(TypeError, match="actions: Discrete action indices must be integers"):
+        buf.add_trajectory(*args, np.array([0.2, 1.7, 2.0, 0.0, 1.0]), np.zeros(T), np.zeros(T, bool))
+    with pytest.raises(ValueError, match="time indices must be >= 0"):
+        buf.add_trajectory(args[0], args[1], -np.arange(T + 1), np.arange(T) % 3, np.zeros(T), np.zeros(T, bool))
+    assert buf.add_trajectory(*args, np.arange(T) % 3, np.zeros(T), np.zeros(T, bool)) >= 0
