@@ -139,6 +139,11 @@ class Agent(nn.Module):
         self.train()
         b = batch if isinstance(batch, TorchBatch) else TorchBatch.from_batch(batch, self.device)
         loss, metrics = amago_loss(self, b)
+        return self.apply_loss(loss, metrics)
+
+    def apply_loss(self, loss: torch.Tensor, metrics: dict[str, float]) -> dict[str, float]:
+        """backward, grad clip, AdamW + warmup step, target EMA: the optimisation half of
+        train_step, shared with data-parallel learners whose loss comes from a DDP wrapper."""
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(self.online_parameters(), self.config.grad_clip)

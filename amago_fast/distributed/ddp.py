@@ -196,13 +196,4 @@ class DDPLearner:
         agent.train()
         b = batch if isinstance(batch, TorchBatch) else TorchBatch.from_batch(batch, agent.device)
         loss, metrics = self.ddp(b)
-        agent.optimizer.zero_grad(set_to_none=True)
-        loss.backward()  # DDP all-reduces (averages) the gradients here
-        gnorm = torch.nn.utils.clip_grad_norm_(agent.online_parameters(), agent.config.grad_clip)
-        agent.optimizer.step()
-        agent.scheduler.step()
-        agent.update_targets()
-        agent.grad_steps += 1
-        metrics["train/grad_norm"] = float(gnorm)
-        metrics["train/lr"] = agent.scheduler.get_last_lr()[0]
-        return metrics
+        return agent.apply_loss(loss, metrics)  # DDP all-reduces (averages) the gradients in backward
