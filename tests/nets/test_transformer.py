@@ -5,6 +5,12 @@ import torch
 from amago_fast.nets import GRUTrajEncoder, TransformerTrajEncoder
 
 
+# Outputs are LayerNorm-ed (order 1). fp32 rounding differs between the one-token cache
+# path and the full forward, and with BLAS thread count (seen: 3e-5 on 2 threads); a
+# logic error (wrong slot, position or mask) moves outputs by 1e-2 or more.
+FP32_TOL = 1e-4
+
+
 def _rollout_vs_full(enc, N=4, T=23, d_in=6, reset_p=0.12, seed=0):
     """Step N envs for T steps with the cache, resetting envs independently; compare every
     output with a full forward over that env's history since its last reset."""
@@ -36,13 +42,13 @@ def test_kv_cache_rollout_equals_full_forward(pos_emb, window):
     torch.manual_seed(1)
     enc = TransformerTrajEncoder(6, 32, 4, 2, 48, 0.1, pos_emb, window, max_time=64).eval()
     with torch.no_grad():
-        assert _rollout_vs_full(enc) < 2e-5
+        assert _rollout_vs_full(enc) < FP32_TOL
 
 
 def test_gru_step_equals_full_forward():
     enc = GRUTrajEncoder(6, 16, 2, 0.0).eval()
     with torch.no_grad():
-        assert _rollout_vs_full(enc) < 2e-5
+        assert _rollout_vs_full(enc) < FP32_TOL
 
 
 def test_forward_is_causal_and_padding_does_not_leak():
