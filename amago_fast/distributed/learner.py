@@ -27,6 +27,11 @@ from ..trainer.loop import CONFIG_FILE
 from .actors import POLICY, SPOOL, STOP, AsyncConfig, publish_weights
 from .spool import TrajectorySpool
 
+# An actor that dies this soon after starting, this many times in a row, is broken (bad
+# install, bad config), not unlucky: stop restarting it and say so instead of looping.
+ACTOR_QUICK_EXIT_S = 10.0
+ACTOR_MAX_QUICK_EXITS = 5
+
 
 class AsyncLearner(Trainer):
     """AsyncLearner(run_dir, cfg, agent_cfg, resume, async_cfg).run(): learn from actors' data."""
@@ -47,6 +52,8 @@ class AsyncLearner(Trainer):
         self._published_at = -1
         self.actors: list[subprocess.Popen] = []
         self.actor_restarts = 0
+        self._spawned_at: dict[int, float] = {}
+        self._quick_exits: dict[int, int] = {}  # consecutive exits soon after a start
         self.publish()
 
     def _save_run_config(self) -> None:
@@ -86,9 +93,14 @@ class AsyncLearner(Trainer):
 
     # ------------------------------------------------------------------ actors
     def _spawn_actor(self, actor_id: int) -> subprocess.Popen:
-        cmd = [sys.executable, "-m", "amago_fast", "train", "--mode", "actor", "--run-dir", str(self.run_dir),
+        run_dir = self.run_dir.resolve()
+        cmd = [sys.executable, "-m", "amago_fast", "train", "--mode", "actor", "--run-dir", str(run_dir),
                "--actor-id", str(actor_id), "--device", self.async_cfg.actor_device]
-        return subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+        # cwd=run_dir: `python -m` puts the cwd first on sys.path, and a caller sitting in a
+        # source checkout would otherwise give the actor the unbuilt source package.
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, cwd=run_dir)
+        self._spawned_at[actor_id] = time.monotonic()
+        return proc
 
     def start_actors(self, n: int) -> None:
         """Start n `amago-fast train --mode actor` subprocesses (ids 0..n-1)."""
@@ -99,6 +111,12 @@ class AsyncLearner(Trainer):
         file numbering; only the dead one's unfinished trajectories are gone)."""
         for i, p in enumerate(self.actors):
             if p.poll() is not None:
+                quick = time.monotonic() - self._spawned_at.get(i, 0.0) < ACTOR_QUICK_EXIT_S
+                self._quick_exits[i] = self._quick_exits.get(i, 0) + 1 if quick else 0
+                if self._quick_exits[i] >= ACTOR_MAX_QUICK_EXITS:
+                    raise RuntimeError(f"actor {i} exited with code {p.returncode} right after starting "
+                                       f"{ACTOR_MAX_QUICK_EXITS} times in a row (see its stderr above); "
+                                       "not restarting it again")
                 warnings.warn(f"actor {i} exited with code {p.returncode}; restarting it")
                 self.actors[i] = self._spawn_actor(i)
                 self.actor_restarts += 1

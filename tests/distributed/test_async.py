@@ -219,3 +219,51 @@ def test_learner_restart_reingests_what_its_checkpoint_lacks(tmp_path):
     seqs = sorted(r["seq"] for r in again.spool.ingest_log())
     assert sorted(set(seqs)) == list(range(24))  # every trajectory written was ingested
     again.close()
+
+
+def test_learner_gives_up_on_an_actor_that_keeps_dying_at_start(tmp_path):
+    from amago_fast.agent import AgentConfig
+    from amago_fast.distributed import learner as learner_mod
+    from amago_fast.distributed.learner import AsyncLearner
+    from amago_fast.trainer import TrainerConfig
+
+    tcfg = TrainerConfig.from_dict({**TINY["trainer"], "progress": False})
+    lrn = AsyncLearner(tmp_path / "run", tcfg, AgentConfig(**TINY["agent"]), async_cfg=AsyncConfig(num_actors=0))
+    crasher = [sys.executable, "-c", "raise SystemExit(4)"]
+
+    def spawn(i):
+        lrn._spawned_at[i] = time.monotonic()
+        return subprocess.Popen(crasher)
+
+    lrn._spawn_actor = spawn
+    lrn.actors = [spawn(0)]
+    for _ in range(learner_mod.ACTOR_MAX_QUICK_EXITS - 1):  # restarted while it might be bad luck
+        lrn.actors[0].wait()
+        with pytest.warns(UserWarning, match="restarting it"):
+            lrn.collect(1)
+    lrn.actors[0].wait()
+    with pytest.raises(RuntimeError, match="actor 0 exited with code 4 right after starting"):
+        lrn.collect(1)
+    lrn.close()
+
+
+def test_actors_spawned_from_a_source_checkout_use_the_installed_package(tmp_path, monkeypatch):
+    """`python -m` puts the cwd on sys.path: a learner started inside a source tree (as
+    CI's benchmarks are) must not hand its actors the unbuilt source package."""
+    from amago_fast.agent import AgentConfig
+    from amago_fast.distributed.learner import AsyncLearner
+    from amago_fast.trainer import TrainerConfig
+
+    fake_src = tmp_path / "checkout"
+    (fake_src / "amago_fast").mkdir(parents=True)
+    (fake_src / "amago_fast" / "__init__.py").write_text("raise ImportError('source tree imported')\n")
+    monkeypatch.chdir(fake_src)
+    tcfg = TrainerConfig.from_dict({**TINY["trainer"], "progress": False})
+    lrn = AsyncLearner(tmp_path / "run", tcfg, AgentConfig(**TINY["agent"]), async_cfg=AsyncConfig(num_actors=0))
+    lrn.start_actors(1)
+    try:
+        time.sleep(4)
+        assert lrn.actors[0].poll() is None, "the actor died at start"
+    finally:
+        lrn.stop_actors(timeout_s=10)
+        lrn.close()
