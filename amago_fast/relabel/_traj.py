@@ -121,3 +121,15 @@ def rebuild(traj: Mapping, new_len: int, goal_key: str, result: tuple) -> dict:
         rews.reshape((new_len,) + old_rews.shape[1:]).astype(old_rews.dtype, copy=False)
     out["dones"] = dones if old_dones.ndim == 1 else dones.reshape((new_len,) + old_dones.shape[1:])
     return out
+
+
+def check_batch_shares(fields: list, goal_dims: set) -> None:
+    """One kernel call needs one goal_dim, goal dtype and rl2s width across the batch."""
+    if len(goal_dims) > 1:
+        raise ValueError(f"all trajectories must share one goal_dim, got {sorted(goal_dims)}")
+    dtypes = {f["goals"].dtype for f in fields}
+    if len(dtypes) > 1:
+        raise TypeError(f"all trajectories must share one goal dtype, got {sorted(map(str, dtypes))}")
+    cols = {f["rl2s"].shape[1] for f in fields}
+    if len(cols) > 1:
+        raise ValueError(f"all trajectories must share one rl2s width, got {sorted(cols)}")

@@ -106,14 +106,7 @@ class HERRelabeler:
     def _run(self, fields: list[dict], draws: np.ndarray) -> list:
         code = _STRATEGIES[self.strategy]
         dims = {f["goals"].shape[1] for f in fields}
-        if len(dims) > 1:
-            raise ValueError(f"all trajectories must share one goal_dim, got {sorted(dims)}")
-        dtypes = {f["goals"].dtype for f in fields}
-        if len(dtypes) > 1:
-            raise TypeError(f"all trajectories must share one goal dtype, got {sorted(map(str, dtypes))}")
-        cols = {f["rl2s"].shape[1] for f in fields}
-        if len(cols) > 1:
-            raise ValueError(f"all trajectories must share one rl2s width, got {sorted(cols)}")
+        _traj.check_batch_shares(fields, dims)
         args = (code, float(self.prob), float(self.tolerance), float(self.success_reward),
                 float(self.failure_reward), bool(self.terminate_on_success))
         if self.backend == "python":

@@ -111,14 +111,7 @@ class MultiGoalRelabeler:
     def _run(self, fields: list[dict], draws: np.ndarray) -> list[tuple]:
         code = _STRATEGIES[self.strategy]
         dims = {f["goals"].shape[2] - 1 for f in fields}
-        if len(dims) > 1:
-            raise ValueError(f"all trajectories must share one goal_dim, got {sorted(dims)}")
-        dtypes = {f["goals"].dtype for f in fields}
-        if len(dtypes) > 1:
-            raise TypeError(f"all trajectories must share one goal dtype, got {sorted(map(str, dtypes))}")
-        cols = {f["rl2s"].shape[1] for f in fields}
-        if len(cols) > 1:
-            raise ValueError(f"all trajectories must share one rl2s width, got {sorted(cols)}")
+        _traj.check_batch_shares(fields, dims)
         if self.backend == "python":
             return [
                 reference.multigoal_reference(
