@@ -7,7 +7,10 @@ from typing import Any
 
 @dataclass
 class AgentConfig:
-    """Networks and learning update. Defaults follow AMAGO; shrink d_model/n_layers for CPU."""
+    """Networks and learning update. Defaults are AMAGO v3's (`amago.agent.Agent`,
+    `TformerTrajEncoder`, `FFTstepEncoder`, `Actor`, `NCritics`, `Experiment`); the
+    table "Deviations from AMAGO" in docs/agent.md lists what differs and why. Shrink
+    d_model/n_layers for CPU."""
 
     d_model: int = 256
     """Width of the trajectory encoder (and of state embeddings s_t)."""
@@ -29,9 +32,9 @@ class AgentConfig:
     """Rows of the learned position table (time_idxs beyond reuse the last row)."""
     sigma_reparam: bool = True
     """Sigma-reparameterised linears in the Transformer."""
-    tstep_dim: int = 128
+    tstep_dim: int = 256
     """Width of the timestep encoder's output token."""
-    tstep_hidden: int = 256
+    tstep_hidden: int = 512
     """Hidden width of the timestep encoder MLP."""
     head_hidden: int = 256
     """Hidden width of actor and critic MLPs."""
@@ -44,18 +47,20 @@ class AgentConfig:
     num_critics: int = 4
     """Critic ensemble size C."""
     redq_subset: int = 2
-    """Critics drawn at random for each TD target (REDQ)."""
-    reward_multiplier: float = 1.0
-    """Rewards are scaled by this in TD targets."""
+    """Critics drawn at random for each TD target (REDQ): per (step, gamma), with
+    replacement, as AMAGO's num_critics_td."""
+    reward_multiplier: float = 10.0
+    """Rewards are scaled by this in TD targets (AMAGO: for numerical stability of the
+    value normalisation; returns near 1 become near 10)."""
     n_step: int = 1
     """n-step TD targets (truncated at episode ends and window ends)."""
     popart: bool = True
     """Normalise value targets per gamma with PopArt."""
     popart_beta: float = 5e-4
-    """PopArt statistics step size."""
+    """PopArt statistics step size (debiased: beta_t = beta / (1 - (1 - beta)^t))."""
     online_coeff: float = 1.0
-    """Weight of the DPG term -Q(s, a~pi) in the actor loss."""
-    offline_coeff: float = 1.0
+    """Weight of the DPG term -min_C Q(s, a~pi) in the actor loss."""
+    offline_coeff: float = 0.1
     """Weight of the filtered behaviour-cloning term -1[A>0] log pi(a|s)."""
     critic_loss_weight: float = 10.0
     """Critic loss weight in the total loss."""
@@ -67,10 +72,12 @@ class AgentConfig:
     """Linear learning-rate warmup, in gradient steps."""
     grad_clip: float = 1.0
     """Global gradient-norm clip."""
-    weight_decay: float = 1e-4
+    weight_decay: float = 1e-3
     """AdamW weight decay."""
-    value_samples: int = 4
-    """Actions sampled to estimate V(s) for continuous / multibinary advantages."""
+    value_samples: int = 1
+    """Policy actions sampled per state for V(s) and the DPG term, continuous /
+    multibinary actions (AMAGO's num_actions_for_value_in_actor_loss); discrete actions
+    use the exact expectation."""
 
     def __post_init__(self) -> None:
         if self.pos_emb not in ("fixed", "learned", "rotary"):
@@ -81,6 +88,8 @@ class AgentConfig:
             raise ValueError(f"redq_subset must be in [1, num_critics={self.num_critics}], got {self.redq_subset}")
         if self.n_step < 1:
             raise ValueError(f"n_step must be >= 1, got {self.n_step}")
+        if self.value_samples < 1:
+            raise ValueError(f"value_samples must be >= 1, got {self.value_samples}")
         if self.max_seq_len < 1:
             raise ValueError(f"max_seq_len must be >= 1, got {self.max_seq_len}")
         for g in [*self.gammas, self.policy_gamma]:

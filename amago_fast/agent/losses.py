@@ -1,10 +1,16 @@
-"""The AMAGO learning update as loss functions over a padded batch of windows."""
+"""The AMAGO learning update as loss functions over a padded batch of windows.
+
+One trajectory-encoder forward per update: the TD targets bootstrap from the online
+encoder's (no-grad) states through the target actor and critics, as AMAGO does.
+"""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 import torch
 from torch.func import functional_call
+
+from ..nets.heads import buffer_action_for_critic
 
 if TYPE_CHECKING:
     from .model import Agent, TorchBatch
@@ -51,105 +57,101 @@ def nstep_targets(
     return ret + boot
 
 
-def _reduce_subset(q: torch.Tensor, k: int, use_min: bool, dim: int) -> torch.Tensor:
-    """REDQ: pick k of the C critics along `dim` at random, then min (or mean) over them."""
-    idx = torch.randperm(q.shape[dim], device=q.device)[:k]
-    sub = q.index_select(dim, idx)
-    return sub.min(dim).values if use_min else sub.mean(dim)
+def redq_reduce(q: torch.Tensor, k: int, use_min: bool) -> torch.Tensor:
+    """REDQ over the critic axis of q (B, L, C, G): for every (b, t, gamma) draw k critic
+    indices (with replacement, as AMAGO) and take their min (or mean). -> (B, L, G)"""
+    B, L, C, G = q.shape
+    idx = torch.randint(0, C, (B, L, k, G, 1), device=q.device)[..., 0]  # AMAGO's draw shape
+    sub = torch.take_along_dim(q, idx, dim=2)
+    return sub.min(2).values if use_min else sub.mean(2)
+
+
+def _policy_actions(agent: "Agent", dist, k: int) -> torch.Tensor:
+    """Actions a ~ pi for V(s) and DPG: the exact probabilities for discrete actions (k = 1),
+    else k reparameterised samples. -> (k, ..., G, A)"""
+    if agent.discrete:
+        return dist.probs.unsqueeze(0)
+    return torch.stack([dist.sample(reparam=True) for _ in range(k)])
 
 
 @torch.no_grad()
-def td_targets(agent: "Agent", s_targ: torch.Tensor, b: "TorchBatch") -> torch.Tensor:
-    """Unnormalised multi-gamma targets from the target networks. -> (B, L, G)
+def td_targets(agent: "Agent", s: torch.Tensor, b: "TorchBatch") -> torch.Tensor:
+    """Unnormalised multi-gamma targets. s: online encoder states (B, L+1, D). -> (B, L, G)
 
-        a'    ~ pi_target(s_{t+1})                      (per gamma)
-        Q'    = popart.denorm(Q_target(s_{t+1}, a'))    over a random REDQ subset
-        V'    = min_subset Q' if online_coeff > 0 else mean_subset Q'
-                (discrete: E_{a'~pi_target}[Q'(s', a')], exact)
-        y     = nstep(r * reward_multiplier, d, V')
+        a'  ~ pi_target(s_{t+1})                    (discrete: its probabilities)
+        Q'  = popart.denorm_out(Q_target(s_{t+1}, a'))           (B, L, C, G)
+        V'  = min (or mean, without DPG) over a random REDQ draw of critics
+        y   = nstep(r * reward_multiplier, d, V')
     """
     cfg, tgt = agent.config, agent.target
-    s_next = s_targ[:, 1:]  # (B, L, D)
-    dist = tgt["actor"](s_next)
-    use_min = cfg.online_coeff > 0
-    mu, sigma = agent.popart.mu, agent.popart.sigma
-    if agent.discrete:
-        q = tgt["critics"](s_next).float()  # (B, L, C, G, A)
-        q = q * sigma[:, None] + mu[:, None]
-        q = _reduce_subset(q, cfg.redq_subset, use_min, dim=2)  # (B, L, G, A)
-        v_next = (dist.probs.float() * q).sum(-1)  # (B, L, G)
-    else:
-        q = tgt["critics"](s_next, dist.sample()).float()  # (B, L, C, G)
-        v_next = _reduce_subset(agent.popart.denormalize(q), cfg.redq_subset, use_min, dim=2)
+    s = s.detach()
+    a_next = _policy_actions(agent, tgt["actor"](s), 1)[0]  # (B, L+1, G, A)
+    q = agent.popart.denorm_out(tgt["critics"](s[:, 1:], a_next[:, 1:]).float())  # (B, L, C, G)
+    v_next = redq_reduce(q, cfg.redq_subset, use_min=cfg.online_coeff > 0)
     gammas = torch.tensor(cfg.all_gammas, device=v_next.device, dtype=v_next.dtype)
     valid = b.mask[:, 1:]
     return nstep_targets(b.rews * cfg.reward_multiplier, b.dones, valid, v_next, gammas, cfg.n_step)
 
 
 def amago_loss(agent: "Agent", b: "TorchBatch") -> tuple[torch.Tensor, dict[str, float]]:
-    """Total AMAGO loss on one batch of windows (all gammas, all critics).
+    """Total AMAGO loss on one batch of windows: s = traj(tstep(obs, rl2s), time_idxs),
+    then `loss_from_states`."""
+    with agent.autocast():
+        s = agent.states(b.obs, b.rl2s, b.time_idxs)  # (B, L+1, D)
+    return loss_from_states(agent, s.float(), b)
 
-        s      = traj_encoder(tstep_encoder(obs, rl2s), time_idxs)      (B, L+1, D)
-        y      = td_targets(...) ; popart.update(y[valid])               (B, L, G)
-        critic = mean_valid,C,G (Q(s_t, a_t) - popart.norm(y_t))^2
-        pi     = actor(s_t)
-        dpg    = -mean_C Q(sg(s_t), a~pi)            (critic weights frozen; discrete:
-                                                     E_{a~pi} Q, exact)
-        A      = mean_C Q(s_t, a_t) - E_{a~pi} mean_C Q(s_t, a)          (no grad)
-        bc     = -1[A > 0] * log pi(a_t | s_t)
+
+def loss_from_states(agent: "Agent", s: torch.Tensor, b: "TorchBatch") -> tuple[torch.Tensor, dict[str, float]]:
+    """The AMAGO update from state embeddings s (B, L+1, D); all gammas, all critics.
+
+        pi     = actor(s);  a_pi ~ pi (discrete: probs)          (k, B, L+1, G, A)
+        Qpi    = mean_k Q_frozen(sg(s), a_pi)   critic weights frozen   (B, L+1, C, G)
+        Q      = Q(s_t, a_t)                                         (B, L, C, G)
+        y      = td_targets(...); popart.update(y[valid])
+        critic = mean_valid,C,G (popart.norm_out(Q) - popart.normalize(y))^2
+        dpg    = -popart.norm_out(min_C Qpi)
+        A      = mean_C Q - mean_C Qpi        (raw critic scale: PopArt's map keeps the sign)
+        bc     = -1[A > 0] log pi(a_t | s_t)
         actor  = mean_valid,G (online_coeff * dpg + offline_coeff * bc)
         loss   = actor + critic_loss_weight * critic
 
-    valid = mask[:, 1:] (transition t is real data). Returns (loss, metrics).
+    valid = mask[:, 1:] (transition t is real data). Random draws come in AMAGO's order
+    (policy samples, target-policy samples, REDQ indices), so a seeded generator gives
+    both packages the same draws. Returns (loss, metrics).
     """
     cfg = agent.config
     valid = b.mask[:, 1:]  # (B, L)
-    with agent.autocast():
-        s = agent.states(b.obs, b.rl2s, b.time_idxs)  # (B, L+1, D)
-        with torch.no_grad():
-            s_targ = agent.states(b.obs, b.rl2s, b.time_idxs, target=True)
-    s = s.float()
-    y = td_targets(agent, s_targ.float(), b)  # (B, L, G)
-    agent.popart.update(y[valid], agent.critics.out, agent.critics.out_per_gamma)
-    y_norm = agent.popart.normalize(y)
-
-    s_t = s[:, :-1]  # (B, L, D)
-    a_buf = b.actions  # (B, L, A)
+    a_buf = buffer_action_for_critic(agent.kind, b.actions)  # (B, L, A)
+    dist = agent.actor(s)  # (B, L+1, G, A)
+    a_pi = _policy_actions(agent, dist, cfg.value_samples)  # (k, B, L+1, G, A)
     frozen = {n: p.detach() for n, p in agent.critics.named_parameters()}
-    dist = agent.actor(s_t)  # (B, L, G, A)
-    if agent.discrete:
-        q_all = agent.critics(s_t)  # (B, L, C, G, A)
-        q = (q_all * a_buf[:, :, None, None, :]).sum(-1)  # (B, L, C, G)
-        q_frozen = functional_call(agent.critics, frozen, (s_t.detach(),))  # (B, L, C, G, A)
-        probs = dist.probs
-        dpg = -(probs[:, :, None] * q_frozen).sum(-1).mean(2)  # (B, L, G)
-        with torch.no_grad():
-            v = (probs[:, :, None] * q_all).sum(-1).mean(2)  # (B, L, G)
-    else:
-        q = agent.critics(s_t, a_buf[:, :, None, :])  # (B, L, C, G)
-        a_pi = dist.sample(reparam=True)  # (B, L, G, A)
-        dpg = -functional_call(agent.critics, frozen, (s_t.detach(), a_pi)).mean(2)  # (B, L, G)
-        with torch.no_grad():
-            v = torch.stack(
-                [agent.critics(s_t, dist.sample()).mean(2) for _ in range(cfg.value_samples)]
-            ).mean(0)
-    critic_loss = masked_mean((q - y_norm[:, :, None, :]).pow(2), valid)
+    frozen.update(agent.critics.named_buffers())
+    s_k = s.detach().unsqueeze(0).expand(a_pi.shape[0], *s.shape)
+    q_pi = functional_call(agent.critics, frozen, (s_k, a_pi)).mean(0)[:, :-1]  # (B, L, C, G)
+    q = agent.critics(s[:, :-1], a_buf[:, :, None, :])  # (B, L, C, G)
+
+    y = td_targets(agent, s, b)  # (B, L, G)
+    agent.popart.update(y[valid])
+    y_norm = agent.popart.normalize(y)
+    critic_loss = masked_mean((agent.popart.norm_out(q) - y_norm[:, :, None, :]).pow(2), valid)
+
+    dpg = -agent.popart.norm_out(q_pi.min(2).values)  # (B, L, G)
     with torch.no_grad():
-        adv = q.mean(2) - v  # (B, L, G); PopArt's affine map keeps the sign
+        adv = q.mean(2) - q_pi.mean(2)
         filt = (adv > 0).float()
-    logp = dist.log_prob(a_buf[:, :, None, :])  # (B, L, G)
+    a_logp = b.actions.clamp(0.0, 1.0) if agent.discrete else b.actions.clamp(-1.0, 1.0)
+    logp = dist.log_prob(torch.cat([a_logp, a_logp[:, -1:]], 1)[:, :, None, :])[:, :-1]  # (B, L, G)
     actor_loss = masked_mean(cfg.online_coeff * dpg - cfg.offline_coeff * filt * logp, valid)
     loss = actor_loss + cfg.critic_loss_weight * critic_loss
     with torch.no_grad():
-        pol = valid
         metrics = {
             "train/loss": loss.item(),
             "train/critic_loss": critic_loss.item(),
             "train/actor_loss": actor_loss.item(),
-            "train/q_policy_gamma": masked_mean(agent.popart.denormalize(q.mean(2))[..., -1], pol).item(),
-            "train/target_policy_gamma": masked_mean(y[..., -1], pol).item(),
-            "train/filter_rate": masked_mean(filt, pol).item(),
-            "train/logp_policy_gamma": masked_mean(logp[..., -1], pol).item(),
+            "train/q_policy_gamma": masked_mean(agent.popart.denorm_out(q.mean(2))[..., -1], valid).item(),
+            "train/target_policy_gamma": masked_mean(y[..., -1], valid).item(),
+            "train/filter_rate": masked_mean(filt, valid).item(),
+            "train/logp_policy_gamma": masked_mean(logp[..., -1], valid).item(),
             "train/popart_sigma": agent.popart.sigma[-1].item(),
             "train/valid_frac": valid.float().mean().item(),
         }

@@ -17,6 +17,7 @@ from .config import AgentConfig
 from .losses import amago_loss
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
+TARGET_NETS = ("actor", "critics")
 
 
 def action_kind(space: gym.Space) -> tuple[str, int]:
@@ -96,12 +97,12 @@ class Agent(nn.Module):
             self.traj = GRUTrajEncoder(cfg.tstep_dim, cfg.d_model, cfg.n_layers, cfg.dropout)
         self.actor = ActorHead(cfg.d_model, cfg.head_hidden, cfg.head_layers, self.action_dim, G, self.kind)
         self.critics = CriticEnsemble(
-            cfg.d_model, cfg.head_hidden, cfg.head_layers, self.action_dim, G, cfg.num_critics, self.discrete
+            cfg.d_model, cfg.head_hidden, cfg.head_layers, self.action_dim, cfg.all_gammas, cfg.num_critics,
+            self.discrete,
         )
         self.popart = PopArt(G, cfg.popart_beta, cfg.popart)
-        self.target = nn.ModuleDict(
-            {k: copy.deepcopy(getattr(self, k)) for k in ("tstep", "traj", "actor", "critics")}
-        )
+        # Target copies of the heads only: TD targets bootstrap from the online encoder (AMAGO).
+        self.target = nn.ModuleDict({k: copy.deepcopy(getattr(self, k)) for k in TARGET_NETS})
         self.target.requires_grad_(False)
         self.to(device)
         self.device = torch.device(device)
@@ -128,10 +129,17 @@ class Agent(nn.Module):
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return nullcontext()
 
-    def states(self, obs, rl2s, time_idxs, target: bool = False) -> torch.Tensor:
+    def states(self, obs, rl2s, time_idxs) -> torch.Tensor:
         """obs {k: (B, T, ...)}, rl2s (B, T, 1+A), time_idxs (B, T) -> s (B, T, D)."""
-        nets = self.target if target else {"tstep": self.tstep, "traj": self.traj}
-        return nets["traj"](nets["tstep"](obs, rl2s), time_idxs)
+        return self.traj(self.tstep(obs, rl2s), time_idxs)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # Checkpoints of amago_fast < 0.2 also held target copies of the encoders, which the
+        # update no longer uses: drop them instead of failing on unexpected keys.
+        for k in [k for k in state_dict if k.startswith(prefix + "target.")
+                  and k[len(prefix) + 7:].split(".")[0] not in TARGET_NETS]:
+            del state_dict[k]
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     # ------------------------------------------------------------------ learning
     def train_step(self, batch: Any) -> dict[str, float]:
@@ -143,15 +151,25 @@ class Agent(nn.Module):
 
     def apply_loss(self, loss: torch.Tensor, metrics: dict[str, float]) -> dict[str, float]:
         """backward, grad clip, AdamW + warmup step, target EMA: the optimisation half of
-        train_step, shared with data-parallel learners whose loss comes from a DDP wrapper."""
+        train_step, shared with data-parallel learners whose loss comes from a DDP wrapper.
+        A non-finite loss or gradient norm skips the step (metrics["train/skipped_nonfinite"]
+        = 1.0); PopArt statistics moved by the loss's forward are the only state it keeps."""
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(self.online_parameters(), self.config.grad_clip)
+        finite = bool(torch.isfinite(loss.detach())) and bool(torch.isfinite(gnorm))
+        metrics["train/skipped_nonfinite"] = 0.0 if finite else 1.0
+        metrics["train/grad_norm"] = float(gnorm)
+        metrics["train/lr"] = self.scheduler.get_last_lr()[0]
+        if not finite:
+            # A non-finite loss or gradient would poison every weight through AdamW's
+            # moments: skip the whole step (weights, optimizer state, schedule, targets).
+            self.optimizer.zero_grad(set_to_none=True)
+            return metrics
         self.optimizer.step()
         self.scheduler.step()
         self.update_targets()
         self.grad_steps += 1
-        metrics["train/grad_norm"] = float(gnorm)
         metrics["train/lr"] = self.scheduler.get_last_lr()[0]
         return metrics
 

@@ -7,6 +7,8 @@ and works without any of them installed:
 - ``AmagoFlashAttention``: an attention type for AMAGO's Transformer
   (``amago.nets.transformer.SelfAttention`` interface) backed by amago_fast's attention ops;
 - ``AmagoReplayDataset``: AMAGO's ``RLDataset`` interface backed by the C++ ReplayBuffer;
+- ``copy_heads_to_amago`` / ``copy_heads_from_amago``: actor, critic and PopArt weights
+  between amago_fast's ``Agent`` and AMAGO's;
 - ``batch_to_tensordict``, ``tensordict_to_batch``, ``SliceWindowSampler``: TorchRL interop.
 """
 from __future__ import annotations
@@ -21,6 +23,8 @@ _EXPORTS = {
     "batch_to_tensordict": "amago_fast.compat.torchrl",
     "tensordict_to_batch": "amago_fast.compat.torchrl",
     "SliceWindowSampler": "amago_fast.compat.torchrl",
+    "copy_heads_to_amago": "amago_fast.compat.amago_weights",
+    "copy_heads_from_amago": "amago_fast.compat.amago_weights",
 }
 
 __all__ = list(_EXPORTS)

@@ -110,33 +110,13 @@ def rank_seed(seed: int, rank: int) -> int:
     return int(np.random.SeedSequence([int(seed), 7919, int(rank)]).generate_state(1)[0] & 0x7FFFFFFF)
 
 
-@torch.no_grad()
-def global_popart_update(popart: nn.Module, targets: torch.Tensor, out_layer: nn.Module, out_per_gamma: int) -> None:
-    """PopArt.update with the target moments of the whole job's batch.
-
-    targets: (N_r, G) this rank's valid targets. Mirrors nets.heads.PopArt.update, with
-    mean(y) and mean(y^2) taken over the concatenation of every rank's targets.
-    """
-    if not popart.enabled:
-        return
-    G = popart.mu.shape[0]
-    stats = torch.cat([targets.sum(0), targets.pow(2).sum(0),
-                       torch.tensor([float(targets.shape[0])], device=targets.device, dtype=targets.dtype)])
+def all_reduce_sum(stats: torch.Tensor) -> torch.Tensor:
+    """PopArt's statistics reduction for data-parallel learners: [sum y, sum y^2, count]
+    summed over every rank, so the moments are those of the whole job's batch."""
     if dist.is_initialized():
+        stats = stats.clone()
         dist.all_reduce(stats)
-    n = float(stats[-1])
-    if n == 0:
-        return
-    m1, m2 = stats[:G] / n, stats[G:2 * G] / n  # (G,), (G,)
-    old_mu, old_sigma = popart.mu.clone(), popart.sigma
-    popart.mu.lerp_(m1.to(popart.mu.dtype), popart.beta)
-    popart.nu.lerp_(m2.to(popart.nu.dtype), popart.beta)
-    new_sigma = popart.sigma
-    C, h, _ = out_layer.weight.shape
-    w = out_layer.weight.view(C, h, G, out_per_gamma)
-    b = out_layer.bias.view(C, 1, G, out_per_gamma)
-    w.mul_((old_sigma / new_sigma)[:, None])
-    b.copy_((old_sigma[:, None] * b + (old_mu - popart.mu)[:, None]) / new_sigma[:, None])
+    return stats
 
 
 class _LossModule(nn.Module):
@@ -149,13 +129,7 @@ class _LossModule(nn.Module):
 
     def forward(self, b) -> tuple[torch.Tensor, dict[str, float]]:
         agent = self.agent
-        # amago_loss calls agent.popart.update(y_valid, ...); shadow it on the instance for
-        # this call only (agent/ stays untouched and single-process training unchanged).
-        agent.popart.update = lambda y, out, per: global_popart_update(agent.popart, y, out, per)
-        try:
-            loss, metrics = amago_loss(agent, b)
-        finally:
-            del agent.popart.update  # back to PopArt.update
+        loss, metrics = amago_loss(agent, b)
         n_local = b.mask[:, 1:].sum().to(torch.float64)
         n_all = n_local.clone()
         if dist.is_initialized():
@@ -176,6 +150,7 @@ class DDPLearner:
         """find_unused_parameters: only for agent variants whose loss leaves some online
         parameter without a gradient (DDP then raises at the first backward)."""
         self.agent, self.ctx = agent, ctx
+        agent.popart.stats_reduce = all_reduce_sum  # PopArt moments of the whole job's batch
         self.module = _LossModule(agent, ctx.world_size)
         if ctx.distributed:
             ids = [torch.device(ctx.device).index] if ctx.device.startswith("cuda") else None

@@ -1,56 +1,88 @@
-"""Actor and critic heads, evaluated for G discount factors at once, and PopArt."""
+"""Actor and critic heads, evaluated for G discount factors at once, and PopArt.
+
+The heads follow AMAGO's (`amago.nets.actor_critic`): the same MLP shapes, the same
+discrete probability clipping, the same tanh-Gaussian log-likelihood, a continuous
+critic that takes the discount as an input feature, and PopArt as an affine layer
+shared by the online and target critics. `tests/compat/test_amago_parity.py` checks
+each against the real AMAGO.
+"""
 from __future__ import annotations
 
 import math
+from typing import Callable, Optional, Sequence
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 
+def symlog(x: torch.Tensor) -> torch.Tensor:
+    return torch.sign(x) * torch.log1p(x.abs())
+
+
+def gamma_features(gammas: Sequence[float]) -> torch.Tensor:
+    """(G,) the critic's discount input: symlog of the effective horizon 1 / (1 - gamma)."""
+    g = torch.as_tensor(list(gammas), dtype=torch.float32)
+    return symlog(1.0 / (1.0 - g).clamp(1e-6, 1.0))
+
+
 class ActionDist:
     """A batch of per-gamma action distributions. Actions are stored-format vectors:
-    one-hot (Discrete), in [-1, 1] (Box), {0, 1} (MultiBinary); shape (..., G, A)."""
+    one-hot (Discrete), in [-1, 1] (Box), {0, 1} (MultiBinary); shape (..., G, A).
 
-    def __init__(self, kind: str, params: torch.Tensor, log_std_range=(-5.0, 2.0)):
+    Discrete probabilities are clipped to [prob_low, prob_high] and renormalised (by a
+    detached sum, then exactly) as AMAGO does, so no action's probability collapses.
+    """
+
+    def __init__(self, kind: str, params: torch.Tensor, log_std_range=(-5.0, 2.0),
+                 prob_clip=(1e-3, 0.99), logp_clip: float = 0.99):
         self.kind = kind
         if kind == "tanh_gaussian":
-            mean, log_std = params.chunk(2, dim=-1)
-            log_std = log_std_range[0] + 0.5 * (log_std_range[1] - log_std_range[0]) * (torch.tanh(log_std) + 1)
-            self.mean, self.std = mean, log_std.exp()
+            mean, raw_std = params.chunk(2, dim=-1)
+            lo, hi = log_std_range
+            self.mean = mean
+            self.std = (lo + 0.5 * (hi - lo) * (torch.tanh(raw_std) + 1)).exp()
+            self.logp_clip = logp_clip
         else:
             self.logits = params  # (..., G, A)
+            self.prob_clip = prob_clip
 
     @property
     def probs(self) -> torch.Tensor:
         if self.kind == "discrete":
-            return self.logits.softmax(-1)
+            clipped = self.logits.softmax(-1).clamp(*self.prob_clip)
+            safe = clipped / clipped.sum(-1, keepdim=True).detach()
+            return safe / safe.sum(-1, keepdim=True)
         if self.kind == "multibinary":
             return torch.sigmoid(self.logits)
         raise TypeError("probs is defined for discrete and multibinary actions only")
 
     def log_prob(self, a: torch.Tensor) -> torch.Tensor:
-        """a: (..., G or 1, A) -> (..., G)."""
+        """a: (..., G or 1, A) -> (..., G). Discrete a is one-hot (its argmax is used);
+        MultiBinary averages over action dims, Box sums (as AMAGO)."""
         if self.kind == "discrete":
-            return (self.logits.log_softmax(-1) * a).sum(-1)
+            eps = torch.finfo(self.logits.dtype).eps
+            logp = self.probs.clamp(eps, 1 - eps).log()
+            idx = a.argmax(-1, keepdim=True).expand(*logp.shape[:-1], 1)
+            return logp.gather(-1, idx).squeeze(-1)
         if self.kind == "multibinary":
-            return -F.binary_cross_entropy_with_logits(self.logits, a.expand_as(self.logits), reduction="none").sum(-1)
-        a = a.clamp(-0.999, 0.999)
-        u = torch.atanh(a)
-        lp = torch.distributions.Normal(self.mean, self.std).log_prob(u) - torch.log1p(-a.pow(2) + 1e-6)
+            return -F.binary_cross_entropy_with_logits(self.logits, a.expand_as(self.logits), reduction="none").mean(-1)
+        u = torch.atanh(a.clamp(-self.logp_clip, self.logp_clip))
+        log_det = 2.0 * (math.log(2.0) - u - F.softplus(-2.0 * u))
+        lp = torch.distributions.Normal(self.mean, self.std).log_prob(u) - log_det
         return lp.sum(-1)
 
     def sample(self, reparam: bool = False) -> torch.Tensor:
         """(..., G, A). reparam: differentiable sample (tanh-Gaussian rsample; straight-
         through for MultiBinary). Discrete DPG uses probs instead of samples."""
         if self.kind == "discrete":
-            idx = torch.distributions.Categorical(logits=self.logits).sample()
+            idx = torch.distributions.Categorical(probs=self.probs.detach()).sample()
             return F.one_hot(idx, self.logits.shape[-1]).to(self.logits.dtype)
         if self.kind == "multibinary":
             p = self.probs
             a = torch.bernoulli(p.detach())
             return a + p - p.detach() if reparam else a
-        u = self.mean + self.std * torch.randn_like(self.mean)
+        u = torch.distributions.Normal(self.mean, self.std).rsample()
         return torch.tanh(u if reparam else u.detach())
 
     def mode(self) -> torch.Tensor:
@@ -59,6 +91,17 @@ class ActionDist:
         if self.kind == "multibinary":
             return (self.logits > 0).to(self.logits.dtype)
         return torch.tanh(self.mean)
+
+
+def buffer_action_for_critic(kind: str, a: torch.Tensor, prob_clip=(1e-3, 0.99)) -> torch.Tensor:
+    """Stored actions as the critic sees them: clipped to the action range, and (discrete)
+    a one-hot smoothed by the policy's probability clip, as AMAGO's `action_from_buffer`."""
+    if kind == "discrete":
+        c = a.clamp(0.0, 1.0).clamp(*prob_clip)
+        return c / c.sum(-1, keepdim=True)
+    if kind == "multibinary":
+        return a.clamp(0.0, 1.0)
+    return a.clamp(-1.0, 1.0)
 
 
 class ActorHead(nn.Module):
@@ -95,20 +138,25 @@ class EnsembleLinear(nn.Module):
 
 
 class CriticEnsemble(nn.Module):
-    """C critics, each giving Q for all G gammas (PopArt-normalised values).
+    """C critics giving raw (pre-PopArt) Q for all G gammas: forward(s, a) -> (..., C, G).
 
-    discrete: forward(s (..., D)) -> (..., C, G, A) (Q of every action);
-    otherwise: forward(s (..., D), a (..., Ga, A)) -> (..., C, G), Ga in {1, G}: with
-    Ga = G, gamma g's Q is evaluated at gamma g's action (the diagonal).
+    s: (..., D); a: (..., Ga, A) with Ga in {1, G}: gamma g's Q is taken at action
+    a[..., g, :] (or at the one shared action). Discrete: one network outputs Q of every
+    (gamma, action) pair and `a` weights them (a one-hot, or the policy's probabilities
+    for an exact expectation); `q_table(s)` gives the (..., C, G, A) table itself.
+    Continuous / MultiBinary: the network reads [s, symlog(1 / (1 - gamma)), a] and
+    outputs one value, so each gamma is a separate input row.
     """
 
-    def __init__(self, d_in: int, d_hidden: int, n_layers: int, action_dim: int, n_gammas: int, n_critics: int, discrete: bool):
+    def __init__(self, d_in: int, d_hidden: int, n_layers: int, action_dim: int, gammas: Sequence[float],
+                 n_critics: int, discrete: bool):
         super().__init__()
-        self.discrete, self.G, self.A, self.C = discrete, n_gammas, action_dim, n_critics
-        self.out_per_gamma = action_dim if discrete else 1
-        dims = [d_in + (0 if discrete else action_dim)] + [d_hidden] * n_layers
+        G = len(gammas)
+        self.discrete, self.G, self.A, self.C = discrete, G, action_dim, n_critics
+        self.register_buffer("gamma_feat", gamma_features(gammas), persistent=False)
+        dims = [d_in + (0 if discrete else 1 + action_dim)] + [d_hidden] * n_layers
         self.hidden = nn.ModuleList(EnsembleLinear(n_critics, a, b) for a, b in zip(dims[:-1], dims[1:]))
-        self.out = EnsembleLinear(n_critics, dims[-1], n_gammas * self.out_per_gamma)
+        self.out = EnsembleLinear(n_critics, dims[-1], G * action_dim if discrete else 1)
 
     def _mlp(self, x: torch.Tensor) -> torch.Tensor:  # (N, in) -> (N, C, out)
         h = x.unsqueeze(0).expand(self.C, *x.shape)  # (C, N, in)
@@ -116,58 +164,87 @@ class CriticEnsemble(nn.Module):
             h = F.leaky_relu(layer(h))
         return self.out(h).transpose(0, 1)
 
-    def forward(self, s: torch.Tensor, a: torch.Tensor | None = None) -> torch.Tensor:
+    def q_table(self, s: torch.Tensor) -> torch.Tensor:
+        """Discrete only: (..., D) -> (..., C, G, A)."""
         lead = s.shape[:-1]
+        return self._mlp(s.reshape(-1, s.shape[-1])).view(*lead, self.C, self.G, self.A)
+
+    def forward(self, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        if a.shape[-2] not in (1, self.G):
+            raise ValueError(f"a must have shape (..., 1 or {self.G}, {self.A}), got {tuple(a.shape)}")
         if self.discrete:
-            q = self._mlp(s.reshape(-1, s.shape[-1]))  # (N, C, G*A)
-            return q.view(*lead, self.C, self.G, self.A)
-        Ga = a.shape[-2]
-        x = torch.cat([s.unsqueeze(-2).expand(*lead, Ga, s.shape[-1]), a], dim=-1)  # (..., Ga, D+A)
-        q = self._mlp(x.reshape(-1, x.shape[-1])).view(*lead, Ga, self.C, self.G)
-        if Ga == 1:
-            return q[..., 0, :, :]
-        return torch.diagonal(q, dim1=-3, dim2=-1)  # (..., C, G): the diagonal goes last
+            return (self.q_table(s) * a.unsqueeze(-3)).sum(-1)  # (..., C, G)
+        lead = s.shape[:-1]
+        a = a.expand(*lead, self.G, self.A).clamp(-0.999, 0.999)
+        feat = self.gamma_feat.to(s.dtype).view(self.G, 1).expand(*lead, self.G, 1)
+        x = torch.cat([s.unsqueeze(-2).expand(*lead, self.G, s.shape[-1]), feat, a], dim=-1)
+        q = self._mlp(x.reshape(-1, x.shape[-1])).view(*lead, self.G, self.C)
+        return q.transpose(-1, -2)
+
+
+StatsReduce = Callable[[torch.Tensor], torch.Tensor]
 
 
 class PopArt(nn.Module):
-    """Per-gamma running target statistics (van Hasselt et al. 2016, used by AMAGO).
+    """Per-gamma PopArt (van Hasselt et al. 2016) as AMAGO uses it: an affine layer
+    w * q + b on the raw critic outputs, shared by the online and target critics.
 
-    Critics predict normalised values; `denormalize(q) = sigma * q + mu`. `update`
-    moves the statistics towards a new batch of targets and rescales the critic's
-    output layer so its unnormalised predictions are unchanged (Preserve Outputs).
-    Disabled: mu = 0, sigma = 1 forever.
+        norm_out(q)   = w q + b                      the normalised prediction
+        denorm_out(q) = sigma (w q + b) + mu          the value in reward units
+        normalize(y)  = (y - mu) / sigma               for targets
+
+    `update(y)` moves (mu, nu) towards the batch's target moments with the debiased step
+    beta_t = beta / (1 - (1 - beta)^t) and rescales (w, b) so denorm_out is unchanged
+    (Preserve Outputs). `stats_reduce`, if set, maps the local statistics vector
+    [sum y (G), sum y^2 (G), count] to the job-wide one (data-parallel learners pass an
+    all-reduce). Disabled: every map is the identity and update does nothing.
     """
 
-    def __init__(self, n_gammas: int, beta: float, enabled: bool, min_sigma: float = 1e-4, max_sigma: float = 1e6):
+    def __init__(self, n_gammas: int, beta: float, enabled: bool, init_nu: float = 100.0,
+                 stats_reduce: Optional[StatsReduce] = None):
         super().__init__()
-        self.beta, self.enabled, self.min_sigma, self.max_sigma = beta, enabled, min_sigma, max_sigma
+        self.beta, self.enabled, self.stats_reduce = beta, enabled, stats_reduce
         self.register_buffer("mu", torch.zeros(n_gammas))
-        self.register_buffer("nu", torch.ones(n_gammas))
+        self.register_buffer("nu", torch.full((n_gammas,), float(init_nu)))
+        self.register_buffer("w", torch.ones(n_gammas))
+        self.register_buffer("b", torch.zeros(n_gammas))
+        self.register_buffer("t", torch.ones(n_gammas))
 
     @property
     def sigma(self) -> torch.Tensor:
-        return (self.nu - self.mu.pow(2)).clamp(self.min_sigma**2, self.max_sigma**2).sqrt()
+        return (self.nu - self.mu.pow(2)).clamp(1e-4, 1e8).sqrt().clamp(1e-4, 1e6)
+
+    def norm_out(self, q: torch.Tensor) -> torch.Tensor:  # (..., G)
+        return self.w * q + self.b if self.enabled else q
+
+    def denorm_out(self, q: torch.Tensor) -> torch.Tensor:  # (..., G)
+        return self.sigma * (self.w * q + self.b) + self.mu if self.enabled else q
 
     def normalize(self, y: torch.Tensor) -> torch.Tensor:  # (..., G)
-        return (y - self.mu) / self.sigma
+        return (y - self.mu) / self.sigma if self.enabled else y
 
-    def denormalize(self, q: torch.Tensor) -> torch.Tensor:  # (..., G)
-        return q * self.sigma + self.mu
+    def denormalize(self, q_norm: torch.Tensor) -> torch.Tensor:  # (..., G) normalised -> reward units
+        return q_norm * self.sigma + self.mu if self.enabled else q_norm
 
     @torch.no_grad()
-    def update(self, targets: torch.Tensor, out_layer: EnsembleLinear, out_per_gamma: int) -> None:
-        """targets: (N, G) unnormalised TD targets on valid steps; out_layer: the critics'
-        final EnsembleLinear whose outputs are laid out (G, out_per_gamma)."""
-        if not self.enabled or targets.numel() == 0:
+    def update(self, targets: torch.Tensor) -> None:
+        """targets: (N, G) unnormalised TD targets on valid steps."""
+        if not self.enabled:
             return
-        old_mu, old_sigma = self.mu.clone(), self.sigma
-        self.mu.lerp_(targets.mean(0), self.beta)
-        self.nu.lerp_(targets.pow(2).mean(0), self.beta)
-        new_sigma = self.sigma
-        C, h, _ = out_layer.weight.shape
+        t = targets.to(self.mu.dtype)
+        stats = torch.cat([t.sum(0), t.pow(2).sum(0), t.new_tensor([float(t.shape[0])])])
+        if self.stats_reduce is not None:
+            stats = self.stats_reduce(stats)
         G = self.mu.shape[0]
-        w = out_layer.weight.view(C, h, G, out_per_gamma)
-        b = out_layer.bias.view(C, 1, G, out_per_gamma)
-        scale = (old_sigma / new_sigma)[:, None]  # (G, 1)
-        w.mul_(scale)
-        b.copy_((old_sigma[:, None] * b + (old_mu - self.mu)[:, None]) / new_sigma[:, None])
+        n = float(stats[-1])
+        if n == 0 or not bool(torch.isfinite(stats).all()):
+            return  # nothing to learn from, or non-finite targets that would poison mu/nu
+        mean, sq_mean = stats[:G] / n, stats[G:2 * G] / n
+        self.t += 1
+        beta_t = self.beta / (1.0 - (1.0 - self.beta) ** self.t)
+        old_mu, old_sigma = self.mu.clone(), self.sigma
+        self.mu.copy_((1.0 - beta_t) * self.mu + beta_t * mean)
+        self.nu.copy_((1.0 - beta_t) * self.nu + beta_t * sq_mean)
+        new_sigma = self.sigma
+        self.w.mul_(old_sigma / new_sigma)
+        self.b.copy_((old_sigma * self.b + old_mu - self.mu) / new_sigma)

@@ -87,39 +87,48 @@ def test_train_step_changes_weights_and_moves_targets_by_tau(make_agent, random_
     torch.testing.assert_close(agent.target["actor"].net[0].weight, 0.5 * tgt_before + 0.5 * after)
 
 
-def test_popart_update_preserves_unnormalised_outputs(make_agent):
-    agent = make_agent("discrete", popart_beta=0.3)
+@pytest.mark.parametrize("space_name", ["discrete", "box"])
+def test_popart_update_preserves_unnormalised_outputs_of_online_and_target_critics(make_agent, space_name):
+    # One PopArt layer serves both critics, so an update must leave both unnormalised
+    # outputs where they were (the old per-critic rescale left the target's behind).
+    agent = make_agent(space_name, popart_beta=0.3)
+    G, A = len(agent.config.all_gammas), agent.action_dim
     s = torch.randn(5, 32)
+    a = torch.softmax(torch.randn(5, G, A), -1) if agent.discrete else torch.rand(5, G, A) * 2 - 1
     with torch.no_grad():
-        before = agent.critics(s) * agent.popart.sigma[:, None] + agent.popart.mu[:, None]
-        agent.popart.update(torch.randn(40, agent.popart.mu.shape[0]) * 7 + 3, agent.critics.out, agent.critics.out_per_gamma)
-        after = agent.critics(s) * agent.popart.sigma[:, None] + agent.popart.mu[:, None]
-    assert agent.popart.mu.abs().min() > 0.1
-    torch.testing.assert_close(before, after, rtol=1e-4, atol=1e-4)
+        agent.target["critics"].out.bias.add_(0.5)  # a target that differs from the online critic
+        before = [agent.popart.denorm_out(c(s, a)) for c in (agent.critics, agent.target["critics"])]
+        agent.popart.update(torch.randn(40, G) * 7 + 3)
+        after = [agent.popart.denorm_out(c(s, a)) for c in (agent.critics, agent.target["critics"])]
+    assert agent.popart.mu.abs().min() > 0.1 and (agent.popart.sigma - 10).abs().max() > 1
+    for x, y in zip(before, after):
+        torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-4)
 
 
-def test_continuous_popart_preserves_outputs(make_agent):
-    agent = make_agent("box", popart_beta=0.3)
-    s, a = torch.randn(5, 32), torch.rand(5, 1, 2)
-    with torch.no_grad():
-        before = agent.popart.denormalize(agent.critics(s, a))
-        agent.popart.update(torch.randn(40, 7) * 5 - 2, agent.critics.out, agent.critics.out_per_gamma)
-        after = agent.popart.denormalize(agent.critics(s, a))
-    torch.testing.assert_close(before, after, rtol=1e-4, atol=1e-4)
+def test_popart_ignores_non_finite_targets(make_agent):
+    agent = make_agent("discrete")
+    mu = agent.popart.mu.clone()
+    agent.popart.update(torch.full((4, len(agent.config.all_gammas)), float("nan")))
+    torch.testing.assert_close(agent.popart.mu, mu)
 
 
-def test_critic_diagonal_evaluates_each_gamma_at_its_action(make_agent):
+def test_continuous_critic_reads_the_discount_as_an_input(make_agent):
     agent = make_agent("box")
     s = torch.randn(3, 32)
     a = torch.rand(3, 7, 2)
     q = agent.critics(s, a)  # (3, C, G)
+    shared = agent.critics(s, a[:, :1])
     for g in range(7):
-        torch.testing.assert_close(q[:, :, g], agent.critics(s, a[:, g : g + 1])[:, :, g])
+        one = agent.critics(s, a[:, g : g + 1].expand(3, 7, 2))
+        torch.testing.assert_close(q[:, :, g], one[:, :, g])
+    # one shared action still gives a different value per gamma (the discount feature)
+    assert (shared[..., 0] - shared[..., -1]).abs().min() > 0
 
 
 def test_short_training_fits_a_constant_reward(make_agent, random_batch):
     # critics must regress towards r / (1 - gamma) for a never-ending constant reward
-    agent = make_agent("discrete", lr=3e-3, gammas=[0.5], policy_gamma=0.75, popart=False, tau=0.1)
+    agent = make_agent("discrete", lr=3e-3, gammas=[0.5], policy_gamma=0.75, popart=False, tau=0.1,
+                       reward_multiplier=1.0)
     batch = random_batch(agent, B=2, L=6)
     batch["rews"][:] = 1.0
     for _ in range(300):
@@ -133,3 +142,42 @@ def test_malformed_batch_is_a_value_error(make_agent, random_batch):
     b["mask"] = b["mask"][:, :-1]
     with pytest.raises(ValueError, match="mask"):
         agent.train_step(b)
+
+
+def test_actor_and_critic_terms_equal_a_restatement_of_the_update(make_agent, random_batch):
+    """The discrete update written out by hand from the heads: pins the advantage filter's
+    sign, the PopArt target normalisation and the DPG min over critics (no AMAGO needed)."""
+    import copy
+
+    from amago_fast.agent.losses import loss_from_states, masked_mean, td_targets
+    from amago_fast.nets.heads import buffer_action_for_critic
+
+    agent = make_agent("discrete", popart_beta=0.2, online_coeff=0.7, offline_coeff=0.4)
+    b = TorchBatch.from_batch(random_batch(agent, lengths=[12, 5, 9, 12]), agent.device)
+    with torch.no_grad():
+        agent.popart.mu.copy_(torch.linspace(-1, 2, agent.popart.mu.numel()))
+    s = torch.randn(4, 13, 32)
+    before = copy.deepcopy(agent)
+    torch.manual_seed(0)
+    _, m = loss_from_states(agent, s, b)
+    torch.manual_seed(0)
+    y = td_targets(before, s, b)  # same REDQ draw, pre-update PopArt (as inside the loss)
+
+    valid = b.mask[:, 1:]
+    pa = agent.popart  # after the update, as the loss uses it
+    with torch.no_grad():
+        dist = agent.actor(s)
+        probs = dist.probs  # (B, L+1, G, A)
+        table = agent.critics.q_table(s)  # (B, L+1, C, G, A)
+        q_pi = (table * probs[:, :, None]).sum(-1)[:, :-1]  # (B, L, C, G)
+        a_c = buffer_action_for_critic("discrete", b.actions)[:, :, None, None, :]
+        q = (table[:, :-1] * a_c).sum(-1)
+        adv = q.mean(2) - q_pi.mean(2)
+        logp = torch.log(probs[:, :-1].gather(-1, b.actions.argmax(-1)[:, :, None, None].expand(-1, -1, probs.shape[2], 1)))[..., 0]
+        dpg = -(pa.w * q_pi.min(2).values + pa.b)
+        actor = masked_mean(0.7 * dpg - 0.4 * (adv > 0).float() * logp, valid)
+        y_norm = (y - pa.mu) / pa.sigma
+        critic = masked_mean((pa.w * q + pa.b - y_norm[:, :, None]).pow(2), valid)
+    assert 0 < m["train/filter_rate"] < 1
+    assert m["train/actor_loss"] == pytest.approx(actor.item(), rel=1e-5, abs=1e-6)
+    assert m["train/critic_loss"] == pytest.approx(critic.item(), rel=1e-5, abs=1e-6)

@@ -148,3 +148,38 @@ def amago_pad_collate(items):
 def amago_files():
     """write_amago_npz and amago_pad_collate, as a namespace."""
     return types.SimpleNamespace(write=write_amago_npz, collate=amago_pad_collate)
+
+
+@pytest.fixture(scope="session")
+def real_amago():
+    """The real AMAGO package from $AMAGO_SRC (an AMAGO checkout, e.g. ../shared/peers/amago).
+
+    Unset: the test skips with the reason. Set but not importable: the test fails (CI sets
+    it, so parity tests must run there, never skip). torch.compile inside AMAGO is turned
+    off by the `no_dynamo` fixture: on CPU it would only add minutes of compilation.
+    """
+    import importlib
+    import os
+
+    src = os.environ.get("AMAGO_SRC")
+    if not src:
+        pytest.skip("AMAGO_SRC is not set: point it at an AMAGO checkout to run the tests against real AMAGO")
+    if src not in sys.path:
+        sys.path.insert(0, src)
+    try:
+        amago = importlib.import_module("amago")
+        for sub in ("agent", "loading", "nets.transformer", "nets.traj_encoders", "nets.tstep_encoders"):
+            importlib.import_module(f"amago.{sub}")
+    except Exception as e:  # noqa: BLE001 - any import failure means AMAGO_SRC is unusable
+        pytest.fail(f"AMAGO_SRC={src} is set but amago does not import: {type(e).__name__}: {e}")
+    if not str(getattr(amago, "__file__", "")).startswith(os.path.abspath(src)):
+        pytest.fail(f"`import amago` found {amago.__file__}, not the checkout at AMAGO_SRC={src}")
+    return amago
+
+
+@pytest.fixture
+def no_dynamo():
+    import torch._dynamo
+
+    with torch._dynamo.config.patch(disable=True):
+        yield

@@ -10,10 +10,11 @@ ACT = gym.spaces.Discrete(3)
 
 
 def make_agent() -> Agent:
-    # num_critics == redq_subset: the REDQ "random" subset is all critics, so the rank-local
-    # RNG cannot pick different critics than the single process; dropout 0 likewise.
+    # One critic: REDQ's per-element draw (with replacement, as AMAGO) can then only pick
+    # critic 0, so the rank-local RNG cannot pick other critics than the single process;
+    # dropout 0 likewise.
     cfg = AgentConfig(d_model=16, n_heads=2, n_layers=1, d_ff=32, max_seq_len=12, tstep_dim=8, tstep_hidden=16,
-                      head_hidden=16, dropout=0.0, warmup=1, num_critics=2, redq_subset=2, popart_beta=0.1)
+                      head_hidden=16, dropout=0.0, warmup=1, num_critics=1, redq_subset=1, popart_beta=0.1)
     torch.manual_seed(0)
     return Agent(OBS, ACT, cfg)
 
