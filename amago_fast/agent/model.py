@@ -143,7 +143,7 @@ class Agent(nn.Module):
 
     # ------------------------------------------------------------------ learning
     def train_step(self, batch: Any) -> dict[str, float]:
-        """One gradient step: AdamW on amago_loss, warmup, grad clip, target EMA."""
+        """One gradient step: target EMA, then AdamW on amago_loss (warmup, grad clip)."""
         self.train()
         b = batch if isinstance(batch, TorchBatch) else TorchBatch.from_batch(batch, self.device)
         loss, metrics = amago_loss(self, b)
@@ -166,9 +166,9 @@ class Agent(nn.Module):
             # moments: skip the whole step (weights, optimizer state, schedule, targets).
             self.optimizer.zero_grad(set_to_none=True)
             return metrics
+        self.update_targets()  # before the step, as AMAGO: targets trail by one update
         self.optimizer.step()
         self.scheduler.step()
-        self.update_targets()
         self.grad_steps += 1
         metrics["train/lr"] = self.scheduler.get_last_lr()[0]
         return metrics
@@ -186,8 +186,18 @@ class Agent(nn.Module):
 
     # -------------------------------------------------------------------- acting
     def init_state(self, num_envs: int):
-        """Fresh acting state (empty contexts) for num_envs envs."""
-        return self.traj.init_state(num_envs, self.device)
+        """Fresh acting state (empty contexts) for num_envs envs.
+
+        On CUDA a Transformer's KV cache is bf16, the dtype autocast gives q/k/v, so acting
+        reaches the Triton decode kernel (an fp32 cache kept it on the PyTorch path)."""
+        return self.traj.init_state(num_envs, self.device, dtype=self.acting_cache_dtype())
+
+    def acting_cache_dtype(self) -> torch.dtype:
+        """dtype of the acting state: bf16 for a Transformer on CUDA, fp32 otherwise (a GRU's
+        hidden state stays fp32: it is carried across steps, not attended over)."""
+        if self.device.type == "cuda" and self.config.traj_encoder == "transformer":
+            return torch.bfloat16
+        return torch.float32
 
     @staticmethod
     def reset_state(state, env_ids) -> None:

@@ -74,3 +74,43 @@ def test_bad_inputs_raise_clear_errors(make_agent):
         from amago_fast.agent import Agent
         import gymnasium as gym
         Agent(gym.spaces.Box(0, 1, (3,)), gym.spaces.Discrete(2))
+
+
+def test_acting_cache_is_bf16_on_cuda_so_decode_reaches_triton(make_agent):
+    # On CPU the cache stays fp32; a CUDA Transformer agent gets bf16, the dtype autocast
+    # hands the attention, which is what the ops' auto dispatch sends to Triton.
+    from amago_fast.ops import _checks
+
+    agent = make_agent("discrete")
+    assert agent.init_state(2).k.dtype == torch.float32
+    agent.device = torch.device("cuda")  # only the dtype decision is exercised here
+    try:
+        dt = agent.acting_cache_dtype()
+    finally:
+        agent.device = torch.device("cpu")
+    assert dt == torch.bfloat16
+    if _checks.triton_available():
+        assert _checks.choose_backend("auto", torch.device("cuda"), 16, 0.0, dt) == "triton"
+    assert _checks.choose_backend("auto", torch.device("cuda"), 16, 0.0, torch.float32) == "torch"
+
+
+@pytest.mark.gpu
+def test_cuda_acting_uses_triton_decode(monkeypatch):
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    import gymnasium as gym
+
+    import amago_fast.ops._triton_ops as tops
+    from amago_fast.agent import Agent
+
+    calls = []
+    real = tops.triton_decode
+    monkeypatch.setattr(tops, "triton_decode", lambda *a, **k: calls.append(1) or real(*a, **k))
+    obs_space = gym.spaces.Dict({"observation": gym.spaces.Box(-1, 1, (3,), np.float32)})
+    cfg = AgentConfig(d_model=64, n_heads=2, n_layers=2, d_ff=64, max_seq_len=16, tstep_dim=16, tstep_hidden=32,
+                      head_hidden=32, dropout=0.0)
+    agent = Agent(obs_space, gym.spaces.Discrete(3), cfg, device="cuda")
+    state = agent.init_state(3)
+    obs = {"observation": np.zeros((3, 3), np.float32)}
+    agent.get_actions(obs, np.zeros((3, 4), np.float32), np.zeros(3, np.int64), state)
+    assert calls, "acting on CUDA did not reach the Triton decode kernel"

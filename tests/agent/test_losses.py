@@ -84,7 +84,8 @@ def test_train_step_changes_weights_and_moves_targets_by_tau(make_agent, random_
     agent.train_step(random_batch(agent))
     after = agent.actor.net[0].weight.detach()
     assert not torch.equal(before, after)
-    torch.testing.assert_close(agent.target["actor"].net[0].weight, 0.5 * tgt_before + 0.5 * after)
+    # AMAGO's order: the EMA reads the online weights before the optimizer step
+    torch.testing.assert_close(agent.target["actor"].net[0].weight, 0.5 * tgt_before + 0.5 * before)
 
 
 @pytest.mark.parametrize("space_name", ["discrete", "box"])
