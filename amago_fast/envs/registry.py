@@ -1,11 +1,13 @@
 """Env registry and ``make_env``: names -> vectorized envs in the AMAGO time-step format.
 
 Names: the built-ins (``tmaze``, ``bandit``, ``dark-key-door``), anything added with
-``register_env``, ``gym:<id>`` for any registered gymnasium id, and ``popgym:<Name>``
+``register_env``, ``gym:<id>`` for any registered gymnasium id (``gym:<module>:<id>``
+imports ``module`` first, as ``gym.make`` does), and ``popgym:<Name>``
 when the optional ``popgym`` package is installed (``pip install amago_fast[popgym]``).
 """
 from __future__ import annotations
 
+import importlib
 import inspect
 from typing import Any, Callable
 
@@ -48,8 +50,15 @@ def _check_env_args(factory: Callable, env_args: dict, name: str) -> None:
 
 
 def _gym_factory(env_id: str, env_args: dict) -> EnvFactory:
+    # "module:Id" (as gym.make accepts it): import the module, which registers Id
+    module, _, bare_id = env_id.rpartition(":")
+    if module:
+        try:
+            importlib.import_module(module)
+        except ImportError as e:
+            raise ValueError(f"env 'gym:{env_id}': cannot import module {module!r}: {e}") from None
     try:
-        spec = gym.spec(env_id)
+        spec = gym.spec(bare_id)
     except gym.error.Error as e:  # NameNotFound, VersionNotFound, ...
         raise ValueError(f"env 'gym:{env_id}': {e} (list ids with gymnasium.pprint_registry())") \
             from None
@@ -60,7 +69,7 @@ def _gym_factory(env_id: str, env_args: dict) -> EnvFactory:
             _check_env_args(creator, {k: v for k, v in env_args.items()
                                       if k not in ("max_episode_steps", "render_mode")},
                             f"gym:{env_id}")
-        except (ImportError, AttributeError, ModuleNotFoundError) as e:
+        except (ImportError, AttributeError, gym.error.DependencyNotInstalled) as e:
             raise ValueError(f"env 'gym:{env_id}' cannot be loaded: {e}") from None
     return lambda **kw: gym.make(env_id, **kw)
 
