@@ -13,6 +13,9 @@ class TrainerConfig:
     """Env name for amago_fast.envs.make_env ("tmaze", "bandit", "gym:<id>", ...)."""
     env_args: dict = field(default_factory=dict)
     """Keyword arguments of the env (e.g. {"horizon": 20})."""
+    env_modules: list = field(default_factory=list)
+    """Python modules imported before the env is built, so that they register custom envs
+    (register_env or gymnasium.register), e.g. ["mypkg.envs"]."""
     num_envs: int = 8
     """Parallel training envs."""
     vectorization: str = "sync"

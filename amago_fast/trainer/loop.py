@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import random
 import time
@@ -60,6 +61,8 @@ class Trainer:
         if cfg.torch_threads:
             torch.set_num_threads(cfg.torch_threads)
         self._seed_everything(cfg.seed)
+        for module in cfg.env_modules:  # they register the user's envs
+            importlib.import_module(module)
         self.env = make_env(cfg.env, num_envs=cfg.num_envs, seed=cfg.seed, vectorization=cfg.vectorization, **cfg.env_args)
         acfg = agent_config or AgentConfig()
         if not resume:
