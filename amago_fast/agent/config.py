@@ -12,6 +12,10 @@ class AgentConfig:
     table "Deviations from AMAGO" in docs/agent.md lists what differs and why. Shrink
     d_model/n_layers for CPU."""
 
+    agent_type: str = "agent"
+    """The update: "agent" (AMAGO's Agent) or "multitask" (AMAGO-2's MultiTaskAgent: value
+    classification over bins, actions as critic inputs, for tasks with different reward
+    scales; build its config with `AgentConfig.multitask()` for its defaults)."""
     d_model: int = 256
     """Width of the trajectory encoder (and of state embeddings s_t)."""
     n_heads: int = 8
@@ -74,12 +78,33 @@ class AgentConfig:
     """Global gradient-norm clip."""
     weight_decay: float = 1e-3
     """AdamW weight decay."""
+    value_bins: int = 128
+    """multitask: bins of the value distribution."""
+    value_min: float = -1e5
+    """multitask: lowest value the bins cover (in reward_multiplier units)."""
+    value_max: float = 1e5
+    """multitask: highest value the bins cover (in reward_multiplier units)."""
+    value_symlog: bool = True
+    """multitask: space the bins evenly in symlog(value) (Dreamer-V3) instead of value."""
     value_samples: int = 1
     """Policy actions sampled per state for V(s) and the DPG term, continuous /
     multibinary actions (AMAGO's num_actions_for_value_in_actor_loss); discrete actions
     use the exact expectation."""
 
+    @classmethod
+    def multitask(cls, **overrides: Any) -> "AgentConfig":
+        """AMAGO-2's MultiTaskAgent defaults: filtered BC only (online_coeff 0, offline_coeff
+        1; the DPG term scales with Q), and 3 policy samples per state for V(s)."""
+        kw = dict(agent_type="multitask", online_coeff=0.0, offline_coeff=1.0, value_samples=3)
+        kw.update(overrides)
+        return cls(**kw)
+
     def __post_init__(self) -> None:
+        if self.agent_type not in ("agent", "multitask"):
+            raise ValueError(f"agent_type must be 'agent' or 'multitask', got {self.agent_type!r}")
+        if self.value_bins < 2 or not self.value_min < self.value_max:
+            raise ValueError(f"need value_bins >= 2 and value_min < value_max, got {self.value_bins}, "
+                             f"{self.value_min}, {self.value_max}")
         if self.pos_emb not in ("fixed", "learned", "rotary"):
             raise ValueError(f"pos_emb must be 'fixed', 'learned' or 'rotary', got {self.pos_emb!r}")
         if self.traj_encoder not in ("transformer", "gru"):

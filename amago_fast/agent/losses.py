@@ -98,6 +98,10 @@ def amago_loss(agent: "Agent", b: "TorchBatch") -> tuple[torch.Tensor, dict[str,
     then `loss_from_states`."""
     with agent.autocast():
         s = agent.states(b.obs, b.rl2s, b.time_idxs)  # (B, L+1, D)
+    if agent.multitask:
+        from .multitask import multitask_loss_from_states
+
+        return multitask_loss_from_states(agent, s.float(), b)
     return loss_from_states(agent, s.float(), b)
 
 

@@ -13,6 +13,7 @@ import torch
 import torch.nn as nn
 
 from ..nets import ActorHead, CriticEnsemble, GRUTrajEncoder, PopArt, TransformerTrajEncoder, TstepEncoder
+from ..nets.heads import TwoHotValues
 from .config import AgentConfig
 from .losses import amago_loss
 
@@ -96,10 +97,13 @@ class Agent(nn.Module):
         else:
             self.traj = GRUTrajEncoder(cfg.tstep_dim, cfg.d_model, cfg.n_layers, cfg.dropout)
         self.actor = ActorHead(cfg.d_model, cfg.head_hidden, cfg.head_layers, self.action_dim, G, self.kind)
+        self.multitask = cfg.agent_type == "multitask"
+        # the multi-task agent's critics take every action kind as an input and output value bins
         self.critics = CriticEnsemble(
             cfg.d_model, cfg.head_hidden, cfg.head_layers, self.action_dim, cfg.all_gammas, cfg.num_critics,
-            self.discrete,
+            self.discrete and not self.multitask, n_out=cfg.value_bins if self.multitask else 1,
         )
+        self.values = TwoHotValues(cfg.value_bins, cfg.value_min, cfg.value_max, cfg.value_symlog) if self.multitask else None
         self.popart = PopArt(G, cfg.popart_beta, cfg.popart)
         # Target copies of the heads only: TD targets bootstrap from the online encoder (AMAGO).
         self.target = nn.ModuleDict({k: copy.deepcopy(getattr(self, k)) for k in TARGET_NETS})

@@ -74,16 +74,32 @@ class ActionDist:
 
     def sample(self, reparam: bool = False) -> torch.Tensor:
         """(..., G, A). reparam: differentiable sample (tanh-Gaussian rsample; straight-
-        through for MultiBinary). Discrete DPG uses probs instead of samples."""
+        through for MultiBinary; hard Gumbel-softmax, temperature 0.5, for Discrete, as
+        AMAGO's multi-task agent). The AMAGO agent's discrete DPG uses probs instead."""
+        if reparam:
+            if self.kind == "discrete":
+                return F.gumbel_softmax(self.probs.clamp_min(1e-30).log(), tau=0.5, hard=True, dim=-1)
+            if self.kind == "multibinary":
+                p = self.probs
+                a = torch.bernoulli(p.detach())
+                return a + p - p.detach()
+            return torch.tanh(torch.distributions.Normal(self.mean, self.std).rsample())
+        return self.sample_n(1)[0]
+
+    @torch.no_grad()
+    def sample_n(self, k: int) -> torch.Tensor:
+        """k non-differentiable samples in one draw, (k, ..., G, A), consuming the RNG as
+        torch.distributions' `sample((k,))` does (so seeded draws match AMAGO's)."""
         if self.kind == "discrete":
-            idx = torch.distributions.Categorical(probs=self.probs.detach()).sample()
-            return F.one_hot(idx, self.logits.shape[-1]).to(self.logits.dtype)
+            p = self.probs
+            A = p.shape[-1]
+            idx = torch.multinomial(p.reshape(-1, A), k, True).T.reshape(k, *p.shape[:-1])
+            return F.one_hot(idx, A).to(p.dtype)
         if self.kind == "multibinary":
             p = self.probs
-            a = torch.bernoulli(p.detach())
-            return a + p - p.detach() if reparam else a
-        u = torch.distributions.Normal(self.mean, self.std).rsample()
-        return torch.tanh(u if reparam else u.detach())
+            return torch.bernoulli(p.expand(k, *p.shape))
+        shape = (k, *self.mean.shape)
+        return torch.tanh(torch.normal(self.mean.expand(shape), self.std.expand(shape)))
 
     def mode(self) -> torch.Tensor:
         if self.kind == "discrete":
@@ -145,18 +161,21 @@ class CriticEnsemble(nn.Module):
     (gamma, action) pair and `a` weights them (a one-hot, or the policy's probabilities
     for an exact expectation); `q_table(s)` gives the (..., C, G, A) table itself.
     Continuous / MultiBinary: the network reads [s, symlog(1 / (1 - gamma)), a] and
-    outputs one value, so each gamma is a separate input row.
+    outputs one value, so each gamma is a separate input row. With n_out > 1 (the
+    multi-task agent's value bins) it outputs n_out logits: (..., C, G, n_out).
     """
 
     def __init__(self, d_in: int, d_hidden: int, n_layers: int, action_dim: int, gammas: Sequence[float],
-                 n_critics: int, discrete: bool):
+                 n_critics: int, discrete: bool, n_out: int = 1):
         super().__init__()
         G = len(gammas)
-        self.discrete, self.G, self.A, self.C = discrete, G, action_dim, n_critics
+        self.discrete, self.G, self.A, self.C, self.n_out = discrete, G, action_dim, n_critics, n_out
+        if discrete and n_out != 1:
+            raise ValueError("n_out > 1 needs the action-input critic (discrete=False)")
         self.register_buffer("gamma_feat", gamma_features(gammas), persistent=False)
         dims = [d_in + (0 if discrete else 1 + action_dim)] + [d_hidden] * n_layers
         self.hidden = nn.ModuleList(EnsembleLinear(n_critics, a, b) for a, b in zip(dims[:-1], dims[1:]))
-        self.out = EnsembleLinear(n_critics, dims[-1], G * action_dim if discrete else 1)
+        self.out = EnsembleLinear(n_critics, dims[-1], G * action_dim if discrete else n_out)
 
     def _mlp(self, x: torch.Tensor) -> torch.Tensor:  # (N, in) -> (N, C, out)
         h = x.unsqueeze(0).expand(self.C, *x.shape)  # (C, N, in)
@@ -178,8 +197,51 @@ class CriticEnsemble(nn.Module):
         a = a.expand(*lead, self.G, self.A).clamp(-0.999, 0.999)
         feat = self.gamma_feat.to(s.dtype).view(self.G, 1).expand(*lead, self.G, 1)
         x = torch.cat([s.unsqueeze(-2).expand(*lead, self.G, s.shape[-1]), feat, a], dim=-1)
-        q = self._mlp(x.reshape(-1, x.shape[-1])).view(*lead, self.G, self.C)
-        return q.transpose(-1, -2)
+        q = self._mlp(x.reshape(-1, x.shape[-1])).view(*lead, self.G, self.C, self.n_out)
+        q = q.transpose(-2, -3)  # (..., C, G, n_out)
+        return q[..., 0] if self.n_out == 1 else q
+
+
+def symexp(x: torch.Tensor) -> torch.Tensor:
+    return torch.sign(x) * torch.expm1(x.abs())
+
+
+class TwoHotValues(nn.Module):
+    """Values as a categorical distribution over fixed bins (AMAGO-2, after Dreamer-V3).
+
+    Bin centres are evenly spaced on symlog(value) over [symlog(vmin), symlog(vmax)]
+    (or on the value itself with symlog=False). `value(logits)` is symexp of the expected
+    bin centre; `labels(y)` the two-hot target: mass on the two bins around symlog(y),
+    split by distance. Values are in reward_multiplier units, as the TD targets.
+    """
+
+    def __init__(self, bins: int, vmin: float, vmax: float, use_symlog: bool = True):
+        super().__init__()
+        if bins < 2 or not vmin < vmax:
+            raise ValueError(f"need bins >= 2 and vmin < vmax, got bins={bins}, vmin={vmin}, vmax={vmax}")
+        self.use_symlog = use_symlog
+        f = symlog if use_symlog else (lambda x: x)
+        lo, hi = f(torch.tensor(float(vmin))), f(torch.tensor(float(vmax)))
+        self.register_buffer("centres", torch.linspace(float(lo), float(hi), bins), persistent=False)
+
+    def _to_bins(self, y: torch.Tensor) -> torch.Tensor:
+        return symlog(y) if self.use_symlog else y
+
+    def value(self, logits: torch.Tensor) -> torch.Tensor:  # (..., bins) -> (...)
+        e = (logits.softmax(-1) * self.centres.to(logits.dtype)).sum(-1)
+        return symexp(e) if self.use_symlog else e
+
+    def labels(self, y: torch.Tensor) -> torch.Tensor:  # (...) -> (..., bins)
+        z = self._to_bins(y)[..., None]
+        c = self.centres.to(z.dtype)
+        n = c.numel()
+        below = ((c <= z).sum(-1) - 1).clamp(0, n - 1)
+        above = (n - (c > z).sum(-1)).clamp(0, n - 1)
+        same = (below == above)[..., None]
+        d_below = torch.where(same, torch.ones_like(z), (c[below][..., None] - z).abs())
+        d_above = torch.where(same, torch.ones_like(z), (c[above][..., None] - z).abs())
+        total = d_below + d_above
+        return (F.one_hot(below, n) * (d_above / total) + F.one_hot(above, n) * (d_below / total)).to(z.dtype)
 
 
 StatsReduce = Callable[[torch.Tensor], torch.Tensor]

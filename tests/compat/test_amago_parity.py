@@ -17,6 +17,7 @@ import torch
 
 from amago_fast.agent import Agent, AgentConfig, TorchBatch
 from amago_fast.agent.losses import loss_from_states
+from amago_fast.agent.multitask import multitask_loss_from_states
 from amago_fast.compat.amago_weights import amago_grads, copy_heads_to_amago
 
 D, B, L, PAD = 24, 3, 9, 4.0
@@ -29,7 +30,7 @@ def _spaces(kind: str):
     return gym.spaces.Box(-1.0, 1.0, (2,), np.float32), 2
 
 
-def _amago_agent(real_amago, space, A: int, **kw):
+def _amago_agent(real_amago, space, A: int, multitask: bool = False, **kw):
     from amago.nets.traj_encoders import TrajEncoder
     from amago.nets.tstep_encoders import TstepEncoder
 
@@ -48,7 +49,8 @@ def _amago_agent(real_amago, space, A: int, **kw):
     # gymnasium 0.29 and 1.x both have these spaces; AMAGO only reads shapes and types
     obs_space = gym.spaces.Dict({"s": gym.spaces.Box(-np.inf, np.inf, (D,), np.float32)})
     rl2_space = gym.spaces.Box(-np.inf, np.inf, (1 + A,), np.float32)
-    return real_amago.agent.Agent(
+    cls = real_amago.agent.MultiTaskAgent if multitask else real_amago.agent.Agent
+    return cls(
         obs_space=obs_space, rl2_space=rl2_space, action_space=space, max_seq_len=L + 1,
         tstep_encoder_type=PassThroughTstep, traj_encoder_type=IdentityTraj, **kw,
     )
@@ -76,15 +78,16 @@ def _batch(kind: str, A: int, seed: int, lengths=(L, 6, 2)):
     return s, actions, rews, dones, rl2s, mask
 
 
-def _run_pair(real_amago, kind: str, seed: int = 0, **cfg_kw):
+def _run_pair(real_amago, kind: str, seed: int = 0, multitask: bool = False, **cfg_kw):
     space, A = _spaces(kind)
     popart = cfg_kw.get("popart", True)
     n_step = cfg_kw.get("n_step", 1)
-    cfg = AgentConfig(d_model=D, n_heads=2, n_layers=1, d_ff=32, max_seq_len=L + 1, tstep_dim=16,
-                      tstep_hidden=16, dropout=0.0, **cfg_kw)
+    make_cfg = AgentConfig.multitask if multitask else AgentConfig
+    cfg = make_cfg(d_model=D, n_heads=2, n_layers=1, d_ff=32, max_seq_len=L + 1, tstep_dim=16,
+                   tstep_hidden=16, dropout=0.0, **cfg_kw)
     torch.manual_seed(seed)
     ours = Agent(gym.spaces.Dict({"observation": gym.spaces.Box(-1, 1, (D,), np.float32)}), space, cfg)
-    theirs = _amago_agent(real_amago, space, A, num_critics=cfg.num_critics, num_critics_td=cfg.redq_subset,
+    theirs = _amago_agent(real_amago, space, A, multitask=multitask, num_critics=cfg.num_critics, num_critics_td=cfg.redq_subset,
                           online_coeff=cfg.online_coeff, offline_coeff=cfg.offline_coeff,
                           critic_loss_weight=cfg.critic_loss_weight, gamma=cfg.policy_gamma,
                           reward_multiplier=cfg.reward_multiplier, popart=popart, n_step=n_step,
@@ -108,7 +111,8 @@ def _run_pair(real_amago, kind: str, seed: int = 0, **cfg_kw):
     b.rews = torch.where(mask[:, 1:], b.rews, torch.zeros_like(b.rews))
     b.dones = b.dones & mask[:, 1:]
     torch.manual_seed(100 + seed)
-    loss_ours, metrics = loss_from_states(ours, s_ours, b)
+    loss_fn = multitask_loss_from_states if multitask else loss_from_states
+    loss_ours, metrics = loss_fn(ours, s_ours, b)
     loss_ours.backward()
     ours.last_metrics = metrics
 
@@ -144,6 +148,30 @@ def test_losses_gradients_and_popart_match_amago(real_amago, kind, cfg_kw):
     p, q = ours.popart, theirs.popart
     for a, b_ in ((p.mu, q.mu), (p.nu, q.nu), (p.w, q.w), (p.b, q.b)):
         torch.testing.assert_close(a, b_.view(-1), **tol)
+
+
+MULTITASK_CASES = [
+    pytest.param({}, id="multitask-defaults"),
+    pytest.param({"online_coeff": 0.5, "value_samples": 2}, id="multitask-with-dpg"),
+    pytest.param({"n_step": 2, "popart": False}, id="multitask-nstep2-no-popart"),
+]
+
+
+@pytest.mark.parametrize("cfg_kw", MULTITASK_CASES)
+def test_multitask_update_matches_amagos_multitask_agent(real_amago, cfg_kw):
+    # AMAGO-2's agent, continuous actions. (AMAGO's MultiTaskAgent cannot train discrete
+    # actions: it scores the probability-clipped buffer action under a OneHotCategorical,
+    # whose support check rejects it. amago_fast scores the one-hot itself.)
+    ours, theirs, (l_ours, l_theirs), (s_ours, s_theirs) = _run_pair(real_amago, "box", multitask=True, **cfg_kw)
+    tol = dict(rtol=5e-5, atol=5e-5)
+    torch.testing.assert_close(l_ours, l_theirs, **tol)
+    torch.testing.assert_close(s_ours.grad, s_theirs.grad, **tol)
+    for name, g_ours, g_theirs in amago_grads(ours, theirs):
+        assert g_ours is not None and g_theirs is not None, name
+        torch.testing.assert_close(g_ours, g_theirs, **tol, msg=lambda m: f"{name}: {m}")
+    for key, ref in (("train/critic_loss", "Critic Loss"), ("train/actor_loss", "Actor Loss")):
+        assert ours.last_metrics[key] == pytest.approx(float(theirs.update_info[ref]), rel=5e-5, abs=5e-5), key
+    torch.testing.assert_close(ours.popart.mu, theirs.popart.mu.view(-1), **tol)
 
 
 @pytest.mark.parametrize("kind", ["discrete", "box"])
