@@ -87,6 +87,28 @@ class StepResult:
     next_rl2s: np.ndarray  # (N, 1+A) float32 (zeros where done)
     next_time_idxs: np.ndarray  # (N,) int64 (0 where done)
     infos: list  # per env dict; episode stats + "success" (if defined) where done
+    nonfinite: np.ndarray | None = None  # (N,) bool: NaN/inf in obs or rews (zeroed, "flag" mode)
+    next_nonfinite: np.ndarray | None = None  # (N,) bool: NaN/inf in next_obs / next_rl2s
+
+
+NONFINITE_MODES = ("raise", "flag")
+
+
+class NonFiniteError(ValueError):
+    """An env returned NaN/inf in an observation or reward."""
+
+
+def _bad_rows(x: np.ndarray) -> np.ndarray:
+    """(N,) bool: rows of x (N, ...) holding NaN/inf (always False for integer dtypes)."""
+    x = np.asarray(x)
+    if x.dtype.kind not in "fc":
+        return np.zeros(x.shape[0], bool)
+    return ~np.isfinite(x.reshape(x.shape[0], -1)).all(axis=1)
+
+
+def _zeroed(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x)
+    return np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0) if x.dtype.kind in "fc" else x
 
 
 def _unbatch_info(info: dict, i: int) -> dict:
@@ -112,6 +134,12 @@ class AmagoVecEnv:
         name: the env's name (for messages).
         max_episode_steps: episode length limit if known (sizes the agent's context).
         hidden_obs_keys: observation keys stored in replay but not shown to the policy.
+
+    Attribute ``nonfinite`` says what a NaN/inf observation or reward does: "raise"
+    (default) raises ``NonFiniteError`` naming the copy, the step and the field; "flag"
+    zeroes the bad values (so the agent can still act) and marks the copies in
+    ``StepResult.nonfinite`` / ``next_nonfinite`` and ``reset_nonfinite``, for a caller
+    that drops those trajectories (the Trainer with ``TrainerConfig.nonfinite="drop"``).
     """
 
     def __init__(self, env_fns: Sequence[Callable[[], gym.Env]], vectorization: str = "sync",
@@ -142,12 +170,46 @@ class AmagoVecEnv:
         self._ep_return = np.zeros(self.num_envs, np.float64)
         self._needs_reset = True
         self.reset_infos: list[dict] = []  # per env info from the last reset()
+        self._nonfinite = "raise"
+        self.reset_nonfinite = np.zeros(self.num_envs, bool)  # (N,) from the last reset()
+
+    @property
+    def nonfinite(self) -> str:
+        """"raise" or "flag": what a NaN/inf observation or reward does (see class doc)."""
+        return self._nonfinite
+
+    @nonfinite.setter
+    def nonfinite(self, mode: str) -> None:
+        if mode not in NONFINITE_MODES:
+            raise ValueError(f"nonfinite must be one of {NONFINITE_MODES}, got {mode!r}")
+        self._nonfinite = mode
+
+    def _obs_bad(self, obs: Obs) -> tuple[np.ndarray, dict]:
+        """(N,) bad-row mask over every obs key, and {key: (N,) mask} of the keys with NaN/inf."""
+        per_key = {k: m for k, v in obs.items() if (m := _bad_rows(v)).any()}
+        bad = np.zeros(self.num_envs, bool)
+        for m in per_key.values():
+            bad |= m
+        return bad, per_key
+
+    def _refuse(self, what: str, mask: np.ndarray, when: str) -> None:
+        i = int(np.flatnonzero(mask)[0])
+        raise NonFiniteError(
+            f"env {self.name!r} copy {i} returned a NaN/inf {what} {when}; set "
+            "TrainerConfig.nonfinite='drop' (env.nonfinite='flag') to drop such trajectories instead")
 
     def reset(self, seed: int | None = None) -> tuple[Obs, np.ndarray, np.ndarray]:
         """Reset every copy -> (obs key -> (N, ...), rl2s (N, 1+A) zeros, time_idxs (N,) zeros)."""
         if seed is None and self._seed is not None:
             seed, self._seed = self._seed, None  # the constructor's seed is used once
         obs, info = self._vec.reset(seed=seed)
+        bad, per_key = self._obs_bad(obs)
+        if bad.any():
+            if self._nonfinite == "raise":
+                key = next(iter(per_key))
+                self._refuse(f"observation[{key!r}]", per_key[key], "at reset")
+            obs = {k: _zeroed(v) for k, v in obs.items()}
+        self.reset_nonfinite = bad
         if seed is not None:
             self.action_space.seed(seed)
         self._t[:] = 0
@@ -167,17 +229,42 @@ class AmagoVecEnv:
         terminated = np.asarray(terminated, bool)
         truncated = np.asarray(truncated, bool)
         done = terminated | truncated
+        if done.any():  # the stored view: final observations for copies that just finished
+            final_obs = info["final_obs"]
+            stored = {k: v.copy() for k, v in next_obs.items()}
+            for i in np.flatnonzero(done):
+                for k in stored:
+                    stored[k][i] = final_obs[i][k]
+        else:
+            stored = next_obs
+        bad, bad_keys = self._obs_bad(stored)
+        bad_rew = _bad_rows(rews)
+        reset_bad = self._obs_bad(next_obs)[0] if done.any() else bad
+        next_bad = np.where(done, reset_bad, bad | bad_rew)
+        bad |= bad_rew
+        if bad.any() or next_bad.any():
+            if self._nonfinite == "raise":
+                when = f"at time step {int(self._t[np.flatnonzero(bad | next_bad)[0]]) + 1}"
+                if bad_rew.any():
+                    self._refuse("reward", bad_rew, when)
+                if bad_keys:
+                    key = next(iter(bad_keys))
+                    self._refuse(f"observation[{key!r}]", bad_keys[key], when)
+                self._refuse("observation (first of its next episode)", next_bad, "at autoreset")
+            rews = _zeroed(rews)
+            stored = {k: _zeroed(v) for k, v in stored.items()}
+            next_obs = {k: _zeroed(v) for k, v in next_obs.items()}
+            if not done.any():
+                stored = next_obs
         self._t += 1
         self._ep_return += rews
         rl2s = np.concatenate([rews[:, None], vecs], axis=1)  # (N, 1+A)
         time_idxs = self._t.copy()
         infos = [{} for _ in range(self.num_envs)]
+        obs = stored
         if done.any():
-            obs = {k: v.copy() for k, v in next_obs.items()}
-            final_obs, final_info = info["final_obs"], info.get("final_info", {})
+            final_info = info.get("final_info", {})
             for i in np.flatnonzero(done):
-                for k in obs:
-                    obs[k][i] = final_obs[i][k]
                 ep_info = _unbatch_info(final_info, i) if final_info else {}
                 if "success" not in ep_info and "is_success" in ep_info:
                     ep_info["success"] = ep_info["is_success"]
@@ -199,7 +286,7 @@ class AmagoVecEnv:
             obs=obs, rl2s=rl2s, time_idxs=time_idxs, action_vecs=vecs, rews=rews,
             terminated=terminated, truncated=truncated, done=done,
             next_obs=next_obs, next_rl2s=next_rl2s, next_time_idxs=self._t.copy(),
-            infos=infos,
+            infos=infos, nonfinite=bad, next_nonfinite=next_bad,
         )
 
     def close(self) -> None:
