@@ -117,6 +117,13 @@ class StreamWriter:
         self._open[:] = False
         return committed
 
+    def discard(self, env_ids: Any) -> None:
+        """Close ``env_ids``' open trajectories without storing them (e.g. NaN data); they
+        need ``begin`` again."""
+        ids = self._env_ids(env_ids)
+        self._len[ids] = 0
+        self._open[ids] = False
+
     def _commit(self, e: int) -> int:
         T = int(self._len[e])
         arrays = [s[e, : (T + 1 if f.obs_like else T)] for s, f in zip(self._stage, self.buf.fields)]
