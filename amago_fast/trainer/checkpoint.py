@@ -8,7 +8,13 @@ Layout of one checkpoint directory (written under a temporary name, fsynced, ren
                            RNG states, exploration state, anything the trainer adds
     replay/                ReplayBuffer.save snapshot (optional)
 
-run_dir/checkpoints/latest.json names the newest complete checkpoint.
+A checkpoint exists only once its directory is renamed to ``step_<env steps>``; a process
+killed at any point leaves either the previous set of checkpoints or the new one, plus at
+most a ``.step_*.XXXX`` temporary directory that ``sweep_temp`` removes on the next start.
+run_dir/checkpoints/latest.json names the newest checkpoint written, but readers scan the
+directory (``latest_checkpoint``): a kill between the rename and latest.json loses nothing.
+Weights are checked before anything is written: a non-finite state dict is refused
+(``NonFiniteWeightsError``), so pruning can never drop a finite checkpoint for a broken one.
 """
 from __future__ import annotations
 
@@ -22,9 +28,20 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 import torch
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 LATEST = "latest.json"
+PREFIX = "step_"
+REQUIRED_FILES = ("weights.safetensors", "optimizer.safetensors", "state.json")
+
+
+class NonFiniteWeightsError(RuntimeError):
+    """The agent's weights hold NaN/inf: the checkpoint was not written."""
+
+
+class ResumeError(RuntimeError):
+    """Nothing to resume from (no complete checkpoint); the message is one line for users."""
 
 
 def _fsync_dir(path: Path) -> None:
@@ -42,11 +59,15 @@ def write_json_atomic(path: Path, obj: Any) -> None:
     """Write JSON to a temporary file in the same folder, fsync, rename over path."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     _fsync_dir(path.parent)
 
 
@@ -114,10 +135,16 @@ def save_checkpoint(
 ) -> Path:
     """Write checkpoint `name` under ckpt_root atomically; update latest.json; prune old ones."""
     ckpt_root = Path(ckpt_root)
+    weights = agent.state_dict()
+    bad = nonfinite_tensors(weights)
+    if bad:
+        raise NonFiniteWeightsError(
+            f"checkpoint {name}: refused, {len(bad)} weight tensor(s) hold NaN/inf (first: {bad[0]}); "
+            f"the checkpoints already in {ckpt_root} are kept")
     ckpt_root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=ckpt_root))
     try:
-        _save_tensors(tmp / "weights.safetensors", agent.state_dict())
+        _save_tensors(tmp / "weights.safetensors", weights)
         opt_t, opt_meta = optimizer_to_flat(agent.optimizer)
         rng_t, rng_meta = rng_state()
         _save_tensors(tmp / "optimizer.safetensors", {**opt_t, **rng_t})
@@ -141,19 +168,71 @@ def save_checkpoint(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     write_json_atomic(ckpt_root / LATEST, {"checkpoint": name})
-    done = sorted(p for p in ckpt_root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    for old in done[:-keep]:
+    # only complete checkpoints count and are pruned, oldest first; the new one is always kept
+    done = [p for p in complete_checkpoints(ckpt_root) if p.name != name]
+    for old in done[: max(0, len(done) - (keep - 1))]:
         shutil.rmtree(old, ignore_errors=True)
     return final
 
 
-def latest_checkpoint(ckpt_root: Path) -> Optional[Path]:
-    """The newest complete checkpoint directory, or None."""
-    p = Path(ckpt_root) / LATEST
-    if not p.exists():
+def nonfinite_tensors(tensors: dict[str, torch.Tensor]) -> list[str]:
+    """Names of floating-point tensors holding NaN or inf."""
+    return [k for k, v in tensors.items()
+            if torch.is_tensor(v) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+
+
+def is_complete(path: Path) -> bool:
+    """A checkpoint directory whose files are all there and readable (headers, state.json)."""
+    path = Path(path)
+    try:
+        if not all((path / f).is_file() for f in REQUIRED_FILES):
+            return False
+        for f in ("weights.safetensors", "optimizer.safetensors"):
+            with safe_open(str(path / f), "pt") as fh:  # header + size check, no tensor read
+                fh.keys()
+        return isinstance(json.loads((path / "state.json").read_text()), dict)
+    except (OSError, ValueError, SafetensorError):
+        return False
+
+
+def _step_of(path: Path) -> Optional[int]:
+    name = path.name
+    if not name.startswith(PREFIX) or not name[len(PREFIX):].isdigit():
         return None
-    path = Path(ckpt_root) / json.loads(p.read_text())["checkpoint"]
-    return path if path.exists() else None
+    return int(name[len(PREFIX):])
+
+
+def complete_checkpoints(ckpt_root: Path) -> list[Path]:
+    """Every complete ``step_*`` checkpoint under ckpt_root, oldest (fewest steps) first."""
+    root = Path(ckpt_root)
+    if not root.is_dir():
+        return []
+    found = [(s, p) for p in root.iterdir() if p.is_dir() and (s := _step_of(p)) is not None]
+    return [p for _, p in sorted(found) if is_complete(p)]
+
+
+def latest_checkpoint(ckpt_root: Path) -> Optional[Path]:
+    """The newest complete checkpoint directory, found by scanning ckpt_root (latest.json may
+    be missing or stale after a kill), or None."""
+    done = complete_checkpoints(ckpt_root)
+    return done[-1] if done else None
+
+
+def sweep_temp(ckpt_root: Path) -> list[str]:
+    """Remove what killed checkpoint writers left: ``.step_*.XXXX`` directories and
+    ``latest.json.*.tmp`` files. Call before a run starts writing; returns what was removed."""
+    root = Path(ckpt_root)
+    if not root.is_dir():
+        return []
+    removed = []
+    for p in root.iterdir():
+        if p.is_dir() and p.name.startswith("." + PREFIX):
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(p.name)
+        elif p.is_file() and p.name.startswith(LATEST + ".") and p.name.endswith(".tmp"):
+            p.unlink(missing_ok=True)
+            removed.append(p.name)
+    return removed
 
 
 def load_weights(agent, ckpt: Path) -> None:

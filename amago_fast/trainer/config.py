@@ -57,9 +57,16 @@ class TrainerConfig:
     eval_max_steps: int = 100_000
     """Safety cap on steps per env in one evaluation."""
     checkpoint_every: int = 10_000
-    """Env steps between checkpoints (and at the end); 0 disables periodic ones."""
+    """Env steps between checkpoints; 0 disables these (one is still written after the first
+    update, every checkpoint_interval_s, at the end and on SIGINT/SIGTERM)."""
+    checkpoint_interval_s: float = 300.0
+    """Wall seconds between checkpoints (0 disables); each cuts the envs' trajectories, so
+    set 0 when a run must be bit-identical to another."""
     keep_checkpoints: int = 2
     """Most recent checkpoints kept on disk."""
+    nonfinite: str = "raise"
+    """NaN/inf in an env's observations or rewards: "raise" (NonFiniteError naming the env
+    copy and field) or "drop" (drop the trajectory holding it, counted in data/dropped_*)."""
     seed: int = 0
     """Seeds torch, numpy, the envs, exploration and the replay sampler."""
     device: str = "cpu"
@@ -82,6 +89,10 @@ class TrainerConfig:
         for name in ("total_steps", "grad_steps_per_round", "learning_starts", "eval_every", "checkpoint_every"):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.nonfinite not in ("raise", "drop"):
+            raise ValueError(f"nonfinite must be 'raise' or 'drop', got {self.nonfinite!r}")
+        if not float(self.checkpoint_interval_s) >= 0:
+            raise ValueError(f"checkpoint_interval_s must be >= 0, got {self.checkpoint_interval_s}")
         if self.vectorization not in ("sync", "async"):
             raise ValueError(f"vectorization must be 'sync' or 'async', got {self.vectorization!r}")
         if self.seq_len is not None and self.seq_len < 1:
