@@ -7,7 +7,9 @@ is instant and never needs a GPU:
 - ``flash_attn_func``, ``flash_attn_qkvpacked_func``, ``flash_attn_with_kvcache``:
   attention with flash-attn's signatures (Triton on CUDA, PyTorch on CPU);
 - ``MultiGoalRelabeler``, ``HERRelabeler``: hindsight relabeling in C++;
-- ``Agent``, ``AgentConfig``, ``Trainer``, ``TrainerConfig``, ``make_env``: the agent.
+- ``Agent``, ``AgentConfig``, ``Trainer``, ``TrainerConfig``, ``make_env``, ``register_env``:
+  the agent;
+- ``load_policy`` -> ``Policy``: a trained run's policy with ``predict`` / ``reset``.
 """
 from __future__ import annotations
 
@@ -31,6 +33,9 @@ _EXPORTS = {
     "Trainer": "amago_fast.trainer",
     "TrainerConfig": "amago_fast.trainer",
     "make_env": "amago_fast.envs",
+    "register_env": "amago_fast.envs",
+    "load_policy": "amago_fast.policy",
+    "Policy": "amago_fast.policy",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -9,7 +9,8 @@ and works without any of them installed:
 - ``AmagoReplayDataset``: AMAGO's ``RLDataset`` interface backed by the C++ ReplayBuffer;
 - ``copy_heads_to_amago`` / ``copy_heads_from_amago``: actor, critic and PopArt weights
   between amago_fast's ``Agent`` and AMAGO's;
-- ``batch_to_tensordict``, ``tensordict_to_batch``, ``SliceWindowSampler``: TorchRL interop.
+- ``batch_to_tensordict``, ``tensordict_to_batch``, ``trajectory_to_tensordict``,
+  ``SliceWindowSampler``: TorchRL interop.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ _EXPORTS = {
     "AmagoReplayDataset": "amago_fast.compat.amago_dataset",
     "batch_to_tensordict": "amago_fast.compat.torchrl",
     "tensordict_to_batch": "amago_fast.compat.torchrl",
+    "trajectory_to_tensordict": "amago_fast.compat.torchrl",
     "SliceWindowSampler": "amago_fast.compat.torchrl",
     "copy_heads_to_amago": "amago_fast.compat.amago_weights",
     "copy_heads_from_amago": "amago_fast.compat.amago_weights",
