@@ -1,0 +1,226 @@
+"""amago_fast side by side with the real AMAGO, at the same settings, at the same time.
+
+    AMAGO_SRC=../shared/peers/amago python benchmarks/vs_amago.py throughput --budget-s 60
+    AMAGO_SRC=... python benchmarks/vs_amago.py tmaze --seeds 3 --budget-s 600 \\
+        --amago-python /path/to/amago_venv/bin/python
+    AMAGO_SRC=... python benchmarks/vs_amago.py dkd --seeds 2 --budget-s 900 --set room_size=5
+
+Each run starts two processes (benchmarks/vs_amago_worker.py): AMAGO (its own
+`Experiment` loop) and amago_fast (its `Trainer`), each pinned to its own CPU core with
+one torch thread, both at once so they see the same machine load; the cores are swapped
+on odd seeds. Both act in AMAGO's own env classes. Per run and seed it reports updates/s
+(updates over the learning phase), env steps/s (over the collection phase), and the env
+steps and training wall time (evaluation excluded) at which the evaluation's mean return
+first reached the threshold, with amago_fast / AMAGO ratios. `throughput` trains both
+on the same random batches at AMAGO's default size (no env) for --budget-s each.
+
+AMAGO's env wrappers need gymnasium <= 0.29 (its exploration wrapper relies on attribute
+forwarding that gymnasium 1.x removed): point --amago-python at an interpreter of such a
+venv (default: $AMAGO_PYTHON, else this one). `throughput` needs no env and runs either way.
+Results: JSON to --out (written atomically) and a markdown table on stdout.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from vs_amago_worker import Settings  # noqa: E402
+
+# Per-task settings both systems use. AMAGO's examples (04_tmaze.py, 05_dark_key_door.py)
+# use reward_multiplier 100; T-Maze gamma 0.9999. Model sizes are CPU-sized except
+# `throughput`, which is AMAGO's default model (TformerTrajEncoder, FFTstepEncoder, heads).
+PRESETS: dict[str, dict[str, Any]] = {
+    "throughput": dict(task="throughput", d_model=256, n_heads=8, n_layers=3, d_ff=1024, tstep_hidden=512,
+                       tstep_dim=256, head_hidden=256, batch_size=24, max_seq_len=101, budget_s=60.0),
+    "tmaze": dict(task="tmaze", horizon=20, max_seq_len=22, reward_multiplier=100.0, gamma=0.9999,
+                  parallel_envs=8, steps_per_epoch_per_env=64, updates_per_epoch=64, eps_anneal_per_env=1_500,
+                  eval_steps_per_env=84, threshold=0.999, budget_s=600.0),
+    "dkd": dict(task="dkd", room_size=5, episode_length=20, meta_horizon=100, max_seq_len=101,
+                reward_multiplier=100.0, parallel_envs=8, steps_per_epoch_per_env=100, updates_per_epoch=50,
+                eps_anneal_per_env=2_000, eval_steps_per_env=100, threshold=6.0, budget_s=900.0),
+}
+
+
+def _parse_set(items: list[str]) -> dict[str, Any]:
+    fields = {f.name: f for f in dataclasses.fields(Settings)}
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or key not in fields:
+            raise SystemExit(f"--set: expected KEY=VALUE with KEY one of {sorted(fields)}, got {item!r}")
+        kind = type(getattr(Settings(), key))
+        try:
+            out[key] = kind(raw)
+        except ValueError:
+            raise SystemExit(f"--set {key}: cannot read {raw!r} as {kind.__name__}") from None
+    return out
+
+
+def _write_json_atomic(path: Path, obj: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=1)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def run_pair(s: Settings, pythons: dict[str, str], cores: dict[str, int], work: Path,
+             grace_s: float = 180.0) -> dict[str, dict]:
+    """Both workers at once, each on its core; returns {system: {"final":..., "log": [...]}}."""
+    work.mkdir(parents=True, exist_ok=True)
+    settings_path = work / "settings.json"
+    _write_json_atomic(settings_path, dataclasses.asdict(s))
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", WANDB_MODE="disabled",
+               TORCHDYNAMO_DISABLE=os.environ.get("TORCHDYNAMO_DISABLE", "1"))
+    amago_src = os.environ.get("AMAGO_SRC")
+    if amago_src:
+        env["PYTHONPATH"] = os.pathsep.join([amago_src, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    procs = {}
+    for system in ("amago", "fast"):
+        out = work / f"{system}.jsonl"
+        out.unlink(missing_ok=True)
+        core = cores[system]
+        procs[system] = (subprocess.Popen(
+            [pythons[system], str(HERE / "vs_amago_worker.py"), system, str(settings_path), str(out)],
+            env=env, stdout=open(work / f"{system}.stdout", "w"), stderr=subprocess.STDOUT,
+            preexec_fn=lambda core=core: os.sched_setaffinity(0, {core})), out)
+    deadline = time.monotonic() + s.budget_s + grace_s  # the workers stop themselves; this is a backstop
+    results = {}
+    for system, (p, out) in procs.items():
+        try:
+            rc = p.wait(timeout=max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            rc = p.wait()
+        log = _read_jsonl(out)
+        final = next((r["final"] for r in log if "final" in r), None)
+        results[system] = dict(rc=rc, final=final, log=[r for r in log if "final" not in r])
+        if final is None:
+            tail = (work / f"{system}.stdout").read_text()[-3000:]
+            print(f"[vs_amago] {system} worker failed (rc={rc}):\n{tail}", file=sys.stderr)
+    return results
+
+
+def _ratio(a: Optional[float], b: Optional[float]) -> Optional[float]:
+    return None if a is None or b is None or b == 0 else a / b
+
+
+def summarize_learning(res: dict[str, dict]) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    for system in ("amago", "fast"):
+        f = res[system]["final"] or {}
+        solved = f.get("solved")
+        row[system] = dict(
+            updates_per_s=_ratio(f.get("updates"), f.get("learn_s")),
+            env_steps_per_s=_ratio(f.get("env_steps"), f.get("collect_s")),
+            steps_to_threshold=solved["env_steps"] if solved else None,
+            wall_to_threshold=solved["train_wall_s"] if solved else None,
+            env_steps=f.get("env_steps"), updates=f.get("updates"), train_wall_s=f.get("train_wall_s"),
+            best_eval_return=max((r["eval_return"] for r in res[system]["log"]), default=None),
+        )
+    a, b = row["fast"], row["amago"]
+    row["ratio_fast_over_amago"] = {k: _ratio(a[k], b[k]) for k in
+                                    ("updates_per_s", "env_steps_per_s", "steps_to_threshold", "wall_to_threshold")}
+    return row
+
+
+def _fmt(x: Any, nd: int = 2) -> str:
+    if x is None:
+        return "not reached"
+    if isinstance(x, float):
+        return f"{x:.{nd}f}"
+    return str(x)
+
+
+def learning_table(rows: list[dict]) -> str:
+    lines = ["| seed | system | updates/s | env steps/s | env steps to threshold | train wall s to threshold | best eval return |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        for system, name in (("amago", "AMAGO"), ("fast", "amago_fast")):
+            x = r[system]
+            lines.append(f"| {r['seed']} | {name} | {_fmt(x['updates_per_s'])} | {_fmt(x['env_steps_per_s'], 0)} | "
+                         f"{_fmt(x['steps_to_threshold'])} | {_fmt(x['wall_to_threshold'], 0)} | "
+                         f"{_fmt(x['best_eval_return'], 3)} |")
+        q = r["ratio_fast_over_amago"]
+        lines.append(f"| {r['seed']} | **fast / AMAGO** | **{_fmt(q['updates_per_s'])}x** | {_fmt(q['env_steps_per_s'])}x | "
+                     f"{_fmt(q['steps_to_threshold'], 2)} | {_fmt(q['wall_to_threshold'], 2)} | |")
+    return "\n".join(lines)
+
+
+def main(argv: Optional[list[str]] = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("mode", choices=sorted(PRESETS))
+    p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1, one concurrent pair each (not throughput)")
+    p.add_argument("--budget-s", type=float, default=None, help="wall budget of each worker (preset default)")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override Settings fields")
+    p.add_argument("--out", type=Path, default=None, help="results JSON (default: vs_amago_<mode>.json here)")
+    p.add_argument("--work-dir", type=Path, default=None, help="worker logs (default: a temp dir)")
+    p.add_argument("--amago-python", default=os.environ.get("AMAGO_PYTHON", sys.executable))
+    p.add_argument("--fast-python", default=sys.executable)
+    args = p.parse_args(argv)
+    if args.seeds < 1:
+        p.error(f"--seeds must be >= 1, got {args.seeds}")
+    if not os.environ.get("AMAGO_SRC"):
+        p.error("set AMAGO_SRC to the AMAGO source folder (e.g. ../shared/peers/amago)")
+    kw = dict(PRESETS[args.mode])
+    kw.update(_parse_set(args.set))
+    if args.budget_s is not None:
+        kw["budget_s"] = args.budget_s
+    try:
+        base = Settings(**kw).check()
+    except ValueError as e:
+        p.error(str(e))
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        print(f"[vs_amago] only CPUs {cpus} available: both workers share one core", file=sys.stderr)
+        cpus = cpus * 2
+    pythons = {"amago": args.amago_python, "fast": args.fast_python}
+    work = args.work_dir or Path(tempfile.mkdtemp(prefix="vs_amago_"))
+    out_path = args.out or HERE / f"vs_amago_{args.mode}.json"
+    report: dict[str, Any] = dict(mode=args.mode, settings=dataclasses.asdict(base), date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                                  cpus=cpus, pythons=pythons, load_avg_start=os.getloadavg(), runs=[])
+    seeds = [0] if args.mode == "throughput" else list(range(args.seeds))
+    for seed in seeds:
+        s = dataclasses.replace(base, seed=seed)
+        cores = {"amago": cpus[seed % 2], "fast": cpus[(seed + 1) % 2]}
+        res = run_pair(s, pythons, cores, work / f"seed{seed}")
+        if args.mode == "throughput":
+            ups = {k: (res[k]["final"] or {}).get("updates_per_s") for k in ("amago", "fast")}
+            row = dict(seed=seed, cores=cores, **ups, ratio_fast_over_amago=_ratio(ups["fast"], ups["amago"]))
+        else:
+            row = dict(seed=seed, cores=cores, **summarize_learning(res))
+        row["raw"] = {k: dict(final=v["final"], rc=v["rc"], log=v["log"]) for k, v in res.items()}
+        report["runs"].append(row)
+        report["load_avg_end"] = os.getloadavg()
+        _write_json_atomic(out_path, report)  # after every seed: an interrupted sweep keeps its runs
+    if args.mode == "throughput":
+        r = report["runs"][0]
+        print("| system | updates/s |\n|---|---|\n"
+              f"| AMAGO | {_fmt(r['amago'])} |\n| amago_fast | {_fmt(r['fast'])} |\n"
+              f"| **fast / AMAGO** | **{_fmt(r['ratio_fast_over_amago'])}x** |")
+    else:
+        print(learning_table(report["runs"]))
+    print(f"[vs_amago] results: {out_path}", file=sys.stderr)
+    return report
+
+
+if __name__ == "__main__":
+    main()

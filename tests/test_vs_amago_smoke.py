@@ -1,0 +1,97 @@
+"""benchmarks/vs_amago.py: argument checks, and one very short side-by-side run.
+
+Needs AMAGO's source (AMAGO_SRC). The T-Maze pair also needs an interpreter whose
+gymnasium AMAGO's env wrappers support (<= 0.29): AMAGO_PYTHON, or this one if it qualifies.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "benchmarks"
+AMAGO_SRC = os.environ.get("AMAGO_SRC")
+pytestmark = pytest.mark.skipif(not AMAGO_SRC, reason="AMAGO_SRC is unset (path to AMAGO's source)")
+
+TINY = ["d_model=16", "n_heads=2", "n_layers=1", "d_ff=32", "tstep_hidden=16", "tstep_dim=16",
+        "head_hidden=16", "batch_size=4"]
+
+
+@pytest.fixture(scope="module")
+def vs():
+    sys.path.insert(0, str(BENCH))
+    import vs_amago
+
+    yield vs_amago
+    sys.path.remove(str(BENCH))
+
+
+def _amago_python() -> str | None:
+    """An interpreter with gymnasium < 1 that imports AMAGO, or None."""
+    for exe in (os.environ.get("AMAGO_PYTHON"), sys.executable):
+        if not exe:
+            continue
+        r = subprocess.run([exe, "-c", "import gymnasium, amago; print(gymnasium.__version__)"],
+                           capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=AMAGO_SRC))
+        if r.returncode == 0 and int(r.stdout.strip().split(".")[0]) < 1:
+            return exe
+    return None
+
+
+def test_bad_arguments_name_the_argument(vs, tmp_path):
+    with pytest.raises(SystemExit, match="bogus"):
+        vs._parse_set(["bogus=1"])
+    with pytest.raises(SystemExit, match="horizon"):
+        vs._parse_set(["horizon=abc"])
+    with pytest.raises(SystemExit, match="KEY=VALUE"):
+        vs._parse_set(["horizon"])
+    with pytest.raises(ValueError, match="task"):
+        vs.Settings(task="maze").check()
+    with pytest.raises(ValueError, match="eval_steps_per_env"):
+        vs.Settings(task="tmaze", horizon=20, eval_steps_per_env=5).check()
+    with pytest.raises(SystemExit):
+        vs.main(["tmaze", "--seeds", "0", "--out", str(tmp_path / "x.json")])
+    assert vs._parse_set(["horizon=7", "lr=0.5"]) == {"horizon": 7, "lr": 0.5}
+
+
+def test_throughput_pair_runs_pinned_and_reports(vs, tmp_path, capsys):
+    out = tmp_path / "tp.json"
+    rep = vs.main(["throughput", "--budget-s", "1", "--out", str(out), "--work-dir", str(tmp_path / "w"),
+                   "--amago-python", sys.executable, "--set", *TINY, "max_seq_len=8"])
+    saved = json.loads(out.read_text())
+    run = saved["runs"][0]
+    for system in ("amago", "fast"):
+        final = run["raw"][system]["final"]
+        assert final is not None, f"{system} worker wrote no final record"
+        assert final["updates"] > 0 and final["torch_threads"] == 1
+        assert final["cpus"] == [run["cores"][system]]  # pinned to its own core
+    assert run["ratio_fast_over_amago"] == pytest.approx(run["fast"] / run["amago"])
+    assert rep["settings"]["d_model"] == 16
+    assert "fast / AMAGO" in capsys.readouterr().out
+
+
+@pytest.mark.slow  # two AMAGO/amago_fast start-ups and a few epochs: ~1-2 minutes on 2 shared cores
+def test_tmaze_pair_counts_the_same_schedule(vs, tmp_path):
+    exe = _amago_python()
+    if exe is None:
+        pytest.skip("no interpreter with AMAGO and gymnasium <= 0.29 (set AMAGO_PYTHON)")
+    out = tmp_path / "tm.json"
+    vs.main(["tmaze", "--seeds", "1", "--budget-s", "4", "--out", str(out), "--work-dir", str(tmp_path / "w"),
+             "--amago-python", exe, "--set", *TINY, "horizon=3", "max_seq_len=5", "parallel_envs=2",
+             "steps_per_epoch_per_env=8", "updates_per_epoch=2", "eval_steps_per_env=4"])
+    run = json.loads(out.read_text())["runs"][0]
+    logs = {k: run["raw"][k]["log"] for k in ("amago", "fast")}
+    for system, log in logs.items():
+        final = run["raw"][system]["final"]
+        assert final is not None and final["env_steps"] > 0, system
+        trained = [r for r in log if r["env_steps"] > 0]
+        assert trained, f"{system}: no evaluation after training"
+        for r in trained:  # 2 envs x 8 steps per epoch, 2 updates per epoch on both sides
+            assert r["env_steps"] % 16 == 0 and r["updates"] == 2 * (r["env_steps"] // 16), (system, r)
+    assert set(run["ratio_fast_over_amago"]) == {"updates_per_s", "env_steps_per_s", "steps_to_threshold",
+                                                 "wall_to_threshold"}
