@@ -28,7 +28,8 @@ from .cli_config import add_config_flags, given
 from .trainer.presets import CPU_AGENT, PRESETS
 
 # flags that may change on --resume: they do not alter what the run computes
-RESUMABLE = ("total_steps", "progress", "device", "tensorboard", "wandb", "wandb_project", "torch_threads")
+RESUMABLE = ("total_steps", "progress", "device", "tensorboard", "wandb", "wandb_project", "torch_threads",
+             "checkpoint_interval_s")
 
 
 class UserError(Exception):
@@ -273,11 +274,26 @@ def _report_context(asked, trainer) -> None:
           f"faster window pass --no-context-from-env --max-seq-len N", file=sys.stderr)
 
 
+def _warn_damaged(run_dir: Path, used: Optional[Path], command: str) -> None:
+    """Name the newer checkpoints that are skipped because a file in them is damaged."""
+    from amago_fast.policy import damaged_checkpoints
+
+    for p in damaged_checkpoints(Path(run_dir) / "checkpoints", used):
+        print(f"amago-fast {command}: skipping damaged checkpoint {p} (a truncated or corrupt file); "
+              f"using {used.name if used else 'none'}", file=sys.stderr)
+
+
 def _check_checkpoint_files(run_dir: Path) -> None:
-    """A damaged latest checkpoint is named in one line instead of a safetensors traceback."""
+    """The checkpoint a resume starts from is read in full first, so a damaged file is named
+    in one line instead of a safetensors traceback; damaged newer ones are named and skipped."""
+    from amago_fast.policy import damaged_checkpoints
     from amago_fast.trainer import latest_checkpoint
 
     ckpt = latest_checkpoint(run_dir / "checkpoints")
+    if ckpt is None and damaged_checkpoints(run_dir / "checkpoints", None):
+        names = [p.name for p in damaged_checkpoints(run_dir / "checkpoints", None)]
+        raise UserError(f"--resume: every checkpoint of {run_dir} is damaged or truncated: {names}")
+    _warn_damaged(run_dir, ckpt, "train")
     if ckpt is not None:
         for f in sorted(ckpt.glob("*.safetensors")):
             _open_safetensors(f)
@@ -325,6 +341,7 @@ def _eval(args: argparse.Namespace) -> int:
 
     check_device(args.device)
     run = load_run(args.run_dir, device=args.device)
+    _warn_damaged(Path(args.run_dir), run.checkpoint, "eval")
     tcfg = run.trainer_config
     res = evaluate(run.agent, tcfg.env, tcfg.env_args, args.episodes, args.num_envs, seed=args.seed, sample=args.sample)
     print(json.dumps({**res, "checkpoint": run.checkpoint.name}))
@@ -349,7 +366,9 @@ def _plot(args: argparse.Namespace) -> int:
 
 def _user_mistakes() -> tuple[type, ...]:
     """Exceptions that describe bad input (their message names it): one line, no traceback."""
-    kinds: list[type] = [UserError, ValueError, TypeError, FileNotFoundError, ImportError]
+    from amago_fast.trainer import ResumeError
+
+    kinds: list[type] = [UserError, ValueError, TypeError, FileNotFoundError, ImportError, ResumeError]
     try:
         import gymnasium
 
@@ -368,8 +387,14 @@ def _user_mistakes() -> tuple[type, ...]:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from amago_fast.trainer import TrainingInterrupted
+
     try:
         return {"train": _train, "eval": _eval, "plot": _plot}[args.command](args)
+    except TrainingInterrupted as e:  # the trainer saved a checkpoint first
+        parser.exit(130, f"amago-fast {args.command}: {e}\n")
+    except KeyboardInterrupt:  # before training began or outside it: nothing to save
+        parser.exit(130, f"amago-fast {args.command}: interrupted\n")
     except _user_mistakes() as e:
         if os.environ.get("AMAGO_FAST_DEBUG"):
             raise

@@ -43,6 +43,18 @@ def _read_run_config(run_dir: Path) -> dict:
     return data
 
 
+def damaged_checkpoints(ckpt_root: Path, used: Optional[Path]) -> list[Path]:
+    """``step_*`` checkpoint directories newer than ``used`` (every one when None) that are
+    not complete: a truncated or corrupt file (temporary ones are hidden ``.step_*``)."""
+    from amago_fast.trainer.checkpoint import is_complete
+
+    root = Path(ckpt_root)
+    if not root.is_dir():
+        return []
+    steps = sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("step_"))
+    return [p for p in steps if (used is None or p.name > used.name) and not is_complete(p)]
+
+
 def load_run(run_dir: Union[str, Path], device: str = "cpu", checkpoint: Optional[Union[str, Path]] = None) -> LoadedRun:
     """Build the run's agent on ``device`` and load the weights of ``checkpoint`` (default:
     the latest). FileNotFoundError without config.json or a checkpoint, ValueError naming
@@ -57,6 +69,9 @@ def load_run(run_dir: Union[str, Path], device: str = "cpu", checkpoint: Optiona
     for module in tcfg.env_modules:  # the user's env registrations
         importlib.import_module(module)
     ckpt = Path(checkpoint) if checkpoint is not None else latest_checkpoint(run_dir / "checkpoints")
+    if ckpt is None and damaged_checkpoints(run_dir / "checkpoints", None):
+        names = [p.name for p in damaged_checkpoints(run_dir / "checkpoints", None)]
+        raise ValueError(f"run_dir: every checkpoint of {run_dir} is damaged or truncated: {names}")
     if ckpt is None or not (ckpt / "weights.safetensors").is_file():
         raise FileNotFoundError(f"run_dir: {run_dir} has no checkpoint yet (checkpoints/ holds no weights.safetensors)")
     probe = make_env(tcfg.env, num_envs=1, **tcfg.env_args)
