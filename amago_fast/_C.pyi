@@ -62,6 +62,12 @@ class ReplayStore:
         """Replace a partition's index table (snapshot loading); checks it for corruption."""
     def locate(self, traj_id: int) -> tuple[int, int, int]:
         """(partition, arena offset, length T); IndexError if the id is not stored."""
+    def snapshot(self, fds: Sequence[Sequence[int]], data_offset: int
+                 ) -> tuple[list[tuple[_I64, _I64, _I64, int]], list[int], int, tuple[int, int, int]]:
+        """Point in time, under one hold of the lock: per partition (ids, compacted offsets,
+        lengths, rows), with every field's live rows pwritten to fds[p][f] from byte
+        data_offset; plus rng_state, next_id and (errno, partition, field) of a failed
+        write (errno 0 when all writes succeeded)."""
     @property
     def num_trajectories(self) -> int: ...
     @property

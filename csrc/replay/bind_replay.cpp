@@ -10,6 +10,10 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -24,6 +28,30 @@ namespace {
 
 using I64Array = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
 using Lock = std::lock_guard<std::mutex>;
+
+// a * b * c for byte counts; an overflow or a negative factor is an argument error, so a
+// wrapped product can never make a too-small array pass a size check.
+int64_t nbytes_of(int64_t a, int64_t b, int64_t c, const char* what) {
+  int64_t ab, abc;
+  if (a < 0 || b < 0 || c < 0 || __builtin_mul_overflow(a, b, &ab) ||
+      __builtin_mul_overflow(ab, c, &abc))
+    throw std::invalid_argument(std::string(what) + ": size overflows int64");
+  return abc;
+}
+
+// Write all n bytes at file offset off (retrying short writes); 0 or the errno.
+int pwrite_all(int fd, const uint8_t* p, int64_t n, int64_t off) {
+  while (n > 0) {
+    const ssize_t w = ::pwrite(fd, p, static_cast<size_t>(std::min<int64_t>(n, 1 << 30)), off);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (w == 0) return EIO;
+    p += w, n -= w, off += w;
+  }
+  return 0;
+}
 
 uint8_t* writable_ptr(py::array a, int64_t nbytes, const char* what) {
   if (!(a.flags() & py::array::c_style))
@@ -48,7 +76,7 @@ I64Array to_array(const std::vector<int64_t>& v) {
 
 void check_bl(int64_t B, int64_t L) {
   if (B < 1) throw std::invalid_argument("batch_size must be >= 1");
-  if (L < 1) throw std::invalid_argument("seq_len must be >= 1");
+  if (L < 1 || L > (int64_t{1} << 40)) throw std::invalid_argument("seq_len must be in [1, 2**40]");
 }
 
 int check_p(int p) {
@@ -79,7 +107,8 @@ class PyStore {
     Lock lk(mu_);
     const int64_t rows = store_.partition(p).rows;
     for (int f = 0; f < store_.num_fields(); ++f)
-      bases.push_back(writable_ptr(arenas[f], rows * store_.row_bytes(f), "arena"));
+      bases.push_back(writable_ptr(arenas[f], nbytes_of(rows, store_.row_bytes(f), 1, "arena"),
+                                   "arena"));
     store_.attach(p, bases);
     keep_[p] = arenas;  // the arrays own the memory: keep them alive
     // Read-only views of the arenas: bases for the trajectory views handed to relabelers
@@ -181,15 +210,17 @@ class PyStore {
     if (static_cast<int>(data.size()) != store_.num_fields())
       throw std::invalid_argument("add: one array per field is required");
     std::vector<const uint8_t*> src;
+    if (T < 1) throw std::invalid_argument("add: length must be >= 1");
     for (int f = 0; f < store_.num_fields(); ++f) {
       const py::array& a = data[f];
-      const int64_t rows = obs_like_[f] ? T + 1 : T;
+      const int64_t rows = obs_like_[f] ? nbytes_of(T, 1, 1, "add") + 1 : T;
       if (!(a.flags() & py::array::c_style))
         throw std::invalid_argument("add: arrays must be C-contiguous");
-      if (static_cast<int64_t>(a.nbytes()) != rows * store_.row_bytes(f))
+      const int64_t want = nbytes_of(rows, store_.row_bytes(f), 1, "add");
+      if (static_cast<int64_t>(a.nbytes()) != want)
         throw std::invalid_argument("add: field " + std::to_string(f) + " has " +
                                     std::to_string(a.nbytes()) + " bytes, expected " +
-                                    std::to_string(rows * store_.row_bytes(f)));
+                                    std::to_string(want));
       src.push_back(static_cast<const uint8_t*>(a.data()));
     }
     std::vector<int64_t> evicted;
@@ -287,6 +318,62 @@ class PyStore {
     return py::make_tuple(to_array(ids), to_array(offsets), to_array(lengths), head);
   }
 
+  // A point-in-time snapshot (ReplayBuffer.save). Under one hold of the lock (GIL
+  // released, plain C++ only): both partitions' index tables, the generator state and
+  // next id, and every field's live rows written back to back, oldest first, with
+  // pwrite to fds[p][f] from byte data_offset. A concurrent add() waits, so the rows and
+  // the index always belong to the same instant. Returns
+  // ([(ids, offsets, lengths, rows)] * 2, rng_state, next_id, (errno, p, f)); errno is 0
+  // unless a write failed (then the files are incomplete and must be discarded).
+  py::tuple snapshot(std::vector<std::vector<int>> fds, int64_t data_offset) {
+    const int F = store_.num_fields();
+    if (fds.size() != 2 || static_cast<int>(fds[0].size()) != F ||
+        static_cast<int>(fds[1].size()) != F)
+      throw std::invalid_argument("snapshot: one file descriptor per field and partition");
+    if (data_offset < 0) throw std::invalid_argument("snapshot: data_offset must be >= 0");
+    std::vector<int64_t> ids[2], offs[2], lens[2];
+    int64_t rows[2] = {0, 0};
+    std::array<uint64_t, 4> rng;
+    int64_t nid;
+    int err = 0, ep = -1, ef = -1;
+    {
+      py::gil_scoped_release nogil;
+      Lock lk(mu_);
+      for (int p = 0; p < 2; ++p) {
+        const Partition& P = store_.partition(p);
+        int64_t pos = 0;
+        for (const auto& r : P.trajs) {
+          ids[p].push_back(r.id);
+          offs[p].push_back(pos);
+          lens[p].push_back(r.length);
+          pos += r.length + 1;
+        }
+        rows[p] = pos;
+        for (int f = 0; f < F && err == 0 && !P.trajs.empty(); ++f) {
+          const int64_t rb = store_.row_bytes(f);
+          int64_t out = 0;  // rows written so far
+          // Runs of trajectories that lie back to back in the arena: one pwrite each.
+          for (size_t i = 0; i < P.trajs.size() && err == 0;) {
+            const int64_t start = P.trajs[i].offset;
+            int64_t end = start + P.trajs[i].length + 1;
+            for (++i; i < P.trajs.size() && P.trajs[i].offset == end; ++i)
+              end += P.trajs[i].length + 1;
+            err = pwrite_all(fds[p][f], P.arena[f] + start * rb, (end - start) * rb,
+                             data_offset + out * rb);
+            out += end - start;
+          }
+          if (err) ep = p, ef = f;
+        }
+      }
+      rng = store_.rng_state();
+      nid = store_.next_id();
+    }
+    py::list parts;
+    for (int p = 0; p < 2; ++p)
+      parts.append(py::make_tuple(to_array(ids[p]), to_array(offs[p]), to_array(lens[p]), rows[p]));
+    return py::make_tuple(parts, rng, nid, py::make_tuple(err, ep, ef));
+  }
+
   void restore(int p, I64Array ids, I64Array offsets, I64Array lengths, int64_t head,
                int64_t next_id) {
     const auto a = to_vec(ids), o = to_vec(offsets), l = to_vec(lengths);
@@ -345,11 +432,13 @@ class PyStore {
       throw std::invalid_argument("one output per field is required");
     Outs o;
     for (int f = 0; f < store_.num_fields(); ++f)
-      o.fields.push_back(writable_ptr(outs[f], B * (obs_like_[f] ? L + 1 : L) * store_.row_bytes(f),
-                                      "output"));
-    o.mask = reinterpret_cast<bool*>(writable_ptr(mask, B * (L + 1), "mask"));
-    o.ids = reinterpret_cast<int64_t*>(writable_ptr(ids, B * 8, "ids"));
-    o.starts = reinterpret_cast<int64_t*>(writable_ptr(starts, B * 8, "starts"));
+      o.fields.push_back(writable_ptr(
+          outs[f], nbytes_of(B, obs_like_[f] ? L + 1 : L, store_.row_bytes(f), "output"),
+          "output"));
+    o.mask = reinterpret_cast<bool*>(writable_ptr(mask, nbytes_of(B, L + 1, 1, "mask"), "mask"));
+    o.ids = reinterpret_cast<int64_t*>(writable_ptr(ids, nbytes_of(B, 8, 1, "ids"), "ids"));
+    o.starts =
+        reinterpret_cast<int64_t*>(writable_ptr(starts, nbytes_of(B, 8, 1, "starts"), "starts"));
     return o;
   }
 
@@ -394,6 +483,7 @@ void bind_replay(py::module_& m) {
       .def("restore", &PyStore::restore, py::arg("partition"), py::arg("ids"), py::arg("offsets"),
            py::arg("lengths"), py::arg("head"), py::arg("next_id"))
       .def("locate", &PyStore::locate, py::arg("traj_id"))
+      .def("snapshot", &PyStore::snapshot, py::arg("fds"), py::arg("data_offset"))
       .def_property_readonly("num_trajectories", &PyStore::num_trajectories)
       .def_property_readonly("num_timesteps", &PyStore::num_timesteps)
       .def_property_readonly("next_id", &PyStore::next_id)

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <stdexcept>
 
 namespace amago_fast {
 
@@ -47,7 +48,12 @@ class Xoshiro256 {
   }
 
   std::array<uint64_t, 4> state() const { return s_; }
-  void set_state(const std::array<uint64_t, 4>& s) { s_ = s; }
+  // The all-zero state is xoshiro's one fixed point (it would draw 0 forever).
+  void set_state(const std::array<uint64_t, 4>& s) {
+    if ((s[0] | s[1] | s[2] | s[3]) == 0)
+      throw std::invalid_argument("rng_state must not be all zero (xoshiro256** would only draw 0)");
+    s_ = s;
+  }
 
  private:
   static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }

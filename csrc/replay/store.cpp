@@ -155,21 +155,32 @@ WindowItem Store::item(int64_t id, int64_t raw_start) const {
 }
 
 void Store::restore(int p, std::vector<TrajRec> trajs, int64_t head, int64_t next_id) {
+  if (p != 0 && p != 1) throw std::invalid_argument("partition must be 0 or 1");
   Partition& P = part_[p];
   std::vector<TrajRec> by_off = trajs;
   std::sort(by_off.begin(), by_off.end(),
             [](const TrajRec& a, const TrajRec& b) { return a.offset < b.offset; });
   int64_t end = 0, total = 0;
+  // Every value comes from a file: compare by subtraction so nothing can overflow.
+  // r.offset >= end >= 0, 1 <= r.length <= rows - 1 and r.offset <= rows - 1 - r.length.
   for (const auto& r : by_off) {
-    if (r.length < 1 || r.offset < end || r.offset + r.length + 1 > P.rows)
+    if (r.length < 1 || r.offset < end || r.length > P.rows - 1 ||
+        r.offset > P.rows - 1 - r.length)
       throw std::invalid_argument("corrupt index table: bad offset/length for trajectory " +
                                   std::to_string(r.id));
     end = r.offset + r.length + 1;
-    total += r.length;
+    total += r.length;  // <= rows: the rows of different trajectories do not overlap
   }
-  for (size_t i = 1; i < trajs.size(); ++i)
-    if (trajs[i].id <= trajs[i - 1].id)
+  for (size_t i = 0; i < trajs.size(); ++i) {
+    if (trajs[i].id < 0 || trajs[i].id >= next_id)
+      throw std::invalid_argument("corrupt index table: id " + std::to_string(trajs[i].id) +
+                                  " is outside [0, next_id=" + std::to_string(next_id) + ")");
+    if (i > 0 && trajs[i].id <= trajs[i - 1].id)
       throw std::invalid_argument("corrupt index table: ids are not increasing");
+    if (part_[1 - p].find(trajs[i].id) != nullptr)
+      throw std::invalid_argument("corrupt index table: id " + std::to_string(trajs[i].id) +
+                                  " is stored in both partitions");
+  }
   if (total > P.capacity) throw std::invalid_argument("corrupt index table: over capacity");
   if (head < 0 || head > P.rows) throw std::invalid_argument("corrupt index table: bad head");
   P.trajs.assign(trajs.begin(), trajs.end());

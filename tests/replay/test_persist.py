@@ -121,7 +121,7 @@ def test_corrupt_snapshot_is_reported(tmp_path, filled_buffer, damage):
             np.lib.format.write_array_header_2_0(fh, {"descr": "<i8", "fortran_order": False,
                                                       "shape": idx.shape})
             fh.write(idx.tobytes())
-        m["files"]["fifo-index.npy"]["crc32"] = persist._crc32(idx)
+        m["files"]["fifo-index.npy"]["crc32"] = persist._npy.crc32(idx)
         (d / "manifest.json").write_text(json.dumps(m))
     elif damage == "header":
         (d / "fifo-02.npy").write_bytes(b"garbage" * 20)
