@@ -1,5 +1,5 @@
 """Networks: timestep encoders, trajectory encoders (Transformer with KV cache, GRU), heads."""
-from .attention import backend_name, cache_attention, causal_attention, reference_attention
+from .attention import cache_attention, causal_attention
 from .gru import GRUState, GRUTrajEncoder
 from .heads import ActionDist, ActorHead, CriticEnsemble, PopArt
 from .layers import SigmaReparamLinear
@@ -8,6 +8,5 @@ from .tstep import TstepEncoder
 
 __all__ = [
     "ActionDist", "ActorHead", "CriticEnsemble", "GRUState", "GRUTrajEncoder", "KVCache", "PopArt",
-    "SigmaReparamLinear", "TransformerTrajEncoder", "TstepEncoder", "backend_name", "cache_attention",
-    "causal_attention", "reference_attention",
+    "SigmaReparamLinear", "TransformerTrajEncoder", "TstepEncoder", "cache_attention", "causal_attention",
 ]
