@@ -32,6 +32,7 @@ _EXPORTS = {
     "AgentConfig": "amago_fast.agent",
     "Trainer": "amago_fast.trainer",
     "TrainerConfig": "amago_fast.trainer",
+    "CPU_AGENT": "amago_fast.trainer.presets",
     "make_env": "amago_fast.envs",
     "register_env": "amago_fast.envs",
     "load_policy": "amago_fast.policy",

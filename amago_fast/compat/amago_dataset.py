@@ -82,7 +82,7 @@ _BASE, _ITEM = _amago_loading()
 
 
 def _raw_start(rng: np.random.Generator, n: int, L: int, mode: str) -> int:
-    """A window's raw start (before clipping at 0) by DESIGN.md's padded_sampling rules."""
+    """A window's raw start (before clipping at 0) by docs/data.md's padded_sampling rules."""
     if n <= L:
         return 0
     lo, hi = {"none": (0, n - L), "both": (-L + 1, n - 2), "left": (-L + 1, n - L), "right": (0, n - 2)}[mode]

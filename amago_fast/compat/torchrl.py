@@ -136,7 +136,7 @@ def tensordict_to_batch(td: Any) -> Any:
 
 
 def trajectory_to_tensordict(traj: Mapping[str, Any], traj_id: int) -> Any:
-    """One stored trajectory (T transitions, DESIGN.md's arrays) as T TorchRL steps.
+    """One stored trajectory (T transitions, docs/data.md's arrays) as T TorchRL steps.
 
     ``traj`` holds ``obs`` {key: (T+1, ...)} (or ``obs/<key>`` entries), ``actions`` (T, A),
     ``rews`` (T,) or (T, 1), ``dones`` (T,) or (T, 1). Returns a TensorDict of batch_size [T]

@@ -1,6 +1,6 @@
 """Trajectory-dict plumbing shared by the relabelers: validation and rebuilding.
 
-A trajectory (DESIGN.md data contract) is a dict with obs keys -> (T+1, ...) arrays
+A trajectory (docs/data.md data contract) is a dict with obs keys -> (T+1, ...) arrays
 (either at the top level or inside a nested ``"obs"`` dict), ``"rl2s"`` (T+1, 1+A)
 float32, ``"time_idxs"`` (T+1,) or (T+1, 1), ``"actions"`` (T, A), ``"rews"`` (T,) or
 (T, 1) and ``"dones"`` (T,) or (T, 1) bool. Relabeling never writes into these arrays.

@@ -1,4 +1,4 @@
-"""The training batch: B windows of L transitions in the DESIGN.md layout."""
+"""The training batch: B windows of L transitions in the docs/data.md layout."""
 from __future__ import annotations
 
 from dataclasses import dataclass, fields

@@ -31,7 +31,7 @@ class ReplayBuffer:
     Capacity counts transitions. FIFO evicts whole oldest non-protected trajectories;
     protected trajectories (demonstrations, offline data) have their own capacity and
     are never evicted (adding past it is an error). Trajectories are chosen uniformly
-    (or proportionally to length), then a window is placed by DESIGN.md's
+    (or proportionally to length), then a window is placed by docs/data.md's
     ``padded_sampling`` rules. All random draws come from one seeded generator on the
     calling thread: same seed + same calls -> same batches, whatever ``num_threads``.
     """

@@ -1,7 +1,7 @@
 """Pure-NumPy reference for the C++ window sampler (csrc/replay/).
 
 Same generator (xoshiro256** seeded by splitmix64), same draw order (all trajectory
-choices, then all starts) and the DESIGN.md ``padded_sampling`` rules, written as plainly
+choices, then all starts) and the docs/data.md ``padded_sampling`` rules, written as plainly
 as possible. Tests compare the native sampler with it window for window; the buffer's
 relabeling path also uses ``cut_windows`` to window relabeled trajectory copies.
 """

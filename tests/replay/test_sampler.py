@@ -66,7 +66,7 @@ def test_draw_then_gather_equals_sample(filled_buffer):
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("n,L", [(40, 8), (9, 8), (8, 8), (3, 8), (2, 1)])
 def test_start_distribution_matches_design(filled_buffer, mode, n, L):
-    """Exact support and a chi-square test of raw starts against DESIGN.md's uniform rule."""
+    """Exact support and a chi-square test of raw starts against docs/data.md's uniform rule."""
     buf, _ = filled_buffer([n])
     draws = 6000
     _, starts = buf.draw(draws, L, mode)
@@ -74,7 +74,7 @@ def test_start_distribution_matches_design(filled_buffer, mode, n, L):
     assert starts.min() >= lo and starts.max() <= hi
     k = hi - lo + 1
     counts = np.bincount(starts - lo, minlength=k)
-    assert (counts > 0).all(), "every start in the DESIGN.md range must be reachable"
+    assert (counts > 0).all(), "every start in the docs/data.md range must be reachable"
     if k > 1:
         expected = draws / k
         chi2 = ((counts - expected) ** 2 / expected).sum()
