@@ -6,6 +6,7 @@ import math
 import os
 from typing import Optional, Sequence, Tuple, Union
 
+import numpy as np
 import torch
 
 SUPPORTED_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
@@ -46,8 +47,22 @@ def check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
         raise ValueError(
             f"k must be (batch={b}, seqlen_k, nheads={h}, headdim={d}) to match q, got {tuple(k.shape)}"
         )
-    if b == 0 or lq == 0 or h == 0 or d == 0 or k.shape[1] == 0:
-        raise ValueError(f"empty dimension in q {tuple(q.shape)} or k {tuple(k.shape)}")
+    if h == 0 or d == 0:
+        raise ValueError(f"nheads and headdim must be >= 1, got q {tuple(q.shape)}")
+
+
+def nothing_to_attend(q: torch.Tensor, k: torch.Tensor) -> bool:
+    """batch 0, seqlen_q 0 or seqlen_k 0: flash-attn returns empty outputs (zeros for
+    queries that see no key) instead of raising."""
+    return q.shape[0] == 0 or q.shape[1] == 0 or k.shape[1] == 0
+
+
+def zeros_like_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """(B, Lq, H, D) zeros that stay in the autograd graph of q, k and v (zero gradients).
+    torch.where instead of `* 0`, so an inf/NaN input cannot turn the zeros into NaN."""
+    no = torch.zeros((), dtype=torch.bool, device=q.device)
+    kv = torch.where(no, k.sum() + v.sum(), 0.0)  # () zero, a graph edge to k and v
+    return torch.where(no, q, 0.0) + kv
 
 
 def check_options(
@@ -57,8 +72,9 @@ def check_options(
     if not isinstance(dropout_p, (int, float)) or not 0.0 <= float(dropout_p) < 1.0:
         raise ValueError(f"dropout_p must be a float in [0, 1), got {dropout_p!r}")
     if softmax_scale is not None:
-        if not isinstance(softmax_scale, (int, float)) or not math.isfinite(softmax_scale):
-            raise ValueError(f"softmax_scale must be a finite float or None, got {softmax_scale!r}")
+        if isinstance(softmax_scale, bool) or not isinstance(softmax_scale, (int, float)) or \
+                not math.isfinite(softmax_scale) or softmax_scale <= 0:
+            raise ValueError(f"softmax_scale must be a finite float > 0 or None, got {softmax_scale!r}")
     return check_window(window_size)
 
 
@@ -169,8 +185,8 @@ def check_cache(
         raise ValueError(
             f"k_cache must be (batch={b}, seqlen_cache, nheads={h}, headdim={d}), got {tuple(k_cache.shape)}"
         )
-    if b == 0 or lq == 0 or lmax == 0 or h == 0 or d == 0:
-        raise ValueError(f"empty dimension in q {tuple(q.shape)} or k_cache {tuple(k_cache.shape)}")
+    if h == 0 or d == 0:
+        raise ValueError(f"nheads and headdim must be >= 1, got q {tuple(q.shape)}")
     if k_cache.stride(-1) != 1 or v_cache.stride(-1) != 1:
         raise ValueError("k_cache and v_cache must be contiguous in the last (headdim) dimension")
     if (k is None) != (v is None):
@@ -183,17 +199,26 @@ def check_cache(
         check_same("v", v, "q", q)
         if k.shape != v.shape:
             raise ValueError(f"k and v must have the same shape, got {tuple(k.shape)} and {tuple(v.shape)}")
-        if k.shape[0] != b or k.shape[2] != h or k.shape[3] != d or k.shape[1] == 0:
-            raise ValueError(f"k must be (batch={b}, seqlen_new>0, nheads={h}, headdim={d}), got {tuple(k.shape)}")
+        if k.shape[0] != b or k.shape[2] != h or k.shape[3] != d:
+            raise ValueError(f"k must be (batch={b}, seqlen_new, nheads={h}, headdim={d}), got {tuple(k.shape)}")
         lnew = k.shape[1]
+        for name, t in (("k_cache", k_cache), ("v_cache", v_cache)):
+            if any(st == 0 and n > 1 for st, n in zip(t.stride(), t.shape)):
+                raise ValueError(
+                    f"{name} is an expanded (stride-0) view, but new tokens are written into it in "
+                    "place, so its rows would overwrite each other; pass a tensor that owns its "
+                    "memory (e.g. .contiguous())"
+                )
         if cache_seqlens is None:
             raise ValueError("cache_seqlens is required when appending new k/v (where would they go?)")
         if lnew > lmax:
             raise ValueError(f"k has {lnew} new tokens but the cache holds only seqlen_cache={lmax}")
     if cache_seqlens is None:
         return torch.full((b,), lmax, dtype=torch.int32, device=q.device)
-    if isinstance(cache_seqlens, int) and not isinstance(cache_seqlens, bool):
-        cache_seqlens = torch.full((b,), cache_seqlens, dtype=torch.int32, device=q.device)
+    if isinstance(cache_seqlens, (int, np.integer)) and not isinstance(cache_seqlens, bool):
+        if not 0 <= int(cache_seqlens) < 2**31:
+            raise ValueError(f"cache_seqlens={int(cache_seqlens)} is outside [0, 2**31) (int32 lengths)")
+        cache_seqlens = torch.full((b,), int(cache_seqlens), dtype=torch.int32, device=q.device)
     if not isinstance(cache_seqlens, torch.Tensor):
         raise TypeError(f"cache_seqlens must be an int32 tensor (batch,), an int or None, got {type(cache_seqlens).__name__}")
     if cache_seqlens.dtype not in (torch.int32, torch.int64) or cache_seqlens.shape != (b,):
@@ -205,7 +230,7 @@ def check_cache(
     # One small device-to-host copy (no extra kernels): an out-of-range length would
     # otherwise read or write out of bounds.
     values = cache_seqlens.tolist()
-    lo, hi = min(values), max(values)
+    lo, hi = min(values, default=0), max(values, default=0)
     if lo < 0:
         raise ValueError(f"cache_seqlens must be >= 0, got min {lo}")
     if not ring and hi + lnew > lmax:

@@ -57,6 +57,8 @@ def flash_attn_func(
     window = _checks.check_options(dropout_p, softmax_scale, window_size)
     scale = _checks.resolve_scale(softmax_scale, q.shape[-1])
     chosen = _checks.choose_backend(backend, q.device, q.shape[-1], float(dropout_p), q.dtype)
+    if _checks.nothing_to_attend(q, k):
+        return _checks.zeros_like_attention(q, k, v)
     if chosen == "triton":
         from ._triton_ops import triton_attention
 
@@ -143,6 +145,12 @@ def flash_attn_with_kvcache(
     window = _checks.check_options(0.0, softmax_scale, window_size)
     scale = _checks.resolve_scale(softmax_scale, q.shape[-1])
     chosen = _checks.choose_backend(backend, q.device, q.shape[-1], 0.0, q.dtype)
+    if k is not None and (k.shape[1] == 0 or q.shape[0] == 0):
+        k = v = None  # nothing to append
+    if _checks.nothing_to_attend(q, k_cache):  # batch 0, seqlen_q 0 or an empty cache
+        with torch.no_grad():
+            append_kv(k_cache, v_cache, k, v, seqlens, bool(ring))
+        return q.new_zeros(q.shape)
     if chosen == "triton":
         from ._triton_ops import triton_append, triton_decode
 

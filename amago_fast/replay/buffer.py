@@ -25,6 +25,16 @@ def _positive_int(v: Any, name: str, allow_none: bool = False) -> int | None:
     return int(v)
 
 
+def _int_ids(x: Any, name: str) -> np.ndarray:
+    """(n,) int64 from a sequence of ints; floats are refused, never truncated."""
+    a = np.asarray(x).reshape(-1)
+    if a.size and a.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be integers, got dtype {a.dtype} ({x!r:.60})")
+    if a.size and a.dtype.kind == "u" and int(a.max()) >= 2**63:
+        raise ValueError(f"{name}: {int(a.max())} does not fit int64")
+    return np.ascontiguousarray(a, dtype=np.int64)
+
+
 class ReplayBuffer:
     """Whole trajectories in native arenas; samples padded training windows in C++.
 
@@ -256,8 +266,7 @@ class ReplayBuffer:
                device: Any = None, pin_memory: bool = False) -> Batch:
         """Cut the given windows (no randomness): traj_ids (B,), raw_starts (B,)."""
         L = _positive_int(seq_len, "seq_len")
-        ids = np.ascontiguousarray(traj_ids, dtype=np.int64).reshape(-1)
-        st = np.ascontiguousarray(raw_starts, dtype=np.int64).reshape(-1)
+        ids, st = _int_ids(traj_ids, "traj_ids"), _int_ids(raw_starts, "raw_starts")
         if len(ids) == 0 or len(ids) != len(st):
             raise ValueError("traj_ids and raw_starts must be non-empty and equally long")
         for i, s in zip(ids.tolist(), st.tolist()):
@@ -285,13 +294,13 @@ class ReplayBuffer:
             raise ValueError("trajs must be a non-empty list of trajectory dicts")
         B = len(trajs)
         ids = np.full(B, -1, np.int64) if traj_ids is None else \
-            np.ascontiguousarray(traj_ids, dtype=np.int64).reshape(-1)
+            _int_ids(traj_ids, "traj_ids")
         if len(ids) != B:
             raise ValueError(f"traj_ids: expected {B} ids, got {len(ids)}")
         st = None
         if raw_starts is not None:
             trajs = [relabeled.canonical(self, t, i) for i, t in enumerate(trajs)]
-            st = np.ascontiguousarray(raw_starts, dtype=np.int64).reshape(-1)
+            st = _int_ids(raw_starts, "raw_starts")
             if len(st) != B:
                 raise ValueError(f"raw_starts: expected {B} starts, got {len(st)}")
             for i, (t, s) in enumerate(zip(trajs, st.tolist())):
@@ -373,8 +382,9 @@ class ReplayBuffer:
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | os.PathLike) -> None:
-        """Atomic snapshot (manifest.json + .npy arrays, no pickle); see docs/replay.md.
-        Not safe to run while another thread adds trajectories to this buffer."""
+        """Atomic, point-in-time snapshot (manifest.json + .npy arrays, no pickle); see
+        docs/replay.md. Safe while other threads add or sample: they wait while the live
+        rows are copied into the snapshot files."""
         from .persist import save_buffer
 
         save_buffer(self, directory)

@@ -21,7 +21,7 @@ def _qkv(b=1, l=4, h=2, d=16, dtype=torch.float32):
         (lambda q, k, v: (q, k.half(), v.half()), "k has dtype"),
         (lambda q, k, v: (q.long(), k, v), "q has unsupported dtype"),
         (lambda q, k, v: (q, k[..., :8], v[..., :8]), "k must be"),
-        (lambda q, k, v: (q[:, :0], k, v), "empty dimension"),
+        (lambda q, k, v: (q[:, :, :0], k[:, :, :0], v[:, :, :0]), "nheads and headdim"),
     ],
 )
 def test_bad_tensors(make, match):
