@@ -63,13 +63,21 @@ def test_forward_is_causal_and_padding_does_not_leak():
     assert not torch.allclose(y[:, 6:], y2[:, 6:])
 
 
-def test_positions_come_from_time_idxs():
-    # A window sampled mid-trajectory must equal the same tokens at the same times.
-    enc = TransformerTrajEncoder(6, 32, 4, 1, 48, 0.0, "fixed", 16, max_time=64).eval()
+@pytest.mark.parametrize("pos_emb", ["fixed", "learned", "rotary"])
+def test_positions_come_from_time_idxs(pos_emb):
+    # The position of a token is its env time step, not its index inside the window: the
+    # same tokens at other times give other outputs, at the same times the same outputs,
+    # whatever else shares the batch.
+    enc = TransformerTrajEncoder(6, 32, 4, 1, 48, 0.0, pos_emb, 16, max_time=64).eval()
     x = torch.randn(1, 5, 6)
-    a = enc(x, torch.arange(5)[None])
-    b = enc(x, torch.arange(10, 15)[None])
-    assert not torch.allclose(a, b)
+    early = torch.arange(5)[None]
+    # rotary sees only distances between times, so move the times apart, not just along
+    late = early * 3 if pos_emb == "rotary" else early + 10
+    a, b = enc(x, early), enc(x, late)
+    assert not torch.allclose(a, b, atol=1e-4)
+    mixed = enc(torch.cat([x, x]), torch.cat([late, early]))
+    torch.testing.assert_close(mixed[0], b[0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(mixed[1], a[0], atol=1e-5, rtol=1e-5)
 
 
 def test_bad_config_is_a_value_error():

@@ -58,7 +58,10 @@ def test_relabeled_trajectories_obey_their_reward_rule(h, rng, strategy):
     for t, o in zip(trajs, out):
         _check_reward_rule(o, 0.0)
         L, T = len(o["rews"]), len(t["rews"])
-        assert o["rews"][-1] == 1.0 if strategy != "episode" else True
+        if strategy == "episode":  # the goal is achieved at some step s in 1..T, not always the last
+            assert o["rews"].max() == 1.0
+        else:  # final / future: the kept sequence ends where the goal was achieved
+            assert o["rews"][-1] == 1.0
         assert (L == T) if strategy != "future" else (1 <= L <= T)
         assert np.array_equal(o["observation"], t["observation"][: L + 1])
 
