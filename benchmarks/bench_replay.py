@@ -1,4 +1,4 @@
-"""Replay sampling: batch 24 x 256 from a 1M-timestep buffer (issue 2, item 6).
+"""Replay sampling: batch 24 x 256 from a 1M-timestep buffer (the replay throughput target in RESULTS.md).
 
 Compares, in one run:
 - ``native``: ReplayBuffer.sample (C++ gather, GIL released) -> torch tensors;
@@ -189,7 +189,7 @@ def test_stream_step_16_envs(benchmark):
     assert buf.num_timesteps % TRAJ_LEN == 0
 
 
-# ---- relabeled sampling (issue 5): sample(relabeler=...) vs plain sample, same B, L ----
+# ---- relabeled sampling: sample(relabeler=...) vs plain sample, same B, L ----
 
 HER_GOAL = 3
 HER_SHAPES = {"tmaze": (24, 256, 500), "her": (16, 16, 50)}  # name: (B, L, trajectory length)

@@ -1,4 +1,4 @@
-"""Learning runs for issue 4's targets: `python benchmarks/learning.py PRESET RUN_DIR [--minutes M]`.
+"""Learning runs for the CPU learning targets (docs/agent.md): `python benchmarks/learning.py PRESET RUN_DIR [--minutes M]`.
 
 Trains the preset (amago_fast.trainer.presets) with a wall-clock budget, computes the
 baseline where there is one (Thompson sampling for the bandit) in the same process,

@@ -29,10 +29,6 @@ class GRUTrajEncoder(nn.Module):
         self.gru = nn.GRU(d_model, d_model, n_layers, batch_first=True, dropout=dropout if n_layers > 1 else 0.0)
         self.norm_out = nn.LayerNorm(d_model)
 
-    @property
-    def emb_dim(self) -> int:
-        return self.d_model
-
     def forward(self, x: torch.Tensor, time_idxs: torch.Tensor) -> torch.Tensor:
         out, _ = self.gru(self.inp(x))  # (B, L, D); windows start at h=0 like AMAGO's
         return self.norm_out(out)

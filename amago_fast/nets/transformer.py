@@ -95,10 +95,6 @@ class TransformerTrajEncoder(nn.Module):
         )
         self.norm_out = nn.LayerNorm(d_model)
 
-    @property
-    def emb_dim(self) -> int:
-        return self.d_model
-
     def _embed(self, x: torch.Tensor, time_idxs: torch.Tensor) -> torch.Tensor:
         h = self.inp(x)
         if self.pos is not None:

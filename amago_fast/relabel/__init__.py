@@ -10,5 +10,6 @@ from __future__ import annotations
 from .factory import RELABEL_CHOICES, relabeler_for
 from .her import HERRelabeler
 from .multigoal import MultiGoalRelabeler
+from .protocol import HERStrategy, MultiGoalStrategy, Relabeler
 
-__all__ = ["MultiGoalRelabeler", "HERRelabeler", "relabeler_for", "RELABEL_CHOICES"]
+__all__ = ["MultiGoalRelabeler", "HERRelabeler", "HERStrategy", "MultiGoalStrategy", "Relabeler", "relabeler_for", "RELABEL_CHOICES"]

@@ -22,8 +22,8 @@ import numpy as np
 
 from . import _traj, reference
 from .multigoal import default_num_threads
+from .protocol import HERStrategy
 
-_STRATEGIES = {"final": reference.HER_FINAL, "future": reference.HER_FUTURE, "episode": reference.HER_EPISODE}
 
 
 @dataclass
@@ -31,7 +31,7 @@ class HERRelabeler:
     """Single-goal HER over whole trajectories (see module doc); ``relabel(trajs, seed)``."""
 
     strategy: str = "future"
-    """"final", "future" or "episode": which achieved value becomes the new goal."""
+    """"final", "future" or "episode" (or a HERStrategy): which achieved value becomes the new goal."""
     goal_key: str = "desired_goal"
     """Observation key holding the desired goal, (T+1, *g)."""
     achieved_key: str = "achieved_goal"
@@ -52,8 +52,10 @@ class HERRelabeler:
     """C++ worker threads; None = min(cpu count, 8)."""
 
     def __post_init__(self) -> None:
-        if self.strategy not in _STRATEGIES:
-            raise ValueError(f"strategy must be one of {sorted(_STRATEGIES)}, got {self.strategy!r}")
+        try:
+            self.strategy = HERStrategy(self.strategy)
+        except ValueError:
+            raise ValueError(f"strategy must be one of {[s.value for s in HERStrategy]}, got {self.strategy!r}") from None
         if not isinstance(self.tolerance, (int, float)) or not math.isfinite(self.tolerance) or self.tolerance < 0:
             raise ValueError(f"tolerance must be a finite number >= 0, got {self.tolerance!r}")
         if not isinstance(self.prob, (int, float)) or not 0.0 <= self.prob <= 1.0:
@@ -104,7 +106,7 @@ class HERRelabeler:
         return f
 
     def _run(self, fields: list[dict], draws: np.ndarray) -> list:
-        code = _STRATEGIES[self.strategy]
+        code = HERStrategy(self.strategy).code
         dims = {f["goals"].shape[1] for f in fields}
         _traj.check_batch_shares(fields, dims)
         args = (code, float(self.prob), float(self.tolerance), float(self.success_reward),

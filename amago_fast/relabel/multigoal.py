@@ -27,8 +27,8 @@ from typing import Optional
 import numpy as np
 
 from . import _traj, reference
+from .protocol import MultiGoalStrategy
 
-_STRATEGIES = {"none": 0, "some": reference.STRATEGY_SOME, "all": reference.STRATEGY_ALL}
 
 
 def default_num_threads() -> int:
@@ -62,8 +62,11 @@ class MultiGoalRelabeler:
     def __post_init__(self) -> None:
         if isinstance(self.num_goals, bool) or not isinstance(self.num_goals, int) or self.num_goals < 1:
             raise ValueError(f"num_goals must be an int >= 1, got {self.num_goals!r}")
-        if self.strategy not in _STRATEGIES:
-            raise ValueError(f"strategy must be one of {sorted(_STRATEGIES)}, got {self.strategy!r}")
+        try:
+            self.strategy = MultiGoalStrategy(self.strategy)
+        except ValueError:
+            raise ValueError(f"strategy must be one of {[s.value for s in MultiGoalStrategy]}, "
+                             f"got {self.strategy!r}") from None
         if not isinstance(self.tolerance, (int, float)) or not math.isfinite(self.tolerance) or self.tolerance < 0:
             raise ValueError(f"tolerance must be a finite number >= 0, got {self.tolerance!r}")
         if self.backend not in ("cpp", "python"):
@@ -109,7 +112,7 @@ class MultiGoalRelabeler:
         return f
 
     def _run(self, fields: list[dict], draws: np.ndarray) -> list[tuple]:
-        code = _STRATEGIES[self.strategy]
+        code = MultiGoalStrategy(self.strategy).code
         dims = {f["goals"].shape[2] - 1 for f in fields}
         _traj.check_batch_shares(fields, dims)
         if self.backend == "python":

@@ -1,4 +1,4 @@
-"""Learning presets for the issue-4 targets, tuned for a 2-core CPU.
+"""Learning presets for the CPU learning targets (docs/agent.md), tuned for a 2-core CPU.
 
 Each preset is (TrainerConfig overrides, AgentConfig overrides). Used by
 benchmarks/learning.py and the slow learning tests; documented in docs/agent.md.
