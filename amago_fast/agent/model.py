@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..nets import ActorHead, CriticEnsemble, GRUTrajEncoder, PopArt, TransformerTrajEncoder, TstepEncoder
+from ..nets import ActorHead, CriticEnsemble, GRUState, GRUTrajEncoder, KVCache, PopArt, TransformerTrajEncoder, TstepEncoder
 from ..nets.heads import TwoHotValues
 from .config import AgentConfig
 from .losses import amago_loss
@@ -232,7 +232,7 @@ class Agent(nn.Module):
             missing = set(self.tstep.keys) - set(o)
             if missing:
                 raise ValueError(f"obs is missing keys {sorted(missing)}")
-            n_state = state.count.shape[0] if hasattr(state, "count") else state.h.shape[1]
+            n_state = state_num_envs(state)
             sizes = {"rl2s": r.shape[0], "time_idxs": t.shape[0], **{f"obs[{k!r}]": o[k].shape[0] for k in self.tstep.keys}}
             bad = {k: v for k, v in sizes.items() if v != n_state}
             if bad:
@@ -258,5 +258,16 @@ class Agent(nn.Module):
         return np.clip(a, -1.0, 1.0).astype(np.float32)
 
 
+def _check_state(state) -> None:
+    if not isinstance(state, (KVCache, GRUState)):
+        raise TypeError(f"state must be the KVCache or GRUState from Agent.init_state, got {type(state).__name__}")
+
+
 def state_device(state) -> torch.device:
-    return state.count.device if hasattr(state, "count") else state.h.device
+    _check_state(state)
+    return state.count.device if isinstance(state, KVCache) else state.h.device
+
+
+def state_num_envs(state) -> int:
+    _check_state(state)
+    return state.count.shape[0] if isinstance(state, KVCache) else state.h.shape[1]
