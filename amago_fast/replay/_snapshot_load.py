@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import itertools
 import json
+import os
 import warnings
 import zlib
 from pathlib import Path
@@ -36,6 +37,16 @@ def _int(v, name: str, lo: int = 0, hi: int = _I64_MAX) -> int:
     return v
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # alive but not ours to signal
+        return True
+    return True
+
+
 def _resolve(directory) -> Path:
     d = Path(directory).absolute()
     if (d / "manifest.json").is_file():
@@ -43,8 +54,18 @@ def _resolve(directory) -> Path:
     olds = sorted(glob.glob(glob.escape(str(d)) + ".old-*"), key=lambda p: Path(p).stat().st_mtime)
     olds = [p for p in olds if (Path(p) / "manifest.json").is_file()]
     if not d.exists() and olds:  # killed between the two renames of the fallback path
-        warnings.warn(f"{d} is missing; loading the previous snapshot {olds[-1]}", stacklevel=4)
-        return Path(olds[-1])
+        old = Path(olds[-1])
+        pid = old.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            try:  # its writer is dead: put the previous snapshot back in place
+                old.rename(d)
+                warnings.warn(f"{d} was missing; restored the previous snapshot from {old}",
+                              stacklevel=4)
+                return d
+            except OSError:
+                pass
+        warnings.warn(f"{d} is missing; loading the previous snapshot {old}", stacklevel=4)
+        return old
     raise ValueError(f"directory={str(d)!r} is not a replay snapshot (no manifest.json)")
 
 

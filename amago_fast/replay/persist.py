@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from . import _npy
-from ._snapshot_load import FORMAT, PARTS, VERSION, load_buffer, manifest_crc  # noqa: F401
+from ._snapshot_load import FORMAT, PARTS, VERSION, _pid_alive, load_buffer, manifest_crc  # noqa: F401
 
 
 def _fsync_dir(path: Path) -> None:
@@ -51,16 +51,6 @@ def _exchange(a: Path, b: Path) -> bool:
     fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
     AT_FDCWD, RENAME_EXCHANGE = -100, 2
     return fn(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # alive but not ours to signal
-        return True
-    return True
 
 
 def sweep_dead_writers(final: Path) -> None:
