@@ -74,9 +74,26 @@ def _read_h5(node) -> Any:
     return node[()]
 
 
+def _flat_obs(x: np.ndarray, box, n: int) -> np.ndarray:
+    x = np.asarray(x)
+    if x.ndim == 1 and box.shape not in ((), (1,)) and x.dtype.kind in "iu":  # a Discrete index
+        return np.eye(box.shape[0], dtype=box.dtype)[x.astype(np.int64)]
+    return x.reshape(n, *box.shape).astype(box.dtype)
+
+
 def _minari_obs(raw: Any, space, n: int) -> dict:
+    """raw Minari observations (T+1, ...) -> {key: (T+1, ...)}. `space` is either the env's
+    own observation space or the env wrapper's flat Dict-of-Box space (what a Trainer has)."""
+    from gymnasium import spaces
+
     from ..envs.spaces import to_dict_obs
 
+    if isinstance(space, spaces.Dict) and all(isinstance(s, spaces.Box) for s in space.spaces.values()):
+        if isinstance(raw, dict):
+            return {k: _flat_obs(raw[k], b, n) for k, b in space.spaces.items()}
+        if len(space.spaces) == 1:
+            ((k, b),) = space.spaces.items()
+            return {k: _flat_obs(raw, b, n)}
     if isinstance(raw, dict):
         steps = [to_dict_obs(space, {k: v[t] for k, v in raw.items()}) for t in range(n)]
     else:

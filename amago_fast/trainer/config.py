@@ -40,6 +40,13 @@ class TrainerConfig:
     """Hindsight relabeling of sampled trajectories: "none", "some" or "all" (multi-goal envs)."""
     buffer_capacity: int = 500_000
     """Replay capacity in transitions (FIFO over whole trajectories)."""
+    offline_data: str = ""
+    """Offline dataset directory (an amago_fast replay snapshot, an AMAGO buffer or a Minari
+    dataset, read locally): its trajectories are kept in the replay buffer's protected
+    partition, never evicted, next to what the envs collect (offline-to-online)."""
+    offline_steps: int = 0
+    """Gradient steps on the offline data before any env step (offline RL). With
+    total_steps=0 the run never collects: train offline, evaluate, checkpoint."""
     eps_start: float = 1.0
     """Exploration ceiling at the start (AMAGO-style per-env epsilon)."""
     eps_end: float = 0.05
@@ -86,7 +93,8 @@ class TrainerConfig:
         for name in ("num_envs", "collect_steps", "batch_size", "eval_episodes", "eval_envs", "keep_checkpoints"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("total_steps", "grad_steps_per_round", "learning_starts", "eval_every", "checkpoint_every"):
+        for name in ("total_steps", "grad_steps_per_round", "learning_starts", "eval_every", "checkpoint_every",
+                     "offline_steps"):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.nonfinite not in ("raise", "drop"):
@@ -97,6 +105,8 @@ class TrainerConfig:
             raise ValueError(f"vectorization must be 'sync' or 'async', got {self.vectorization!r}")
         if self.seq_len is not None and self.seq_len < 1:
             raise ValueError(f"seq_len must be >= 1 or None, got {self.seq_len}")
+        if self.offline_steps and not self.offline_data:
+            raise ValueError("offline_steps needs offline_data (the dataset directory to train on)")
         if not isinstance(self.env_args, dict):
             raise TypeError(f"env_args must be a dict, got {type(self.env_args).__name__}")
 

@@ -144,6 +144,9 @@ class Trainer:
             self._load_trainer_state(state)
             if getattr(self, "is_main", True):  # records the resumed run will write again
                 trim_metrics(self.run_dir, self.env_steps)
+        elif cfg.offline_data:
+            self.buffer = self._offline_buffer(buf_kw)
+            self._save_run_config()
         else:
             self.buffer = ReplayBuffer.from_spaces(self.env.observation_space, self.env.action_space, **buf_kw)
             self._save_run_config()
@@ -163,6 +166,41 @@ class Trainer:
         from amago_fast.replay import ReplayBuffer
 
         return ReplayBuffer.load(ckpt / "replay", relabeler=relabeler)
+
+    def _offline_buffer(self, buf_kw: dict):
+        """A buffer with the offline dataset in its protected partition (see offline_data)."""
+        from amago_fast.offline import iter_offline_trajectories
+        from amago_fast.replay import ReplayBuffer
+
+        trajs = list(iter_offline_trajectories(self.cfg.offline_data, self.env.observation_space, self.env.action_space))
+        if not trajs:
+            raise ValueError(f"offline_data={self.cfg.offline_data!r} holds no trajectories")
+        buf = ReplayBuffer.from_spaces(self.env.observation_space, self.env.action_space,
+                                       protected_capacity=sum(len(t["actions"]) + 1 for t in trajs), **buf_kw)
+        for t in trajs:
+            buf.add_trajectory(t["obs"], t["rl2s"], t["time_idxs"], t["actions"], t["rews"], t["dones"], protected=True)
+        return buf
+
+    def _offline_phase(self, log) -> None:
+        """cfg.offline_steps updates on the (offline) buffer before any env step; resumable."""
+        cfg = self.cfg
+        chunk = max(1, cfg.grad_steps_per_round)
+        while self.grad_steps < cfg.offline_steps and self._stop_reason is None:
+            before_grad = self.grad_steps
+            record = self.learn(min(chunk, cfg.offline_steps - self.grad_steps))
+            self.skipped_updates += int(round(record.get("train/skipped_nonfinite", 0.0) * (self.grad_steps - before_grad)))
+            done = self.grad_steps >= cfg.offline_steps
+            every = cfg.eval_every  # counts updates in this phase
+            if done or (every > 0 and self.grad_steps // every > before_grad // every):
+                res = self.evaluate()
+                record.update({f"eval/{k}": v for k, v in res.items()})
+                fire(self.callbacks, "on_eval", self, res)
+            record.update(env_steps=self.env_steps, grad_steps=self.grad_steps)
+            record["train/skipped_updates"] = self.skipped_updates
+            log.log(record)
+            fire(self.callbacks, "on_step", self, record)
+            if done or before_grad == 0 or self._stop_reason is not None:
+                self._save()
 
     def _save_run_config(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -345,6 +383,8 @@ class Trainer:
         saved_at = -1
         fire(self.callbacks, "on_train_start", self)
         try:
+            if cfg.offline_steps and self.env_steps == 0:
+                self._offline_phase(log)
             while self.env_steps < total and self._stop_reason is None:
                 before, before_grad = self.env_steps, self.grad_steps
                 tc = time.perf_counter()
@@ -401,7 +441,7 @@ class Trainer:
                 bar.close()
             fire(self.callbacks, "on_train_end", self)
         if self._stop_reason in ("SIGINT", "SIGTERM"):
-            path = self.last_checkpoint if self.env_steps > 0 else None
+            path = self.last_checkpoint if self.env_steps > 0 or self.grad_steps > 0 else None
             raise TrainingInterrupted(self.env_steps, path, self._stop_reason)
         return self.last_eval
 
