@@ -25,6 +25,7 @@ import argparse
 import dataclasses
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -34,7 +35,7 @@ from typing import Any, Optional
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from vs_amago_worker import Settings  # noqa: E402
+from vs_amago_worker import Settings
 
 # Per-task settings both systems use. AMAGO's examples (04_tmaze.py, 05_dark_key_door.py)
 # use reward_multiplier 100; T-Maze gamma 0.9999. Model sizes are CPU-sized except
@@ -104,12 +105,22 @@ def run_pair(s: Settings, pythons: dict[str, str], cores: dict[str, int], work: 
             preexec_fn=lambda core=core: os.sched_setaffinity(0, {core})), out)
     deadline = time.monotonic() + s.budget_s + grace_s  # the workers stop themselves; this is a backstop
     results = {}
+    try:
+        rcs = {}
+        for system, (p, _) in procs.items():
+            try:
+                rcs[system] = p.wait(timeout=max(1.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                rcs[system] = p.wait()
+    finally:  # interrupted (Ctrl-C, SIGTERM): leave no worker behind
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second signal must not cut this short
+        for p, _ in procs.values():
+            if p.poll() is None:
+                p.kill()
+                p.wait()
     for system, (p, out) in procs.items():
-        try:
-            rc = p.wait(timeout=max(1.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            p.kill()
-            rc = p.wait()
+        rc = rcs[system]
         log = _read_jsonl(out)
         final = next((r["final"] for r in log if "final" in r), None)
         results[system] = dict(rc=rc, final=final, log=[r for r in log if "final" not in r])
@@ -123,18 +134,30 @@ def _ratio(a: Optional[float], b: Optional[float]) -> Optional[float]:
     return None if a is None or b is None or b == 0 else a / b
 
 
-def summarize_learning(res: dict[str, dict]) -> dict[str, Any]:
+# Lower marks on the way to the threshold, reported beside it (first eval at or above).
+# T-Maze: 0.0 = walks the corridor without a wasted step (turn still a coin flip unless
+# remembered), 0.5 = that plus at least 75% correct turns; dark key-door: returns.
+MILESTONES: dict[str, list[float]] = {"tmaze": [0.0, 0.5], "dkd": [2.0, 4.0], "throughput": []}
+
+
+def _first_at(log: list[dict], value: float) -> Optional[dict]:
+    return next((r for r in log if r["env_steps"] > 0 and r["eval_return"] >= value), None)
+
+
+def summarize_learning(res: dict[str, dict], milestones: list[float] = ()) -> dict[str, Any]:
     row: dict[str, Any] = {}
     for system in ("amago", "fast"):
         f = res[system]["final"] or {}
         solved = f.get("solved")
+        log = res[system]["log"]
         row[system] = dict(
             updates_per_s=_ratio(f.get("updates"), f.get("learn_s")),
             env_steps_per_s=_ratio(f.get("env_steps"), f.get("collect_s")),
             steps_to_threshold=solved["env_steps"] if solved else None,
             wall_to_threshold=solved["train_wall_s"] if solved else None,
             env_steps=f.get("env_steps"), updates=f.get("updates"), train_wall_s=f.get("train_wall_s"),
-            best_eval_return=max((r["eval_return"] for r in res[system]["log"]), default=None),
+            best_eval_return=max((r["eval_return"] for r in log), default=None),
+            milestones={str(m): (hit["env_steps"] if (hit := _first_at(log, m)) else None) for m in milestones},
         )
     a, b = row["fast"], row["amago"]
     row["ratio_fast_over_amago"] = {k: _ratio(a[k], b[k]) for k in
@@ -150,24 +173,49 @@ def _fmt(x: Any, nd: int = 2) -> str:
     return str(x)
 
 
-def learning_table(rows: list[dict]) -> str:
-    lines = ["| seed | system | updates/s | env steps/s | env steps to threshold | train wall s to threshold | best eval return |",
-             "|---|---|---|---|---|---|---|"]
+def learning_table(rows: list[dict], threshold: float) -> str:
+    ms = list(rows[0]["amago"].get("milestones", {})) if rows else []
+    head = ["seed", "system", "updates/s", "env steps/s", *[f"env steps to return >= {m}" for m in ms],
+            f"env steps to threshold {threshold:g}", "train wall s to threshold", "env steps run", "best eval return"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         for system, name in (("amago", "AMAGO"), ("fast", "amago_fast")):
             x = r[system]
-            lines.append(f"| {r['seed']} | {name} | {_fmt(x['updates_per_s'])} | {_fmt(x['env_steps_per_s'], 0)} | "
-                         f"{_fmt(x['steps_to_threshold'])} | {_fmt(x['wall_to_threshold'], 0)} | "
-                         f"{_fmt(x['best_eval_return'], 3)} |")
+            cells = [str(r["seed"]), name, _fmt(x["updates_per_s"]), _fmt(x["env_steps_per_s"], 0),
+                     *[_fmt(x["milestones"][m]) for m in ms], _fmt(x["steps_to_threshold"]),
+                     _fmt(x["wall_to_threshold"], 0), _fmt(x["env_steps"]), _fmt(x["best_eval_return"], 3)]
+            lines.append("| " + " | ".join(cells) + " |")
         q = r["ratio_fast_over_amago"]
-        lines.append(f"| {r['seed']} | **fast / AMAGO** | **{_fmt(q['updates_per_s'])}x** | {_fmt(q['env_steps_per_s'])}x | "
-                     f"{_fmt(q['steps_to_threshold'], 2)} | {_fmt(q['wall_to_threshold'], 2)} | |")
+        cells = [str(r["seed"]), "**fast / AMAGO**", f"**{_fmt(q['updates_per_s'])}x**",
+                 f"{_fmt(q['env_steps_per_s'])}x", *[_fmt(_ratio(r["fast"]["milestones"][m], r["amago"]["milestones"][m]))
+                                                     for m in ms],
+                 _fmt(q["steps_to_threshold"]), _fmt(q["wall_to_threshold"]), "", ""]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def throughput_table(r: dict) -> str:
+    return ("| system | updates/s |\n|---|---|\n"
+            f"| AMAGO | {_fmt(r['amago'])} |\n| amago_fast | {_fmt(r['fast'])} |\n"
+            f"| **fast / AMAGO** | **{_fmt(r['ratio_fast_over_amago'])}x** |")
+
+
+def print_tables(report: dict) -> None:
+    """The markdown table of a results JSON (`--table FILE` re-prints a saved one)."""
+    if report["mode"] == "throughput":
+        print(throughput_table(report["runs"][0]))
+        return
+    rows = []
+    for run in report["runs"]:  # recomputed from the raw logs, so older files get milestones too
+        raw = {k: dict(final=v["final"], log=v["log"]) for k, v in run["raw"].items()}
+        rows.append(dict(seed=run["seed"], **summarize_learning(raw, MILESTONES[report["mode"]])))
+    print(learning_table(rows, report["settings"]["threshold"]))
 
 
 def main(argv: Optional[list[str]] = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("mode", choices=sorted(PRESETS))
+    p.add_argument("mode", choices=sorted(PRESETS) + ["table"], help="a task, or `table FILE`: re-print a results JSON")
+    p.add_argument("file", nargs="?", type=Path, help="table: the results JSON")
     p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1, one concurrent pair each (not throughput)")
     p.add_argument("--budget-s", type=float, default=None, help="wall budget of each worker (preset default)")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override Settings fields")
@@ -176,6 +224,13 @@ def main(argv: Optional[list[str]] = None) -> dict:
     p.add_argument("--amago-python", default=os.environ.get("AMAGO_PYTHON", sys.executable))
     p.add_argument("--fast-python", default=sys.executable)
     args = p.parse_args(argv)
+    if args.mode == "table":
+        if args.file is None or not args.file.is_file():
+            p.error(f"table: give an existing results JSON, got {args.file}")
+        report = json.loads(args.file.read_text())
+        print_tables(report)
+        return report
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the workers' cleanup on kill
     if args.seeds < 1:
         p.error(f"--seeds must be >= 1, got {args.seeds}")
     if not os.environ.get("AMAGO_SRC"):
@@ -202,22 +257,17 @@ def main(argv: Optional[list[str]] = None) -> dict:
         s = dataclasses.replace(base, seed=seed)
         cores = {"amago": cpus[seed % 2], "fast": cpus[(seed + 1) % 2]}
         res = run_pair(s, pythons, cores, work / f"seed{seed}")
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
         if args.mode == "throughput":
             ups = {k: (res[k]["final"] or {}).get("updates_per_s") for k in ("amago", "fast")}
             row = dict(seed=seed, cores=cores, **ups, ratio_fast_over_amago=_ratio(ups["fast"], ups["amago"]))
         else:
-            row = dict(seed=seed, cores=cores, **summarize_learning(res))
+            row = dict(seed=seed, cores=cores, **summarize_learning(res, MILESTONES[args.mode]))
         row["raw"] = {k: dict(final=v["final"], rc=v["rc"], log=v["log"]) for k, v in res.items()}
         report["runs"].append(row)
         report["load_avg_end"] = os.getloadavg()
         _write_json_atomic(out_path, report)  # after every seed: an interrupted sweep keeps its runs
-    if args.mode == "throughput":
-        r = report["runs"][0]
-        print("| system | updates/s |\n|---|---|\n"
-              f"| AMAGO | {_fmt(r['amago'])} |\n| amago_fast | {_fmt(r['fast'])} |\n"
-              f"| **fast / AMAGO** | **{_fmt(r['ratio_fast_over_amago'])}x** |")
-    else:
-        print(learning_table(report["runs"]))
+    print_tables(report)
     print(f"[vs_amago] results: {out_path}", file=sys.stderr)
     return report
 

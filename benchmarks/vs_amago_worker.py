@@ -89,7 +89,7 @@ class Settings:
     def eval_episodes(self) -> int:
         return self.parallel_envs * max(1, self.eval_steps_per_env // self.episode_steps)
 
-    def check(self) -> "Settings":
+    def check(self) -> Settings:
         if self.task not in ("tmaze", "dkd", "throughput"):
             raise ValueError(f"task must be 'tmaze', 'dkd' or 'throughput', got {self.task!r}")
         for name in ("horizon", "room_size", "episode_length", "meta_horizon", "d_model", "n_heads",
@@ -152,7 +152,11 @@ def _amago_parts(s: Settings):
     # flash_attn is CUDA-only: AMAGO's CPU path is VanillaAttention
     traj = partial(TformerTrajEncoder, d_model=s.d_model, n_heads=s.n_heads, d_ff=s.d_ff, n_layers=s.n_layers,
                    dropout_ff=s.dropout, dropout_emb=s.dropout, attention_type=transformer.VanillaAttention)
-    tstep = partial(FFTstepEncoder, n_layers=2, d_hidden=s.tstep_hidden, d_output=s.tstep_dim)
+    # amago_fast's timestep encoder is Linear -> LeakyReLU -> Linear -> LayerNorm on raw
+    # inputs: AMAGO's FFTstepEncoder with n_layers=1 (its default 2 adds a hidden
+    # d_hidden x d_hidden layer) and no InputNorm (as its own T-Maze example)
+    tstep = partial(FFTstepEncoder, n_layers=1, d_hidden=s.tstep_hidden, d_output=s.tstep_dim,
+                    normalize_inputs=False)
     agent = partial(amago.agent.Agent, reward_multiplier=s.reward_multiplier, gamma=s.gamma,
                     actor_type=partial(actor_critic.Actor, d_hidden=s.head_hidden),
                     critic_type=partial(actor_critic.NCritics, d_hidden=s.head_hidden))
@@ -173,7 +177,7 @@ def run_amago(s: Settings, log: _Log) -> dict:
 
     tstep, traj, agent = _amago_parts(s)
     name = "TMazePassive" if s.task == "tmaze" else "DarkKeyDoor"
-    make_env = lambda: AMAGOEnv(env=_amago_env(s), env_name=name)  # noqa: E731
+    make_env = lambda: AMAGOEnv(env=_amago_env(s), env_name=name)
     class Explore(EpsilonGreedy):  # AMAGO checks issubclass, so no partial
         def __init__(self, amago_env):
             super().__init__(amago_env, eps_start=s.eps_start, eps_end=s.eps_end, steps_anneal=s.eps_anneal_per_env)
@@ -265,7 +269,6 @@ def throughput_amago(s: Settings, log: _Log) -> dict:
     import gymnasium as gym
     import numpy as np
     import torch
-
     from amago.loading import Batch
 
     tstep, traj, agent_t = _amago_parts(s)
