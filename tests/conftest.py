@@ -5,6 +5,9 @@ here, before any test module (or a peer package such as tensordict) can import t
 without a CUDA device the kernels run on CPU through the interpreter; with one they are
 compiled for real, the GPU tests run and the interpreter tests skip. Set
 TRITON_INTERPRET yourself to override.
+
+Tests marked `gpu` are collected everywhere (the default `pytest` runs them on a machine
+with CUDA) and skipped, with the reason, where there is none.
 """
 from __future__ import annotations
 
@@ -14,3 +17,14 @@ import torch
 
 if "TRITON_INTERPRET" not in os.environ and not torch.cuda.is_available():
     os.environ["TRITON_INTERPRET"] = "1"
+
+
+def pytest_collection_modifyitems(config, items):
+    import pytest
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device (runs by default where there is one)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
