@@ -29,7 +29,9 @@ def _buffer_dir(directory) -> Path:
     raise ValueError(f"directory={str(d)!r} holds no AMAGO buffer (no fifo/ or protected/)")
 
 
-def _time_key(p: Path) -> tuple:
+def trajectory_time_key(p: Path) -> tuple:
+    """Write order of an AMAGO file: the unix time ending its name (`<env>_<id>_<time>.npz`),
+    else its modification time; ties break by name."""
     try:  # AMAGO names end in _<unix time>
         return (float(p.stem.rsplit("_", 1)[-1]), p.name)
     except ValueError:
@@ -42,7 +44,7 @@ def list_trajectory_files(directory, allow_pickle: bool = False) -> dict[str, li
     out = {}
     for part in ("fifo", "protected"):
         d = root / part
-        files = sorted(d.iterdir(), key=_time_key) if d.is_dir() else []
+        files = sorted(d.iterdir(), key=trajectory_time_key) if d.is_dir() else []
         pickles = [f for f in files if f.suffix == ".traj"]
         if pickles and not allow_pickle:
             raise ValueError(f"{d} holds {len(pickles)} pickled .traj files; they can run arbitrary "
