@@ -39,7 +39,7 @@ def flash_attn_func(
         k, v: (batch, seqlen_k, nheads, headdim), same dtype and device as q.
         dropout_p: attention-probability dropout; only the "torch" backend supports > 0
             (auto picks it; forcing "triton" with dropout raises ValueError).
-        softmax_scale: defaults to 1 / sqrt(headdim).
+        softmax_scale: defaults to 1 / sqrt(headdim); otherwise a finite float > 0.
         causal: query i sees keys j <= i + seqlen_k - seqlen_q (queries aligned to the end
             of the keys, flash-attn's convention; identical to the usual mask when
             seqlen_q == seqlen_k).
@@ -50,7 +50,8 @@ def flash_attn_func(
             ValueError). Both backends are deterministic without dropout.
         backend: "auto" | "triton" | "torch" (default: $AMAGO_FAST_ATTN_BACKEND or "auto").
     Returns:
-        out: (batch, seqlen_q, nheads, headdim). Queries that see no key output zeros.
+        out: (batch, seqlen_q, nheads, headdim). Queries that see no key output zeros;
+        batch 0 / seqlen_q 0 give an empty output and seqlen_k 0 zeros, as in flash-attn.
     """
     _checks.check_flash_extras(softcap, alibi_slopes, return_attn_probs)
     _checks.check_qkv(q, k, v)
@@ -118,7 +119,8 @@ def flash_attn_with_kvcache(
     Args:
         q: (batch, seqlen_q, nheads, headdim); seqlen_q = 1 when acting step by step.
         k_cache, v_cache: (batch, seqlen_cache, nheads, headdim), last dim contiguous.
-            Modified IN PLACE when k/v are given.
+            Modified IN PLACE when k/v are given (then an expanded, stride-0 view is
+            refused: its rows would overwrite each other).
         k, v: optional (batch, seqlen_new, nheads, headdim) new tokens, written at
             cache_seqlens[b] .. cache_seqlens[b] + seqlen_new - 1 of row b.
         cache_seqlens: (batch,) int32, the number of tokens already in each row (they may
