@@ -37,6 +37,7 @@ import torch
 from torch.utils.data import Dataset
 
 from amago_fast.compat._amago_npz import load_amago_npz, npz_sort_key
+from amago_fast.replay.reference import start_bounds
 
 __all__ = ["AmagoReplayDataset", "RLData"]
 
@@ -82,10 +83,9 @@ _BASE, _ITEM = _amago_loading()
 
 
 def _raw_start(rng: np.random.Generator, n: int, L: int, mode: str) -> int:
-    """A window's raw start (before clipping at 0) by docs/data.md's padded_sampling rules."""
-    if n <= L:
-        return 0
-    lo, hi = {"none": (0, n - L), "both": (-L + 1, n - 2), "left": (-L + 1, n - L), "right": (0, n - 2)}[mode]
+    """A window's raw start (before clipping at 0), uniform over the padded_sampling range of
+    docs/data.md (`replay.reference.start_bounds`, the rule the C++ sampler implements)."""
+    lo, hi = start_bounds(n, L, mode)
     return int(rng.integers(lo, hi + 1))
 
 
