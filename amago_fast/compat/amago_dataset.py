@@ -37,11 +37,11 @@ import torch
 from torch.utils.data import Dataset
 
 from amago_fast.compat._amago_npz import load_amago_npz, npz_sort_key
-from amago_fast.replay.reference import start_bounds
+from amago_fast.replay.reference import PADDING_MODES, start_bounds
 
 __all__ = ["AmagoReplayDataset", "RLData"]
 
-PADDED_SAMPLING = ("none", "both", "left", "right")
+PADDED_SAMPLING = PADDING_MODES
 
 
 @dataclass
