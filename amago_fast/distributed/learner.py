@@ -33,6 +33,26 @@ ACTOR_QUICK_EXIT_S = 10.0
 ACTOR_MAX_QUICK_EXITS = 5
 
 
+class IntervalLogger:
+    """The learner loops whether or not actors delivered data: a loop's record is logged
+    when it holds updates or an evaluation, or when steps_per_round env steps arrived since
+    the last line (the synchronous Trainer's one line per collection round), not per idle
+    loop."""
+
+    def __init__(self, inner, every_env_steps: int):
+        self.inner, self.every, self._last = inner, max(1, int(every_env_steps)), None
+
+    def log(self, record: dict) -> None:
+        steps = record.get("env_steps", 0)
+        useful = any(k.startswith(("train/", "eval/")) for k in record)
+        if useful or self._last is None or steps - self._last >= self.every:
+            self.inner.log(record)
+            self._last = steps
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 class AsyncLearner(Trainer):
     """AsyncLearner(run_dir, cfg, agent_cfg, resume, async_cfg).run(): learn from actors' data."""
 
@@ -60,6 +80,9 @@ class AsyncLearner(Trainer):
         base = self.base_cfg or self.cfg
         self.run_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(self.run_dir / CONFIG_FILE, {"trainer": base.to_dict(), "agent": self.agent_cfg.to_dict()})
+
+    def _make_logger(self):
+        return IntervalLogger(super()._make_logger(), self.cfg.steps_per_round)
 
     def publish(self) -> None:
         """Write the current weights for the actors (atomic replace)."""
