@@ -135,3 +135,26 @@ def test_load_policy_errors(tmp_path, run_dir):
     (empty / "config.json").write_text((run_dir / "config.json").read_text())
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         amago_fast.load_policy(empty)
+
+
+@pytest.mark.parametrize("env,env_args", [("mazerunner", {"size": 5, "goals": 2, "horizon": 8}),
+                                          ("gym:Pendulum-v1", {"max_episode_steps": 10})])
+def test_predict_in_dict_and_box_spaces(tmp_path, env, env_args):
+    """Dict observations with a key the policy never sees (mazerunner's 'achieved') and a
+    Box action space the agent's [-1, 1] actions are rescaled to (Pendulum: [-2, 2])."""
+    cfg = TrainerConfig(env=env, env_args=env_args, num_envs=2, collect_steps=8, grad_steps_per_round=1,
+                        learning_starts=16, batch_size=2, eval_every=0, eval_episodes=2, eval_envs=2,
+                        checkpoint_every=16, total_steps=16, progress=False, context_from_env=False)
+    tr = Trainer(tmp_path / "run", cfg, AgentConfig(**TINY_AGENT, max_seq_len=8))
+    tr.run()
+    tr.close()
+    policy = amago_fast.load_policy(tmp_path / "run", num_envs=2)
+    raw = resolve_env(env, env_args)(**env_args)
+    obs = [raw.reset(seed=s)[0] for s in (0, 1)]
+    batch = {k: np.stack([o[k] for o in obs]) for k in obs[0]} if isinstance(obs[0], dict) else np.stack(obs)
+    reward = None
+    for _ in range(5):
+        actions = policy.predict(batch, reward)
+        assert len(actions) == 2 and all(raw.action_space.contains(np.asarray(a, raw.action_space.dtype))
+                                         for a in actions)
+        reward = np.zeros(2)
