@@ -244,3 +244,37 @@ def test_train_mistakes_are_one_line_errors(tmp_path):
 def test_plot_on_a_missing_dir_and_eval_device(tmp_path, trained_run):
     _one_line_error(_run("plot", tmp_path / "nowhere", cwd=tmp_path), "no run directory")
     _one_line_error(_run("eval", "--run-dir", trained_run, "--device", "tpu", cwd=tmp_path), "tpu")
+
+
+def test_ctrl_c_after_the_first_update_saves_and_eval_works(tmp_path):
+    """The README's promise: interrupt `train` at any point after the first update and
+    `eval` still has a checkpoint; the interrupt is one line and exit code 130."""
+    import signal
+    import time
+
+    run = tmp_path / "run"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env.pop("AMAGO_FAST_DEBUG", None)
+    proc = subprocess.Popen([sys.executable, "-m", "amago_fast", "train", "--env", "tmaze", "--env-arg", "horizon=3",
+                             "--run-dir", str(run), *TINY_FLAGS, "--total-steps", "100000", "--checkpoint-every", "0",
+                             "--checkpoint-interval-s", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env)
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            lines = (run / "metrics.jsonl").read_text().splitlines() if (run / "metrics.jsonl").exists() else []
+            if any(json.loads(x).get("grad_steps", 0) > 0 for x in lines if x.strip().endswith("}")):
+                break
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert re.search(r"amago-fast train: interrupted at step \d+; checkpoint saved to ", err.strip().splitlines()[-1])
+    r = _run("eval", "--run-dir", run, "--episodes", "2", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["episodes"] == 2
