@@ -37,14 +37,11 @@ class UserError(Exception):
 
 
 def package_version() -> str:
-    """The installed distribution's version (the one version source: pyproject.toml)."""
-    from importlib.metadata import PackageNotFoundError, version
+    """amago_fast.__version__: written once, in amago_fast/_version.py, which pyproject.toml
+    reads for the distribution's metadata (an editable install's metadata can be stale)."""
+    from ._version import __version__
 
-    try:
-        return version("amago_fast")
-    except PackageNotFoundError:  # a source tree on sys.path without an install
-        from ._version import __version__
-        return __version__
+    return __version__
 
 
 def parse_env_arg(text: str) -> tuple[str, Any]:
