@@ -3,7 +3,8 @@
 Each copy is wrapped in ``DictObservation`` (flat Dict-of-Box observations, see
 ``spaces.py``; a MultiDiscrete action space is flattened to one Discrete) and run by gymnasium's Sync/AsyncVectorEnv with same-step autoreset: when
 a copy's episode ends, ``step`` already returns the first observation of the next episode
-and the true final observation arrives in ``infos["final_obs"]``. ``AmagoVecEnv`` turns
+and the true final observation arrives in the info (``gym_compat.final_step`` reads it
+for gymnasium 0.29 and 1.x). ``AmagoVecEnv`` turns
 that into the two views the agent and the replay buffer need:
 
 - the *true* next step of every copy (``obs``/``rl2s``/``time_idxs``: what gets stored,
@@ -20,8 +21,8 @@ from typing import Any, Callable, Sequence
 
 import gymnasium as gym
 import numpy as np
-from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 
+from .gym_compat import final_step, has_step_info, make_vector_env, unbatch_info
 from .spaces import OBS_KEY, ActionCodec, dict_observation_space, to_dict_obs
 
 Obs = dict[str, np.ndarray]  # key -> (N, ...)
@@ -111,19 +112,6 @@ def _zeroed(x: np.ndarray) -> np.ndarray:
     return np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0) if x.dtype.kind in "fc" else x
 
 
-def _unbatch_info(info: dict, i: int) -> dict:
-    """Env i's entries of a gymnasium vector info dict (``_key`` masks say who has what)."""
-    out = {}
-    for key, value in info.items():
-        if key.startswith("_") or key in ("final_obs", "final_info"):
-            continue
-        mask = info.get("_" + key)
-        if mask is not None and not mask[i]:
-            continue
-        out[key] = _unbatch_info(value, i) if isinstance(value, dict) else value[i]
-    return out
-
-
 class AmagoVecEnv:
     """N copies of one env in the AMAGO time-step format (see module docstring).
 
@@ -150,8 +138,7 @@ class AmagoVecEnv:
         if len(env_fns) < 1:
             raise ValueError("num_envs must be >= 1")
         fns = [lambda fn=fn: _wrap(fn()) for fn in env_fns]
-        cls = SyncVectorEnv if vectorization == "sync" else AsyncVectorEnv
-        self._vec = cls(fns, autoreset_mode=AutoresetMode.SAME_STEP)
+        self._vec = make_vector_env(fns, vectorization)  # same-step autoreset, any gymnasium
         self.name = name
         self.num_envs = len(env_fns)
         self.vectorization = vectorization
@@ -215,7 +202,7 @@ class AmagoVecEnv:
         self._t[:] = 0
         self._ep_return[:] = 0.0
         self._needs_reset = False
-        self.reset_infos = [_unbatch_info(info, i) for i in range(self.num_envs)]
+        self.reset_infos = [unbatch_info(info, i) for i in range(self.num_envs)]
         rl2s = np.zeros((self.num_envs, 1 + self.action_dim), np.float32)
         return obs, rl2s, self._t.copy()
 
@@ -230,11 +217,12 @@ class AmagoVecEnv:
         truncated = np.asarray(truncated, bool)
         done = terminated | truncated
         if done.any():  # the stored view: final observations for copies that just finished
-            final_obs = info["final_obs"]
             stored = {k: v.copy() for k, v in next_obs.items()}
+            final_infos = {}
             for i in np.flatnonzero(done):
+                final_obs_i, final_infos[i] = final_step(info, i)
                 for k in stored:
-                    stored[k][i] = final_obs[i][k]
+                    stored[k][i] = final_obs_i[k]
         else:
             stored = next_obs
         bad, bad_keys = self._obs_bad(stored)
@@ -263,9 +251,8 @@ class AmagoVecEnv:
         infos = [{} for _ in range(self.num_envs)]
         obs = stored
         if done.any():
-            final_info = info.get("final_info", {})
             for i in np.flatnonzero(done):
-                ep_info = _unbatch_info(final_info, i) if final_info else {}
+                ep_info = final_infos[i]
                 if "success" not in ep_info and "is_success" in ep_info:
                     ep_info["success"] = ep_info["is_success"]
                 if "success" in ep_info:
@@ -279,9 +266,9 @@ class AmagoVecEnv:
             self._ep_return[done] = 0.0
         else:
             obs, next_rl2s = next_obs, rl2s
-        if any(not k.startswith("_") and k not in ("final_obs", "final_info") for k in info):
+        if has_step_info(info):
             for i in np.flatnonzero(~done):
-                infos[i] = _unbatch_info(info, i)
+                infos[i] = unbatch_info(info, i)
         return StepResult(
             obs=obs, rl2s=rl2s, time_idxs=time_idxs, action_vecs=vecs, rews=rews,
             terminated=terminated, truncated=truncated, done=done,
