@@ -17,6 +17,19 @@ from .wrapper import AmagoVecEnv
 
 EnvFactory = Callable[..., gym.Env]  # factory(**env_args) -> one gymnasium env
 _REGISTRY: dict[str, EnvFactory] = {}
+# "<prefix>:<rest>" -> resolver(rest) -> factory (optional env families, see families.py)
+_PREFIXES: dict[str, Callable[[str], EnvFactory]] = {}
+_PATTERNS: dict[str, str] = {}  # prefix -> the name pattern available_envs lists
+
+
+def register_prefix(prefix: str, resolver: Callable[[str], EnvFactory], pattern: str) -> None:
+    """Make ``<prefix>:<rest>`` names resolve through ``resolver(rest)``; ``pattern`` is
+    what ``available_envs`` lists (e.g. ``"babyai:<Level>"``)."""
+    if not isinstance(prefix, str) or not prefix or ":" in prefix or prefix in ("gym", "popgym"):
+        raise ValueError(f"prefix must be a new non-empty string without ':', got {prefix!r}")
+    _PREFIXES[prefix] = resolver
+    _PATTERNS[prefix] = pattern
+
 
 
 def register_env(name: str, factory: EnvFactory, *, overwrite: bool = False) -> None:
@@ -32,7 +45,7 @@ def register_env(name: str, factory: EnvFactory, *, overwrite: bool = False) -> 
 
 def available_envs() -> list[str]:
     """Registered names plus the ``gym:<id>`` / ``popgym:<Name>`` patterns."""
-    return sorted(_REGISTRY) + ["gym:<id>", "popgym:<Name>"]
+    return sorted(_REGISTRY) + ["gym:<id>", "popgym:<Name>"] + sorted(_PATTERNS.values())
 
 
 def _check_env_args(factory: Callable, env_args: dict, name: str) -> None:
@@ -98,8 +111,11 @@ def resolve_env(name: str, env_args: dict | None = None) -> EnvFactory:
         raise TypeError(f"name must be a str, got {type(name).__name__}")
     if name.startswith("gym:"):
         return _gym_factory(name[len("gym:"):], env_args)
+    prefix, sep, rest = name.partition(":")
     if name.startswith("popgym:"):
         factory = _popgym_factory(name[len("popgym:"):])
+    elif sep and prefix in _PREFIXES:
+        factory = _PREFIXES[prefix](rest)
     elif name in _REGISTRY:
         factory = _REGISTRY[name]
     else:
@@ -136,7 +152,7 @@ def make_env(name: str, num_envs: int = 1, seed: int | None = None,
     except TypeError as e:
         raise ValueError(f"env {name!r}: bad env_args {env_args}: {e}") from None
     max_steps = episode_limit(probe)
-    hidden = tuple(getattr(probe, "hidden_obs_keys", ()))  # e.g. MazeRunner's "achieved"
+    hidden = _hidden_obs_keys(probe)  # e.g. MazeRunner's "achieved"
     probe_box = [probe] if vectorization == "sync" else []
     if vectorization == "async":
         probe.close()
@@ -148,10 +164,22 @@ def make_env(name: str, num_envs: int = 1, seed: int | None = None,
                        name=name, max_episode_steps=max_steps, hidden_obs_keys=hidden)
 
 
+def _hidden_obs_keys(env: gym.Env) -> tuple:
+    """The env's ``hidden_obs_keys`` through any wrappers (gymnasium 1.x wrappers no
+    longer forward attributes; 0.29 warns when they do)."""
+    try:
+        return tuple(env.get_wrapper_attr("hidden_obs_keys"))
+    except AttributeError:
+        return ()
+
+
 def episode_limit(env: gym.Env) -> int | None:
     """An env's episode length limit: its ``max_episode_steps`` attribute (built-ins),
     ``max_episode_length`` (popgym) or its spec's ``max_episode_steps`` (gym ids)."""
-    value = getattr(env.unwrapped, "max_episode_steps", None)
+    try:  # through the wrappers (an adapter's wrapper may set it), then the base env
+        value = env.get_wrapper_attr("max_episode_steps")
+    except AttributeError:
+        value = None
     if value is None:
         value = getattr(env.unwrapped, "max_episode_length", None)
     if value is None and env.spec is not None:
