@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from .cli_config import add_config_flags, given
+
 # CPU-sized agent defaults for `train` (a newcomer's first run must learn on a laptop CPU);
 # --config {"agent": {...}} or flags override them (e.g. AMAGO's --d-model 256 on a GPU).
 from .trainer.presets import CPU_AGENT, PRESETS
