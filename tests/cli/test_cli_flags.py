@@ -279,3 +279,11 @@ def test_ctrl_c_after_the_first_update_saves_and_eval_works(tmp_path):
     r = _run("eval", "--run-dir", run, "--episodes", "2", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["episodes"] == 2
+
+
+def test_resume_and_eval_without_any_checkpoint(tmp_path, trained_run):
+    run = tmp_path / "nockpt"
+    shutil.copytree(trained_run, run)
+    shutil.rmtree(run / "checkpoints")
+    _one_line_error(_run("eval", "--run-dir", run, cwd=tmp_path), "no checkpoint yet")
+    _one_line_error(_run("train", "--run-dir", run, "--resume", "--no-progress", cwd=tmp_path), "no complete checkpoint")
