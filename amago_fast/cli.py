@@ -24,10 +24,6 @@ from typing import Any, Optional, Sequence
 
 from .cli_config import add_config_flags, given
 
-# CPU-sized agent defaults for `train` (a newcomer's first run must learn on a laptop CPU);
-# --config {"agent": {...}} or flags override them (e.g. AMAGO's --d-model 256 on a GPU).
-from .trainer.presets import CPU_AGENT, PRESETS
-
 # flags that may change on --resume: they do not alter what the run computes
 RESUMABLE = ("total_steps", "progress", "device", "tensorboard", "wandb", "wandb_project", "torch_threads",
              "checkpoint_interval_s")
@@ -140,6 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .agent.config import AgentConfig
     from .trainer.config import TrainerConfig
 
+    # CPU-sized agent defaults for `train` (a newcomer's first run must learn on a laptop
+    # CPU); --config {"agent": {...}} or flags override them (AMAGO's --d-model 256 on a GPU)
+    from .trainer.presets import CPU_AGENT, PRESETS
+
     p = _Parser(prog="amago-fast", description="AMAGO-style in-context RL")
     p.add_argument("--version", action="version", version=f"amago-fast {package_version()}")
     sub = p.add_subparsers(dest="command", required=True)
@@ -186,6 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _layered_configs(args: argparse.Namespace) -> tuple[dict, dict]:
     """Trainer and agent dicts: CPU agent < preset < --config file < flags."""
+    from .trainer.presets import CPU_AGENT, PRESETS
+
     trainer, agent = {}, dict(CPU_AGENT)
     if args.preset:
         pt, pa = PRESETS[args.preset]
@@ -383,8 +385,12 @@ def _user_mistakes() -> tuple[type, ...]:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    args_in = list(sys.argv[1:] if argv is None else argv)
+    if args_in == ["--version"]:  # without building the parser, which imports torch
+        print(f"amago-fast {package_version()}")
+        return 0
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(args_in)
     from amago_fast.trainer import TrainingInterrupted
 
     try:

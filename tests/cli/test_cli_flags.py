@@ -71,6 +71,10 @@ def test_version_is_the_package_version(tmp_path):
 
     r = _run("--version", cwd=tmp_path)
     assert r.returncode == 0 and r.stdout.strip() == f"amago-fast {amago_fast.__version__}"
+    # instant: --version does not import torch (seconds on a loaded box)
+    r = subprocess.run([sys.executable, "-c", "import sys; from amago_fast.cli import main; main(['--version']); "
+                        "print('torch' in sys.modules)"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert r.returncode == 0 and r.stdout.split()[-1] == "False", r.stdout + r.stderr
 
 
 def test_preset_and_flags_layer_into_the_saved_config(tmp_path):
