@@ -8,7 +8,7 @@ imported only when its name is asked for; a missing one is a ValueError naming t
 from __future__ import annotations
 
 import importlib
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any, Callable
 
 import gymnasium as gym
@@ -166,6 +166,23 @@ class MetaWorldTasks(gym.Env):
             env.close()
 
 
+def _metaworld_benchmark(bench: str, task: str, seed: int | None) -> Any:
+    """The benchmark object (its task list); with a seed it is built once and shared by
+    every copy (building ML10 takes ~45 s on the 2-core box); None draws fresh tasks."""
+    if seed is None:
+        return _build_benchmark(bench, task, None)
+    return _cached_benchmark(bench, task, int(seed))
+
+
+def _build_benchmark(bench: str, task: str, seed: int | None) -> Any:
+    import metaworld
+
+    return metaworld.ML1(task, seed=seed) if bench == "ML1" else getattr(metaworld, bench)(seed=seed)
+
+
+_cached_benchmark = lru_cache(maxsize=8)(_build_benchmark)
+
+
 def _metaworld_resolver(rest: str) -> EnvFactory:
     name = f"metaworld:{rest}"
     metaworld = _need("metaworld", name, "metaworld")
@@ -174,12 +191,9 @@ def _metaworld_resolver(rest: str) -> EnvFactory:
     if rest.endswith("-test"):
         rest, split = rest[: -len("-test")], "test"
         bench, _, task = rest.partition("-")
-    if bench == "ML1" and task:
-        make = lambda benchmark_seed=None: MetaWorldTasks(  # noqa: E731
-            metaworld.ML1(task, seed=benchmark_seed), split)
-    elif bench in ("ML10", "ML45") and not task:
-        make = lambda benchmark_seed=None: MetaWorldTasks(  # noqa: E731
-            getattr(metaworld, bench)(seed=benchmark_seed), split)
+    if (bench == "ML1" and task) or (bench in ("ML10", "ML45") and not task):
+        def make(benchmark_seed: int | None = None) -> gym.Env:
+            return MetaWorldTasks(_metaworld_benchmark(bench, task, benchmark_seed), split)
     else:
         raise ValueError(f"env {name!r}: expected metaworld:ML1-<task>, metaworld:ML10 or "
                          "metaworld:ML45 (optionally ending in -test)")

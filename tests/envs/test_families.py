@@ -251,3 +251,15 @@ def test_metaworld_ml1():
         return False
     assert success("expert", 0) and success("expert", 1)
     assert not (success("random", 0) and success("random", 1))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bench,n_classes", [("ML10", 10), ("ML45", 45)])
+def test_metaworld_ml10_ml45_draw_every_train_class(bench, n_classes):
+    pytest.importorskip("metaworld", reason="metaworld: needs metaworld 3.x (extra 'metaworld')")
+    env = resolve_env(f"metaworld:{bench}")(benchmark_seed=0)
+    assert len(env.envs) == n_classes
+    seen = {env.reset(seed=s)[1]["task"] for s in range(8 * n_classes)}
+    assert len(seen) > n_classes // 2
+    obs, r, term, trunc, info = env.step(env.action_space.sample())
+    assert obs.shape == env.observation_space.shape and info["task"] in env.envs
