@@ -174,6 +174,10 @@ def _fmt(x: Any, nd: int = 2) -> str:
     return str(x)
 
 
+def _fmt_ratio(x: Optional[float]) -> str:
+    return "n/a" if x is None else f"{x:.2f}x"
+
+
 def learning_table(rows: list[dict], threshold: float) -> str:
     ms = list(rows[0]["amago"].get("milestones", {})) if rows else []
     head = ["seed", "system", "updates/s", "env steps/s", *[f"env steps to return >= {m}" for m in ms],
@@ -187,10 +191,10 @@ def learning_table(rows: list[dict], threshold: float) -> str:
                      _fmt(x["wall_to_threshold"], 0), _fmt(x["env_steps"]), _fmt(x["best_eval_return"], 3)]
             lines.append("| " + " | ".join(cells) + " |")
         q = r["ratio_fast_over_amago"]
-        cells = [str(r["seed"]), "**fast / AMAGO**", f"**{_fmt(q['updates_per_s'])}x**",
-                 f"{_fmt(q['env_steps_per_s'])}x", *[_fmt(_ratio(r["fast"]["milestones"][m], r["amago"]["milestones"][m]))
-                                                     for m in ms],
-                 _fmt(q["steps_to_threshold"]), _fmt(q["wall_to_threshold"]), "", ""]
+        cells = [str(r["seed"]), "**fast / AMAGO**", f"**{_fmt_ratio(q['updates_per_s'])}**",
+                 _fmt_ratio(q["env_steps_per_s"]),
+                 *[_fmt_ratio(_ratio(r["fast"]["milestones"][m], r["amago"]["milestones"][m])) for m in ms],
+                 _fmt_ratio(q["steps_to_threshold"]), _fmt_ratio(q["wall_to_threshold"]), "", ""]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -198,7 +202,7 @@ def learning_table(rows: list[dict], threshold: float) -> str:
 def throughput_table(r: dict) -> str:
     return ("| system | updates/s |\n|---|---|\n"
             f"| AMAGO | {_fmt(r['amago'])} |\n| amago_fast | {_fmt(r['fast'])} |\n"
-            f"| **fast / AMAGO** | **{_fmt(r['ratio_fast_over_amago'])}x** |")
+            f"| **fast / AMAGO** | **{_fmt_ratio(r['ratio_fast_over_amago'])}** |")
 
 
 def print_tables(report: dict) -> None:
