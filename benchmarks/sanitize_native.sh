@@ -36,11 +36,14 @@ cp "$SO" "$PKG/amago_fast/"
 EDITABLE_BUILD=$("$PY" -c "import sys; print(next((f.path for f in sys.meta_path if hasattr(f, 'known_wheel_files') and f.path), ''))")
 export SKBUILD_EDITABLE_SKIP="$EDITABLE_BUILD"
 export PYTHONPATH="$PKG${PYTHONPATH:+:$PYTHONPATH}"
-export LD_PRELOAD="$(gcc -print-file-name=libasan.so)"
+# libstdc++ too: python is not linked against it, and ASan's __cxa_throw interceptor must
+# find the real one at start-up (otherwise the first C++ exception aborts)
+export LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(g++ -print-file-name=libstdc++.so.6)"
 # leaks: CPython and torch keep allocations alive at exit by design
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1:allocator_may_return_null=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 
+cd "$PKG"  # not the source tree: nothing may shadow the overlay
 # the tests must really use the instrumented module
 "$PY" - "$PKG" <<'EOF'
 import sys
@@ -50,7 +53,6 @@ print("using", c.__file__)
 EOF
 
 echo "== tests under ASan+UBSan"
-cd "$PKG"  # not the source tree: nothing may shadow the overlay
 "$PY" -m pytest -q -x -p no:cacheprovider "$ROOT/tests/replay" "$ROOT/tests/relabel" \
   "$ROOT"/tests/faults/test_snapshot_*.py "$ROOT"/tests/faults/test_native_*.py -m "not slow"
 

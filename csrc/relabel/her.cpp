@@ -107,7 +107,7 @@ py::list relabel_her(py::list goals, py::list achieved, py::list rl2s, py::list 
                      float success_reward, float failure_reward, bool terminate_on_success,
                      int num_threads) {
   const int64_t B = static_cast<int64_t>(goals.size());
-  require(d >= 1, "goal_dim must be >= 1");
+  require(d >= 1 && d < (int64_t{1} << 32), "goal_dim must be in [1, 2**32)");
   require(strategy == kFinal || strategy == kFuture || strategy == kEpisode,
           "strategy must be 1, 2 or 3");
   require(achieved.size() == goals.size() && rl2s.size() == goals.size() &&
@@ -131,7 +131,9 @@ py::list relabel_her(py::list goals, py::list achieved, py::list rl2s, py::list 
     require(is_c_contiguous(a), "achieved must be C-contiguous");
     require(g.ndim() >= 1 && g.shape(0) >= 1, "goals must have shape (T+1, ...)");
     const int64_t T = g.shape(0) - 1;
-    require(g.size() == (T + 1) * d && a.size() == (T + 1) * d,
+    int64_t rows_d;  // (T+1) * d; T+1 can be huge for a zero-size array
+    require(!__builtin_mul_overflow(T + 1, d, &rows_d) && g.size() == rows_d &&
+                a.size() == rows_d,
             "goals and achieved must hold (T+1) * goal_dim values");
     check_float32(r, "rl2s");
     require(r.ndim() == 2 && r.shape(0) == T + 1 && r.shape(1) >= 1, "rl2s must be (T+1, 1+A)");

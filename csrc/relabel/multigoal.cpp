@@ -183,7 +183,9 @@ py::list relabel_multigoal(py::list goals, py::list achieved, py::list rl2s, py:
                            py::array draws, int64_t k, int64_t d, int strategy, double tol,
                            int num_threads) {
   const int64_t B = static_cast<int64_t>(goals.size());
-  require(k >= 1 && d >= 1, "num_goals and goal_dim must be >= 1");
+  // Bounded so that 1 + k, d + 1 and B * k cannot overflow (found by the ASan/UBSan fuzz).
+  require(k >= 1 && d >= 1 && k < (int64_t{1} << 32) && d < (int64_t{1} << 32),
+          "num_goals and goal_dim must be in [1, 2**32)");
   require(strategy == kStrategySome || strategy == kStrategyAll, "strategy must be 1 or 2");
   require(achieved.size() == goals.size() && rl2s.size() == goals.size() &&
               dones.size() == goals.size(),
@@ -206,7 +208,9 @@ py::list relabel_multigoal(py::list goals, py::list achieved, py::list rl2s, py:
     require(g.ndim() == 3 && g.shape(0) >= 1 && g.shape(1) == k && g.shape(2) == d + 1,
             "goals must have shape (T+1, num_goals, goal_dim+1)");
     const int64_t T = g.shape(0) - 1;
-    require(a.size() == (T + 1) * d, "achieved must hold (T+1) * goal_dim values");
+    int64_t rows_d;  // (T+1) * d; T+1 can be huge for a zero-size array
+    require(!__builtin_mul_overflow(T + 1, d, &rows_d) && a.size() == rows_d,
+            "achieved must hold (T+1) * goal_dim values");
     check_float32(r, "rl2s");
     require(r.ndim() == 2 && r.shape(0) == T + 1 && r.shape(1) >= 1, "rl2s must be (T+1, 1+A)");
     require(cols < 0 || r.shape(1) == cols, "all rl2s must have the same number of columns");

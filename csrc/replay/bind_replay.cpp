@@ -29,6 +29,10 @@ namespace {
 using I64Array = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
 using Lock = std::lock_guard<std::mutex>;
 
+// Longest trajectory accepted from a caller: far beyond any memory, small enough that
+// length + seq_len and (length + 1) * row_bytes arithmetic cannot overflow.
+constexpr int64_t kMaxLength = int64_t{1} << 48;
+
 // a * b * c for byte counts; an overflow or a negative factor is an argument error, so a
 // wrapped product can never make a too-small array pass a size check.
 int64_t nbytes_of(int64_t a, int64_t b, int64_t c, const char* what) {
@@ -210,10 +214,10 @@ class PyStore {
     if (static_cast<int>(data.size()) != store_.num_fields())
       throw std::invalid_argument("add: one array per field is required");
     std::vector<const uint8_t*> src;
-    if (T < 1) throw std::invalid_argument("add: length must be >= 1");
+    if (T < 1 || T > kMaxLength) throw std::invalid_argument("add: length must be in [1, 2**48]");
     for (int f = 0; f < store_.num_fields(); ++f) {
       const py::array& a = data[f];
-      const int64_t rows = obs_like_[f] ? nbytes_of(T, 1, 1, "add") + 1 : T;
+      const int64_t rows = obs_like_[f] ? T + 1 : T;
       if (!(a.flags() & py::array::c_style))
         throw std::invalid_argument("add: arrays must be C-contiguous");
       const int64_t want = nbytes_of(rows, store_.row_bytes(f), 1, "add");
@@ -275,7 +279,7 @@ class PyStore {
     const Padding mode = parse_padding(padding);
     std::vector<int64_t> v = to_vec(lengths);
     for (int64_t n : v)
-      if (n < 1) throw std::invalid_argument("lengths must be >= 1");
+      if (n < 1 || n > kMaxLength) throw std::invalid_argument("lengths must be in [1, 2**48]");
     {
       Lock lk(mu_);
       for (auto& n : v) n = store_.draw_start(n, L, mode);

@@ -30,9 +30,11 @@ Store::Store(std::vector<int64_t> row_bytes, std::vector<bool> obs_like, int64_t
     throw std::invalid_argument("row_bytes and obs_like must be non-empty and equally long");
   for (auto rb : row_bytes_)
     if (rb <= 0) throw std::invalid_argument("every field needs a positive row size");
-  if (capacity < 1 || rows < capacity + 1)
+  // rows - 1 (not capacity + 1): no overflow whatever the caller passes
+  if (capacity < 1 || rows < 2 || capacity > rows - 1)
     throw std::invalid_argument("capacity must be >= 1 and rows >= capacity + 1");
-  if (protected_capacity < 0 || (protected_capacity > 0 && protected_rows < protected_capacity + 1))
+  if (protected_capacity < 0 ||
+      (protected_capacity > 0 && (protected_rows < 2 || protected_capacity > protected_rows - 1)))
     throw std::invalid_argument("protected_rows must be >= protected_capacity + 1");
   part_[0].ring = true;
   part_[0].capacity = capacity;

@@ -39,7 +39,8 @@ bool extract_one(py::handle t, const std::vector<FieldSpec>& spec, const py::str
   PyObject* tv = PyDict_GetItem(t.ptr(), spec[t_field].key.ptr());
   if (tv == nullptr || !py::isinstance<py::array>(tv)) return false;
   auto ta = py::reinterpret_borrow<py::array>(tv);
-  if (ta.ndim() < 1 || ta.shape(0) < 1) return false;
+  // (a broadcast view can claim any length: bound it before T + 1 is computed)
+  if (ta.ndim() < 1 || ta.shape(0) < 1 || ta.shape(0) > (py::ssize_t{1} << 48)) return false;
   const py::ssize_t T = ta.shape(0);
   for (size_t f = 0; f < F; ++f) {
     const FieldSpec& s = spec[f];

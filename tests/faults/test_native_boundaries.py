@@ -39,6 +39,16 @@ CHILD = textwrap.dedent("""
     big.attach(0, [np.zeros(80, np.uint8)])
     expect(big.add, [np.zeros(4, np.uint8)], 2**62, False)
     expect(big.add, [np.zeros(4, np.uint8)], -1, False)
+    expect(big.add, [np.zeros(4, np.uint8)], 2**63 - 1, False)  # T + 1 itself overflowed
+    expect(big.draw_starts, np.array([2**63 - 1]), 2**40, "both")  # n + L overflowed
+    expect(_C.ReplayStore, [4], [True], 2**63 - 1, 2**63 - 1, 0, 0, 1)  # capacity + 1 overflowed
+    expect(_C.ReplayStore, [4], [True], 3, 10, 2**63 - 1, -(2**63), 1)
+    # relabeling: 1 + num_goals and (T+1) * goal_dim overflowed (found by the UBSan fuzz)
+    g, r, dn = np.zeros((3, 1, 2), np.float32), np.zeros((3, 2), np.float32), np.zeros(2, bool)
+    expect(_C.relabel_multigoal, [g], [np.zeros((3, 1), np.float32)], [r], [dn],
+           np.zeros((1, 2)), 2**63 - 1, 1, 1, 0.1, 1)
+    expect(_C.relabel_her, [np.zeros((3, 1), np.float32)], [np.zeros((3, 1), np.float32)], [r], [dn],
+           np.zeros((1, 2)), 2**62, 1, 0.5, 0.1, 1.0, 0.0, False, 1)
     # snapshot: wrong fd table, negative offset; a bad fd is an errno, not a crash
     expect(s.snapshot, [[1], [1]], 0)
     expect(s.snapshot, [[1, 1], [1, 1]], -1)
@@ -57,7 +67,8 @@ def test_overflowing_sizes_are_refused():
     lines = proc.stdout.splitlines()
     assert not [ln for ln in lines if ln == "ACCEPTED"], proc.stdout
     refused = [ln for ln in lines if ln.startswith("refused")]
-    assert len(refused) == 7, proc.stdout
+    assert len(refused) == 13, proc.stdout
     assert all("ValueError" in ln for ln in refused), proc.stdout
+    assert sum("num_goals_and_goal_dim" in ln or "goal_dim_must_be_in" in ln for ln in refused) == 2
     assert "errno 9 0 0" in lines  # EBADF from the first write, partition 0, field 0
     assert "errno 0 rows 4 0 size 4" in lines  # 4 one-byte rows (both fields write from byte 0)
