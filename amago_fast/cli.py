@@ -269,9 +269,14 @@ def _report_context(asked, trainer) -> None:
     if got is None or got.max_seq_len == asked.max_seq_len or not getattr(trainer, "is_main", True):
         return
     limit = getattr(trainer.env, "max_episode_steps", None)
-    print(f"amago-fast: context max_seq_len={got.max_seq_len} tokens (was {asked.max_seq_len}): the env's episode "
-          f"limit is {limit} steps and context_from_env is on, so the agent sees whole episodes; for a shorter, "
-          f"faster window pass --no-context-from-env --max-seq-len N", file=sys.stderr)
+    cap = getattr(trainer.cfg, "context_cap", 0)
+    if limit is not None and cap and limit + 1 > cap:
+        why = (f"the env's episodes last up to {limit} steps, longer than --context-cap {cap}, so the agent "
+               f"trains and acts on sliding windows of {got.max_seq_len} tokens (--context-cap 0: whole episodes)")
+    else:
+        why = (f"the env's episode limit is {limit} steps and context_from_env is on, so the agent sees whole "
+               f"episodes; for a shorter, faster window pass --no-context-from-env --max-seq-len N")
+    print(f"amago-fast: context max_seq_len={got.max_seq_len} tokens (was {asked.max_seq_len}): {why}", file=sys.stderr)
 
 
 def _warn_damaged(run_dir: Path, used: Optional[Path], command: str) -> None:

@@ -33,7 +33,10 @@ class TrainerConfig:
     seq_len: Optional[int] = None
     """Window length L in transitions (None: agent max_seq_len - 1)."""
     context_from_env: bool = True
-    """Size the agent's context to the env's episode limit when it has one."""
+    """Size the agent's context to the env's episode limit when it has one (up to context_cap)."""
+    context_cap: int = 128
+    """Largest context (tokens) context_from_env picks; longer episodes train on sliding
+    windows of this many tokens, as AMAGO's gym examples do (128). 0: no cap, whole episodes."""
     padded_sampling: str = "none"
     """Window placement mode of ReplayBuffer.sample (AMAGO's padded_sampling)."""
     relabel: str = "none"
@@ -94,7 +97,7 @@ class TrainerConfig:
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("total_steps", "grad_steps_per_round", "learning_starts", "eval_every", "checkpoint_every",
-                     "offline_steps"):
+                     "offline_steps", "context_cap"):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.nonfinite not in ("raise", "drop"):

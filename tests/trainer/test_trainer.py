@@ -116,3 +116,15 @@ def test_trainer_runs_other_encoders_and_action_spaces(tmp_path, tiny_configs, e
     tr.run()
     assert tr.grad_steps > 0 and np.isfinite(_metrics(tmp_path)[-1]["train/loss"])
     tr.close()
+
+
+def test_context_from_env_is_capped_for_long_episodes():
+    from amago_fast import AgentConfig, TrainerConfig
+    from amago_fast.trainer import sized_agent_config
+
+    a = AgentConfig(max_seq_len=16, max_time=64)
+    assert sized_agent_config(a, TrainerConfig(), 20).max_seq_len == 21  # whole short episodes
+    capped = sized_agent_config(a, TrainerConfig(), 500)  # CartPole-length episodes: a window
+    assert capped.max_seq_len == 128 and capped.max_time >= 128
+    assert sized_agent_config(a, TrainerConfig(context_cap=0), 500).max_seq_len == 501
+    assert sized_agent_config(a, TrainerConfig(context_from_env=False), 500).max_seq_len == 16
