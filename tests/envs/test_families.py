@@ -263,3 +263,36 @@ def test_metaworld_ml10_ml45_draw_every_train_class(bench, n_classes):
     assert len(seen) > n_classes // 2
     obs, r, term, trunc, info = env.step(env.action_space.sample())
     assert obs.shape == env.observation_space.shape and info["task"] in env.envs
+
+
+_TINY = {"trainer": {"num_envs": 2, "collect_steps": 8, "grad_steps_per_round": 2,
+                     "learning_starts": 16, "batch_size": 4, "eval_every": 32, "eval_episodes": 2,
+                     "eval_envs": 2, "checkpoint_every": 32},
+         "agent": {"d_model": 16, "n_heads": 2, "n_layers": 1, "d_ff": 32, "tstep_dim": 8,
+                   "tstep_hidden": 16, "head_hidden": 16}}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("env,args,package", [
+    ("meta-frozen-lake", ["size=3", "k_attempts=2"], None),
+    ("half-cheetah-vel", ["k_episodes=1", "episode_steps=10"], "mujoco"),
+    ("popgym-multi", [], "popgym"),
+    ("babyai:GoToRedBallNoDists", [], "minigrid"),
+], ids=["meta-frozen-lake", "half-cheetah-vel", "popgym-multi", "babyai"])
+def test_family_trains_through_the_cli(tmp_path, env, args, package):
+    """The whole stack (collection, replay, agent, eval) runs on the family's spaces."""
+    import json
+    import subprocess
+    import sys
+
+    if package:
+        pytest.importorskip(package, reason=f"{env} needs {package}")
+    cfg = tmp_path / "tiny.json"
+    cfg.write_text(json.dumps(_TINY))
+    cmd = [sys.executable, "-m", "amago_fast", "train", "--env", env, "--total-steps", "32",
+           "--run-dir", str(tmp_path / "run"), "--config", str(cfg), "--seed", "0", "--no-progress"]
+    for a in args:
+        cmd += ["--env-arg", a]
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.strip().splitlines()[-1])["env_steps"] == 32
