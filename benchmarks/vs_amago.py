@@ -74,6 +74,7 @@ def _write_json_atomic(path: Path, obj: Any) -> None:
         json.dump(obj, f, indent=1)
         f.flush()
         os.fsync(f.fileno())
+    os.chmod(tmp, 0o644)  # mkstemp makes it owner-only
     os.replace(tmp, path)
 
 
