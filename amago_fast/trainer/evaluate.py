@@ -39,9 +39,10 @@ def evaluate(agent, env_name: str, env_args: dict, episodes: int, num_envs: int 
             res = env.step(actions)
             tainted |= res.nonfinite
             for i in np.flatnonzero(res.done):
-                if tainted[i]:
+                if tainted[i]:  # left out and not counted against this env's share
                     dropped += 1
-                elif count[i] < per_env and len(returns) < episodes:
+                    continue
+                if count[i] < per_env and len(returns) < episodes:
                     info = res.infos[i]
                     returns.append(info["episode_return"])
                     lengths.append(info["episode_length"])
