@@ -104,8 +104,13 @@ class _SuccessOnReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
         return obs, reward, terminated, truncated, info
 
 
+def _babyai_id(level: str) -> str:
+    """``GoToLocal`` -> ``BabyAI-GoToLocal-v0``; a level with a version keeps it."""
+    return f"BabyAI-{level}" if level.endswith(("-v0", "-v1")) else f"BabyAI-{level}-v0"
+
+
 def _babyai_one(level: str) -> gym.Env:
-    env = gym.make(f"BabyAI-{level}-v0" if not level.endswith(("-v0", "-v1")) else f"BabyAI-{level}")
+    env = gym.make(_babyai_id(level))
     return _SuccessOnReward(BabyAIObs(env))
 
 
@@ -114,8 +119,7 @@ def _babyai_resolver(rest: str) -> EnvFactory:
     _need("minigrid", name, "babyai")
     levels = _split(rest, name)
     for level in levels:
-        env_id = f"BabyAI-{level}-v0" if not level.endswith(("-v0", "-v1")) else f"BabyAI-{level}"
-        if env_id not in gym.registry:
+        if _babyai_id(level) not in gym.registry:
             known = sorted(e[len("BabyAI-"):] for e in gym.registry if e.startswith("BabyAI-"))
             raise ValueError(f"env {name!r}: no BabyAI level {level!r}; levels: {known}")
     return lambda: _switch_or_single([partial(_babyai_one, lv) for lv in levels], levels)
