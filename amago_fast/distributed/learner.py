@@ -106,6 +106,7 @@ class AsyncLearner(Trainer):
         out["async/ingested_trajectories"] = float(self.ingested)
         out["async/spool_backlog"] = float(len(self.spool.ready()))
         out["async/actor_restarts"] = float(self.actor_restarts)
+        out["async/spool_rejected"] = float(self.spool.rejected)  # quarantined to spool/rejected/
         return out
 
     def checkpoint(self) -> Path:

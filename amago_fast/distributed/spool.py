@@ -4,7 +4,8 @@
       tmp/        files being written (<name>.npz.tmp); never read
       ready/      complete trajectories, one .npz each, waiting for the learner
       consumed/   ingested into the learner's buffer, kept until a checkpoint holds them
-      rejected/   files the learner's buffer refused (wrong spaces): kept for inspection
+      rejected/   files the learner could not use (unreadable, zero-byte, NaN/inf values,
+                  wrong spaces): quarantined for inspection, counted in `rejected`
       ingest.jsonl  one line per ingested file (name, T, actor, seq): provenance
 
 An actor writes a whole trajectory to tmp/, flushes and fsyncs it, then renames it into
@@ -45,6 +46,8 @@ class TrajectorySpool:
         self.root = Path(root)
         for d in ("tmp", "ready", "consumed"):
             (self.root / d).mkdir(parents=True, exist_ok=True)
+        self.rejected = 0  # files quarantined by this process's ingest()
+        self.vanished = 0  # files listed in ready/ but gone before they were read
 
     # ------------------------------------------------------------------ actor side
     def next_seq(self, actor_id: int) -> int:
@@ -83,8 +86,14 @@ class TrajectorySpool:
     # ---------------------------------------------------------------- learner side
     def ready(self) -> list[Path]:
         """Complete trajectories not yet ingested, oldest first."""
-        files = [p for p in (self.root / "ready").iterdir() if NAME_RE.match(p.name)]
-        return sorted(files, key=lambda p: (p.stat().st_mtime_ns, p.name))
+        keyed = []
+        for p in (self.root / "ready").iterdir():
+            if NAME_RE.match(p.name):
+                try:
+                    keyed.append((p.stat().st_mtime_ns, p.name, p))
+                except FileNotFoundError:  # taken away since the listing
+                    continue
+        return [p for _, _, p in sorted(keyed)]
 
     @staticmethod
     def read(path: Path) -> dict:
@@ -93,7 +102,21 @@ class TrajectorySpool:
             out: dict[str, Any] = {"obs": {k[4:]: z[k] for k in z.files if k.startswith("obs.")}}
             for k in FIELDS:
                 out[k] = z[k]
+        bad = [k for k, v in [*((f"obs.{k}", v) for k, v in out["obs"].items()), *((k, out[k]) for k in FIELDS)]
+               if v.dtype.kind in "fc" and not np.isfinite(v).all()]
+        if bad:
+            raise ValueError(f"NaN/inf values in {bad}")
         return out
+
+    def _quarantine(self, p: Path, why: str) -> None:
+        (self.root / "rejected").mkdir(exist_ok=True)
+        try:
+            os.replace(p, self.root / "rejected" / p.name)
+        except FileNotFoundError:
+            self.vanished += 1
+            return
+        self.rejected += 1
+        warnings.warn(f"spool: {p.name} quarantined to rejected/: {why}", stacklevel=3)
 
     def ingest(self, buffer, max_files: Optional[int] = None) -> list[tuple[str, int]]:
         """Add ready trajectories to `buffer` (ReplayBuffer.add_trajectory validates them),
@@ -103,14 +126,22 @@ class TrajectorySpool:
             for p in self.ready()[:max_files]:
                 try:
                     t = self.read(p)
-                    buffer.add_trajectory(t["obs"], t["rl2s"], t["time_idxs"], t["actions"], t["rews"], t["dones"])
-                except (ValueError, TypeError, KeyError, OSError, zipfile.BadZipFile) as e:
-                    # not this run's format (another env's actor?): set aside, keep learning
-                    (self.root / "rejected").mkdir(exist_ok=True)
-                    os.replace(p, self.root / "rejected" / p.name)
-                    warnings.warn(f"spool: rejected {p.name}: {e}")
+                except FileNotFoundError:  # removed between listing and reading: nothing to do
+                    self.vanished += 1
                     continue
-                os.replace(p, self.root / "consumed" / p.name)
+                except (ValueError, TypeError, KeyError, OSError, EOFError, zipfile.BadZipFile) as e:
+                    # zero-byte, truncated or foreign: set aside, keep learning
+                    self._quarantine(p, f"unreadable ({type(e).__name__}: {e})")
+                    continue
+                try:
+                    buffer.add_trajectory(t["obs"], t["rl2s"], t["time_idxs"], t["actions"], t["rews"], t["dones"])
+                except (ValueError, TypeError, KeyError) as e:  # another env's actor?
+                    self._quarantine(p, f"refused by the buffer ({e})")
+                    continue
+                try:
+                    os.replace(p, self.root / "consumed" / p.name)
+                except FileNotFoundError:  # already in the buffer; only the file is gone
+                    self.vanished += 1
                 m = NAME_RE.match(p.name)
                 T = int(t["actions"].shape[0])
                 log.write(json.dumps({"file": p.name, "T": T, "actor": int(m.group(1)), "seq": int(m.group(2)),
