@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from amago_fast import ReplayBuffer, import_amago
+from amago_fast.replay.amago_import import import_into
 
 # Copied from AMAGO 3.3 runs (see fixtures/README.md); shipped with the tests.
 FIXTURES = Path(__file__).parent / "fixtures" / "amago_buffers"
@@ -62,22 +63,55 @@ def test_pickled_traj_files_are_refused_by_default(tmp_path):
         pickle.dump({"not": "a trajectory"}, fh)
     with pytest.raises(ValueError, match="allow_pickle"):
         import_amago(tmp_path / "b")
-    with pytest.raises(ValueError, match="not an AMAGO Trajectory"):
-        import_amago(tmp_path / "b", allow_pickle=True)
+    with pytest.warns(UserWarning, match="skipped x_1_2.traj: .*not an AMAGO Trajectory"):
+        buf = import_amago(tmp_path / "b", allow_pickle=True)
+    assert buf.num_trajectories == 8
 
 
-def test_corrupt_npz_is_reported(tmp_path):
+@pytest.mark.parametrize("damage", ["truncated", "empty", "not_a_zip", "missing_key", "nan", "foreign_env"])
+@pytest.mark.parametrize("position", [0, 3])
+def test_one_bad_file_is_skipped_with_a_warning_and_counted(tmp_path, damage, position):
     shutil.copytree(FIXTURES / "tmaze_h20", tmp_path / "b")
-    victim = sorted((tmp_path / "b" / "fifo").iterdir())[3]
-    victim.write_bytes(victim.read_bytes()[:100])
-    with pytest.raises(ValueError, match=victim.name):
-        import_amago(tmp_path / "b")
+    victim = sorted((tmp_path / "b" / "fifo").iterdir(), key=lambda p: float(p.stem.rsplit("_", 1)[-1]))[position]
+    if damage == "truncated":
+        victim.write_bytes(victim.read_bytes()[:100])
+    elif damage == "empty":
+        victim.write_bytes(b"")
+    elif damage == "not_a_zip":
+        victim.write_bytes(b"junk" * 50)
+    else:
+        arrays = dict(np.load(victim))
+        if damage == "missing_key":
+            del arrays["actions"]
+        elif damage == "nan":
+            arrays["rews"][1] = np.nan
+        else:  # a Pendulum file in a T-Maze buffer: other obs/action shapes
+            arrays = dict(np.load(_files("pendulum")[0]))
+        victim.unlink()
+        np.savez(victim, **arrays)
+    with pytest.warns(UserWarning, match=f"skipped {victim.name}") as rec:
+        buf = import_amago(tmp_path / "b")
+    assert buf.num_trajectories == 7 and buf.obs_fields["observation"][0] == (2,)
+    assert any("skipped 1 of 8 files" in str(w.message) for w in rec)
+    skipped = []
+    with pytest.warns(UserWarning):
+        ids = import_into(ReplayBuffer({"observation": ((2,), np.float32)}, 4, capacity=1000), tmp_path / "b",
+                          skipped=skipped)
+    assert len(ids) == 7 and [Path(p).name for p, _ in skipped] == [victim.name]
+
+
+def test_junk_npz_beside_a_real_buffer(tmp_path):
+    shutil.copytree(FIXTURES / "pendulum", tmp_path / "b")
+    np.savez(tmp_path / "b" / "fifo" / "junk.npz", hello=np.arange(3))
+    with pytest.warns(UserWarning, match="skipped junk.npz: .*missing keys"):
+        buf = import_amago(tmp_path / "b")
+    assert buf.num_trajectories == len(_files("pendulum"))
 
 
 def test_missing_key_is_reported(tmp_path):
     (tmp_path / "b" / "fifo").mkdir(parents=True)
     np.savez(tmp_path / "b" / "fifo" / "e_1_1.npz", rl2s=np.zeros((3, 2), np.float32))
-    with pytest.raises(ValueError, match="missing keys"):
+    with pytest.raises(ValueError, match="none of its 1 files.*missing keys"):
         import_amago(tmp_path / "b")
     with pytest.raises(ValueError, match="no AMAGO buffer"):
         import_amago(tmp_path)
