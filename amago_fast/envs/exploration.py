@@ -1,10 +1,12 @@
 """Epsilon-greedy exploration over N parallel envs, annealed by env steps (AMAGO-style).
 
 Every env has its own epsilon: at the start of each of its episodes it draws a scale
-``u ~ U[0, 1]`` and explores with ``eps_end + u * (ceiling - eps_end)``, where the ceiling
-anneals linearly from ``eps_start`` to ``eps_end`` over ``anneal_steps`` total env steps.
-Mixing greedy-ish and exploratory actors this way keeps some near-greedy data in the
-buffer from the start (``randomize=False`` gives every env the ceiling itself).
+``u ~ U[0, 1)`` and explores with ``u * ceiling`` (AMAGO's ``randomize_eps``), where the
+ceiling anneals linearly from ``eps_start`` to ``eps_end`` over ``anneal_steps`` total env
+steps, so actors spread over [0, ceiling): some near-greedy data in the buffer from the
+start, and after annealing a mean epsilon of eps_end / 2. ``floor=True`` keeps every actor
+at or above eps_end instead (``eps_end + u * (ceiling - eps_end)``, amago_fast < 0.2);
+``randomize=False`` gives every env the ceiling itself.
 
 Applied to the agent's raw actions (the format ``AmagoVecEnv.step`` takes):
 Discrete -> a uniform random index with probability eps; MultiBinary -> a uniform random
@@ -33,7 +35,7 @@ class EpsilonGreedy:
 
     def __init__(self, action_space: spaces.Space, num_envs: int, eps_start: float = 1.0,
                  eps_end: float = 0.05, anneal_steps: int = 1_000_000, randomize: bool = True,
-                 box_noise: str = "gaussian", seed: int | None = None):
+                 box_noise: str = "gaussian", seed: int | None = None, floor: bool = False):
         if not 0.0 <= eps_end <= eps_start <= 1.0:
             raise ValueError(f"need 0 <= eps_end <= eps_start <= 1, got eps_start={eps_start}, "
                              f"eps_end={eps_end}")
@@ -48,7 +50,7 @@ class EpsilonGreedy:
         self.num_envs = int(num_envs)
         self.eps_start, self.eps_end = float(eps_start), float(eps_end)
         self.anneal_steps = int(anneal_steps)
-        self.randomize = bool(randomize)
+        self.randomize, self.floor = bool(randomize), bool(floor)
         self.box_noise = box_noise
         self.env_steps = 0  # total env steps taken through this object
         self._rng = np.random.default_rng(seed)
@@ -65,7 +67,9 @@ class EpsilonGreedy:
     @property
     def epsilon(self) -> np.ndarray:
         """(N,) current per-env epsilon."""
-        return self.eps_end + self._scale * (self.ceiling() - self.eps_end)
+        if self.floor:
+            return self.eps_end + self._scale * (self.ceiling() - self.eps_end)
+        return self._scale * self.ceiling()
 
     def reset_envs(self, which: Any) -> None:
         """Redraw the epsilon scale of envs ``which`` (bool mask (N,) or index array)."""

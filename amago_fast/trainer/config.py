@@ -56,6 +56,9 @@ class TrainerConfig:
     """Exploration floor."""
     eps_anneal_steps: int = 10_000
     """Env steps over which the exploration ceiling anneals."""
+    eps_floor: bool = False
+    """Keep every env's epsilon at or above eps_end (eps_end + u * (ceiling - eps_end)) instead
+    of AMAGO's u * ceiling, u ~ U[0, 1) per env and episode."""
     eval_every: int = 2_000
     """Env steps between evaluations (0: only at the end)."""
     eval_episodes: int = 32

@@ -131,7 +131,8 @@ class Trainer:
         self.agent = Agent(self.env.policy_observation_space, self.env.action_space, acfg, device=cfg.device)
         self.seq_len = cfg.seq_len or max(1, acfg.max_seq_len - 1)
         self.explore = EpsilonGreedy(self.env.action_space, cfg.num_envs, eps_start=cfg.eps_start,
-                                     eps_end=cfg.eps_end, anneal_steps=cfg.eps_anneal_steps, seed=cfg.seed)
+                                     eps_end=cfg.eps_end, anneal_steps=cfg.eps_anneal_steps, seed=cfg.seed,
+                                     floor=cfg.eps_floor)
         self.env_steps = self.grad_steps = self.rounds = self.evals = 0
         self.skipped_updates = self.dropped_trajectories = self.dropped_transitions = 0
         self.wall_s = 0.0

@@ -21,8 +21,17 @@ def test_ceiling_anneals_linearly_with_env_steps():
     for _ in range(100):
         ex(np.zeros(4, int))
     assert ex.ceiling() == pytest.approx(0.1)
+    eps = ex.epsilon  # AMAGO: u * ceiling, spread over [0, eps_end) once annealed
+    assert eps.shape == (4,) and np.all((eps >= 0.0) & (eps < 0.1))
+    floored = EpsilonGreedy(spaces.Discrete(3), num_envs=4, eps_start=1.0, eps_end=0.1, anneal_steps=0,
+                            seed=0, floor=True)
+    assert np.allclose(floored.epsilon, 0.1)
+
+
+def test_epsilon_is_amagos_uniform_fraction_of_the_ceiling():
+    ex = EpsilonGreedy(spaces.Discrete(3), num_envs=4000, eps_start=0.6, eps_end=0.6, seed=3)
     eps = ex.epsilon
-    assert eps.shape == (4,) and np.all((eps >= 0.1 - 1e-12) & (eps <= 0.1 + 1e-12))
+    assert eps.min() < 0.01 and eps.max() < 0.6 and abs(eps.mean() - 0.3) < 0.02
 
 
 def test_per_env_epsilons_differ_and_redraw_on_reset():
@@ -74,7 +83,7 @@ def test_box_noise_modes_stay_in_bounds():
 
 
 def test_multibinary_exploration():
-    ex = EpsilonGreedy(spaces.MultiBinary(6), 5000, eps_start=1.0, eps_end=1.0, seed=0)
+    ex = EpsilonGreedy(spaces.MultiBinary(6), 5000, eps_start=1.0, eps_end=1.0, randomize=False, seed=0)
     out = ex(np.zeros((5000, 6), np.int8))
     assert set(np.unique(out)) == {0, 1} and abs(out.mean() - 0.5) < 0.02
 
