@@ -136,7 +136,7 @@ def run_actor(run_dir, actor_id: int, acfg: Optional[AsyncConfig] = None, max_st
     watcher = PolicyWatcher(run_dir / POLICY)
     loads = int(watcher.maybe_load(agent) is not None)
     explore = EpsilonGreedy(env.action_space, N, eps_start=tcfg.eps_start, eps_end=tcfg.eps_end,
-                            anneal_steps=tcfg.eps_anneal_steps, seed=seed)
+                            anneal_steps=tcfg.eps_anneal_steps, seed=seed, floor=tcfg.eps_floor)
     buf = ReplayBuffer.from_spaces(env.observation_space, env.action_space, capacity=acfg.actor_buffer, seed=seed)
     writer = buf.stream(N)
     spool = TrajectorySpool(run_dir / SPOOL)
