@@ -76,7 +76,8 @@ def test_sampling_amago_fast(benchmark, sampling_data):
 def test_sampling_torchrl_slice_sampler(benchmark, sampling_data, cache_values):
     pytest.importorskip("torchrl")
     from tensordict import TensorDict
-    from torchrl.data import LazyTensorStorage, ReplayBuffer as TorchRLBuffer, SliceSampler
+    from torchrl.data import LazyTensorStorage, SliceSampler
+    from torchrl.data import ReplayBuffer as TorchRLBuffer
 
     benchmark.group = "peers: window sampling"
     d = sampling_data

@@ -20,7 +20,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from amago_fast import ReplayBuffer, _C
+from amago_fast import _C, ReplayBuffer
 from amago_fast.replay import persist
 
 OK = (ValueError, TypeError, IndexError, RuntimeError, OverflowError, MemoryError, KeyError)

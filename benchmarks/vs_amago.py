@@ -35,7 +35,7 @@ from typing import Any, Optional
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from vs_amago_worker import Settings
+from vs_amago_worker import Settings  # noqa: E402 - a sibling script, found through sys.path
 
 # Per-task settings both systems use. AMAGO's examples (04_tmaze.py, 05_dark_key_door.py)
 # use reward_multiplier 100; T-Maze gamma 0.9999. Model sizes are CPU-sized except

@@ -18,7 +18,13 @@ import triton
 import triton.language as tl
 
 from ._common import (
-    LOG2E, _visible, check_interpretable, device_guard, dot_precision, interpreting, last_dim_contiguous,
+    LOG2E,
+    _visible,
+    check_interpretable,
+    device_guard,
+    dot_precision,
+    interpreting,
+    last_dim_contiguous,
     window_flags,
 )
 

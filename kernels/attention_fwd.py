@@ -14,10 +14,15 @@ import triton
 import triton.language as tl
 
 from ._common import (
-    LOG2E, _visible, check_interpretable, device_guard, dot_precision, last_dim_contiguous, tuning_space,
+    LOG2E,
+    _visible,
+    check_interpretable,
+    device_guard,
+    dot_precision,
+    last_dim_contiguous,
+    tuning_space,
     window_flags,
 )
-
 
 # (BLOCK_M, BLOCK_N, num_warps, num_stages) per head dim; see tuning_space.
 _TILES = {

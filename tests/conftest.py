@@ -18,6 +18,12 @@ import torch
 if "TRITON_INTERPRET" not in os.environ and not torch.cuda.is_available():
     os.environ["TRITON_INTERPRET"] = "1"
 
+# Subprocesses the tests start (python -c ..., python -m ..., scripts) must import the
+# INSTALLED amago_fast, like a user's would: without this, `python -c` run from the
+# repository root puts the source tree (which has no compiled _C) first on sys.path.
+# Python >= 3.11 honours it; scripts that import siblings add their folder themselves.
+os.environ.setdefault("PYTHONSAFEPATH", "1")
+
 
 def pytest_collection_modifyitems(config, items):
     import pytest

@@ -12,7 +12,16 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..nets import ActorHead, CriticEnsemble, GRUState, GRUTrajEncoder, KVCache, PopArt, TransformerTrajEncoder, TstepEncoder
+from ..nets import (
+    ActorHead,
+    CriticEnsemble,
+    GRUState,
+    GRUTrajEncoder,
+    KVCache,
+    PopArt,
+    TransformerTrajEncoder,
+    TstepEncoder,
+)
 from ..nets.heads import TwoHotValues
 from .config import AgentConfig
 from .losses import amago_loss

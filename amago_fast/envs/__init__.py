@@ -13,12 +13,11 @@ from .dark_key_door import DarkKeyDoor
 from .exploration import EpsilonGreedy
 from .families import register_families
 from .half_cheetah_vel import HalfCheetahVel
+from .mazerunner import MazeRunner
 from .meta_frozen_lake import MetaFrozenLake
 from .multitask import TaskSwitcher
-from .registry import (available_envs, episode_limit, make_env, register_env, register_prefix,
-                       resolve_env)
+from .registry import available_envs, episode_limit, make_env, register_env, register_prefix, resolve_env
 from .spaces import OBS_KEY, ActionCodec, action_dim
-from .mazerunner import MazeRunner
 from .tmaze import TMaze
 from .wrapper import AmagoVecEnv, DictObservation, StepResult
 

@@ -18,7 +18,6 @@ import re
 from typing import Any, Callable, Sequence
 
 import gymnasium as gym
-import numpy as np
 
 
 def _parse_version(text: str) -> tuple[int, int, int]:

@@ -25,7 +25,6 @@ from .multigoal import default_num_threads
 from .protocol import HERStrategy
 
 
-
 @dataclass
 class HERRelabeler:
     """Single-goal HER over whole trajectories (see module doc); ``relabel(trajs, seed)``."""

@@ -30,7 +30,6 @@ from . import _traj, reference
 from .protocol import MultiGoalStrategy
 
 
-
 def default_num_threads() -> int:
     """Worker threads used by the C++ kernels when none are given."""
     return max(1, min(os.cpu_count() or 1, 8))

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -10,8 +10,7 @@ import torch
 from .. import _C
 from . import reference, relabeled
 from .batch import Batch
-from .spec import (OBS_PREFIX, Field, check_array, make_fields, one_hot_actions, spec_from_spaces,
-                   to_numpy)
+from .spec import OBS_PREFIX, Field, check_array, make_fields, one_hot_actions, spec_from_spaces, to_numpy
 from .storage import STORAGE_MODES, allocate, arena_rows
 
 WEIGHTINGS = ("uniform", "length")
@@ -34,6 +33,9 @@ def _int_ids(x: Any, name: str) -> np.ndarray:
         raise ValueError(f"{name}: {int(a.max())} does not fit int64")
     return np.ascontiguousarray(a, dtype=np.int64)
 
+
+if TYPE_CHECKING:
+    from .stream import StreamWriter
 
 class ReplayBuffer:
     """Whole trajectories in native arenas; samples padded training windows in C++.

@@ -18,8 +18,15 @@ import torch
 
 from ..agent import Agent, AgentConfig
 from .callbacks import check_callbacks, fire
-from .checkpoint import (NonFiniteWeightsError, ResumeError, latest_checkpoint, load_checkpoint, save_checkpoint,
-                         sweep_temp, write_json_atomic)
+from .checkpoint import (
+    NonFiniteWeightsError,
+    ResumeError,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+    sweep_temp,
+    write_json_atomic,
+)
 from .config import TrainerConfig
 from .evaluate import evaluate
 from .progress import BAR_FORMAT, Eta, format_seconds, work_left

@@ -90,16 +90,17 @@ void fill_one(const HerTraj& tr, const HerParams& p) {
 }
 
 template <typename S>
-void run_all(std::vector<HerTraj>& trajs, const HerParams& p, const double* draws,
-             int num_threads, int phase) {
+void run_all(std::vector<HerTraj>& trajs, const HerParams& p, const double* draws, int num_threads,
+             int phase) {
   int64_t rows = 0;
   for (const auto& tr : trajs) rows += tr.T;
-  parallel_for(static_cast<int64_t>(trajs.size()), useful_threads(rows, num_threads), [&](int64_t b) {
-    if (phase == 1)
-      plan_one<S>(trajs[b], p, draws + 2 * b);
-    else if (trajs[b].selected)
-      fill_one<S>(trajs[b], p);
-  });
+  parallel_for(static_cast<int64_t>(trajs.size()), useful_threads(rows, num_threads),
+               [&](int64_t b) {
+                 if (phase == 1)
+                   plan_one<S>(trajs[b], p, draws + 2 * b);
+                 else if (trajs[b].selected)
+                   fill_one<S>(trajs[b], p);
+               });
 }
 
 py::list relabel_her(py::list goals, py::list achieved, py::list rl2s, py::list dones,
@@ -132,8 +133,7 @@ py::list relabel_her(py::list goals, py::list achieved, py::list rl2s, py::list 
     require(g.ndim() >= 1 && g.shape(0) >= 1, "goals must have shape (T+1, ...)");
     const int64_t T = g.shape(0) - 1;
     int64_t rows_d;  // (T+1) * d; T+1 can be huge for a zero-size array
-    require(!__builtin_mul_overflow(T + 1, d, &rows_d) && g.size() == rows_d &&
-                a.size() == rows_d,
+    require(!__builtin_mul_overflow(T + 1, d, &rows_d) && g.size() == rows_d && a.size() == rows_d,
             "goals and achieved must hold (T+1) * goal_dim values");
     check_float32(r, "rl2s");
     require(r.ndim() == 2 && r.shape(0) == T + 1 && r.shape(1) >= 1, "rl2s must be (T+1, 1+A)");
@@ -147,16 +147,24 @@ py::list relabel_her(py::list goals, py::list achieved, py::list rl2s, py::list 
     trajs[b].T = T;
   }
   const HerParams p{strategy, prob, tol, success_reward, failure_reward, terminate_on_success,
-                    d, cols};
+                    d,        cols};
   const double* u = static_cast<const double*>(draws.data());
 
   auto dispatch = [&](int phase) {
     py::gil_scoped_release release;
     switch (code) {
-      case 0: run_all<float>(trajs, p, u, num_threads, phase); break;
-      case 1: run_all<double>(trajs, p, u, num_threads, phase); break;
-      case 2: run_all<int32_t>(trajs, p, u, num_threads, phase); break;
-      case 3: run_all<int64_t>(trajs, p, u, num_threads, phase); break;
+      case 0:
+        run_all<float>(trajs, p, u, num_threads, phase);
+        break;
+      case 1:
+        run_all<double>(trajs, p, u, num_threads, phase);
+        break;
+      case 2:
+        run_all<int32_t>(trajs, p, u, num_threads, phase);
+        break;
+      case 3:
+        run_all<int64_t>(trajs, p, u, num_threads, phase);
+        break;
     }
   };
   dispatch(1);
@@ -195,8 +203,8 @@ py::list relabel_her(py::list goals, py::list achieved, py::list rl2s, py::list 
 void bind_her(py::module_& m) {
   m.def("relabel_her", &relabel_her, py::arg("goals"), py::arg("achieved"), py::arg("rl2s"),
         py::arg("dones"), py::arg("draws"), py::arg("goal_dim"), py::arg("strategy"),
-        py::arg("prob"), py::arg("tolerance"), py::arg("success_reward"),
-        py::arg("failure_reward"), py::arg("terminate_on_success"), py::arg("num_threads"),
+        py::arg("prob"), py::arg("tolerance"), py::arg("success_reward"), py::arg("failure_reward"),
+        py::arg("terminate_on_success"), py::arg("num_threads"),
         "Single-goal HER relabeling of a batch of trajectories (GIL released). Returns, per "
         "trajectory, None (not selected) or (goals, rews, dones, rl2s, new_len). "
         "Use amago_fast.relabel.HERRelabeler, which validates its inputs.");

@@ -148,7 +148,8 @@ void fill_one(const MGTraj& tr, const MGShape& sh, const int64_t* inst, const in
       S* block = gout + t0 * row_len;
       std::memcpy(block, row.data(), sizeof(S) * row_len);
       for (int64_t done = 1, total = t1 - t0; done < total; done *= 2)
-        std::memcpy(block + done * row_len, block, sizeof(S) * row_len * std::min(done, total - done));
+        std::memcpy(block + done * row_len, block,
+                    sizeof(S) * row_len * std::min(done, total - done));
     }
     t0 = t1;
   }
@@ -227,10 +228,18 @@ py::list relabel_multigoal(py::list goals, py::list achieved, py::list rl2s, py:
   auto dispatch = [&](int phase) {
     py::gil_scoped_release release;
     switch (code) {
-      case 0: run_all<float>(trajs, sh, u, strategy, tol, num_threads, inst, succ, phase); break;
-      case 1: run_all<double>(trajs, sh, u, strategy, tol, num_threads, inst, succ, phase); break;
-      case 2: run_all<int32_t>(trajs, sh, u, strategy, tol, num_threads, inst, succ, phase); break;
-      case 3: run_all<int64_t>(trajs, sh, u, strategy, tol, num_threads, inst, succ, phase); break;
+      case 0:
+        run_all<float>(trajs, sh, u, strategy, tol, num_threads, inst, succ, phase);
+        break;
+      case 1:
+        run_all<double>(trajs, sh, u, strategy, tol, num_threads, inst, succ, phase);
+        break;
+      case 2:
+        run_all<int32_t>(trajs, sh, u, strategy, tol, num_threads, inst, succ, phase);
+        break;
+      case 3:
+        run_all<int64_t>(trajs, sh, u, strategy, tol, num_threads, inst, succ, phase);
+        break;
     }
   };
   if (B == 0) return py::list();

@@ -49,10 +49,22 @@ template <typename S>
 inline int64_t first_within(const S* ach, int64_t d, int64_t from, int64_t T, const S* goal,
                             double tol) {
   switch (d) {
-    case 1: for (int64_t t = from; t <= T; ++t) if (within_fixed<S, 1>(ach + t, goal, tol)) return t; return T + 1;
-    case 2: for (int64_t t = from; t <= T; ++t) if (within_fixed<S, 2>(ach + 2 * t, goal, tol)) return t; return T + 1;
-    case 3: for (int64_t t = from; t <= T; ++t) if (within_fixed<S, 3>(ach + 3 * t, goal, tol)) return t; return T + 1;
-    case 4: for (int64_t t = from; t <= T; ++t) if (within_fixed<S, 4>(ach + 4 * t, goal, tol)) return t; return T + 1;
+    case 1:
+      for (int64_t t = from; t <= T; ++t)
+        if (within_fixed<S, 1>(ach + t, goal, tol)) return t;
+      return T + 1;
+    case 2:
+      for (int64_t t = from; t <= T; ++t)
+        if (within_fixed<S, 2>(ach + 2 * t, goal, tol)) return t;
+      return T + 1;
+    case 3:
+      for (int64_t t = from; t <= T; ++t)
+        if (within_fixed<S, 3>(ach + 3 * t, goal, tol)) return t;
+      return T + 1;
+    case 4:
+      for (int64_t t = from; t <= T; ++t)
+        if (within_fixed<S, 4>(ach + 4 * t, goal, tol)) return t;
+      return T + 1;
     default:
       for (int64_t t = from; t <= T; ++t)
         if (within(ach + d * t, goal, d, tol)) return t;
@@ -74,7 +86,8 @@ inline int64_t uniform_index(double u, int64_t n) {
 // descheduled worker on a busy machine.
 inline int useful_threads(int64_t rows, int num_threads) {
   constexpr int64_t kRowsPerThread = 1 << 16;
-  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(num_threads, 1 + rows / kRowsPerThread)));
+  return static_cast<int>(
+      std::max<int64_t>(1, std::min<int64_t>(num_threads, 1 + rows / kRowsPerThread)));
 }
 
 // Runs fn(i) for i in [0, n) on up to `num_threads` std::threads (the caller releases

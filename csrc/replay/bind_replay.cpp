@@ -111,8 +111,8 @@ class PyStore {
     Lock lk(mu_);
     const int64_t rows = store_.partition(p).rows;
     for (int f = 0; f < store_.num_fields(); ++f)
-      bases.push_back(writable_ptr(arenas[f], nbytes_of(rows, store_.row_bytes(f), 1, "arena"),
-                                   "arena"));
+      bases.push_back(
+          writable_ptr(arenas[f], nbytes_of(rows, store_.row_bytes(f), 1, "arena"), "arena"));
     store_.attach(p, bases);
     keep_[p] = arenas;  // the arrays own the memory: keep them alive
     // Read-only views of the arenas: bases for the trajectory views handed to relabelers
@@ -137,7 +137,10 @@ class PyStore {
   py::list views(I64Array traj_ids) {
     const std::vector<int64_t> tid = to_vec(traj_ids);
     need_specs();
-    struct Loc { int p; int64_t offset, length; };
+    struct Loc {
+      int p;
+      int64_t offset, length;
+    };
     std::vector<Loc> locs;
     {
       Lock lk(mu_);
@@ -156,10 +159,11 @@ class PyStore {
         // base[offset : offset + rows]: numpy's own slicing is the cheapest way to make
         // a view (about half the cost of constructing one through pybind11).
         const int64_t rows = s.obs_like ? l.length + 1 : l.length;
-        py::object sl = py::reinterpret_steal<py::object>(PySlice_New(
-            py::int_(l.offset).ptr(), py::int_(l.offset + rows).ptr(), nullptr));
+        py::object sl = py::reinterpret_steal<py::object>(
+            PySlice_New(py::int_(l.offset).ptr(), py::int_(l.offset + rows).ptr(), nullptr));
         if (!sl) throw py::error_already_set();
-        py::object v = py::reinterpret_steal<py::object>(PyObject_GetItem(ro_[l.p][f].ptr(), sl.ptr()));
+        py::object v =
+            py::reinterpret_steal<py::object>(PyObject_GetItem(ro_[l.p][f].ptr(), sl.ptr()));
         if (!v) throw py::error_already_set();
         (s.in_obs ? obs : d)[s.key] = v;
       }
@@ -174,8 +178,9 @@ class PyStore {
   // indices of the trajectories that are not exact dicts of C-contiguous arrays of the
   // stored dtypes and shapes; then nothing is drawn or written.
   std::vector<int64_t> cut_into(py::sequence trajs, int64_t L, const std::string& padding,
-                   I64Array traj_ids, py::object raw_starts, std::vector<py::array> outs,
-                   py::array mask, py::array ids, py::array starts, int num_threads) {
+                                I64Array traj_ids, py::object raw_starts,
+                                std::vector<py::array> outs, py::array mask, py::array ids,
+                                py::array starts, int num_threads) {
     const int64_t B = static_cast<int64_t>(py::len(trajs));
     check_bl(B, L);
     const Padding mode = parse_padding(padding);
@@ -402,11 +407,26 @@ class PyStore {
     return py::make_tuple(part, offset, length);
   }
 
-  int64_t num_trajectories() { Lock lk(mu_); return store_.num_trajectories(); }
-  int64_t num_timesteps() { Lock lk(mu_); return store_.num_timesteps(); }
-  int64_t next_id() { Lock lk(mu_); return store_.next_id(); }
-  std::array<uint64_t, 4> rng_state() { Lock lk(mu_); return store_.rng_state(); }
-  void set_rng_state(std::array<uint64_t, 4> s) { Lock lk(mu_); store_.set_rng_state(s); }
+  int64_t num_trajectories() {
+    Lock lk(mu_);
+    return store_.num_trajectories();
+  }
+  int64_t num_timesteps() {
+    Lock lk(mu_);
+    return store_.num_timesteps();
+  }
+  int64_t next_id() {
+    Lock lk(mu_);
+    return store_.next_id();
+  }
+  std::array<uint64_t, 4> rng_state() {
+    Lock lk(mu_);
+    return store_.rng_state();
+  }
+  void set_rng_state(std::array<uint64_t, 4> s) {
+    Lock lk(mu_);
+    store_.set_rng_state(s);
+  }
 
  private:
   // Draws under the lock: trajectories first, then starts (the reference's order).
@@ -430,8 +450,8 @@ class PyStore {
     return f.find(r->id) == r ? &f : &store_.partition(1);
   }
 
-  Outs outputs(int64_t B, int64_t L, std::vector<py::array>& outs, py::array& mask,
-               py::array& ids, py::array& starts) {
+  Outs outputs(int64_t B, int64_t L, std::vector<py::array>& outs, py::array& mask, py::array& ids,
+               py::array& starts) {
     if (static_cast<int>(outs.size()) != store_.num_fields())
       throw std::invalid_argument("one output per field is required");
     Outs o;
@@ -477,9 +497,9 @@ void bind_replay(py::module_& m) {
       .def("name_fields", &PyStore::name_fields, py::arg("names"), py::arg("dtypes"),
            py::arg("shapes"))
       .def("views", &PyStore::views, py::arg("traj_ids"))
-      .def("cut_into", &PyStore::cut_into, py::arg("trajs"), py::arg("seq_len"),
-           py::arg("padding"), py::arg("traj_ids"), py::arg("raw_starts"), py::arg("outs"),
-           py::arg("mask"), py::arg("ids"), py::arg("starts"), py::arg("num_threads"))
+      .def("cut_into", &PyStore::cut_into, py::arg("trajs"), py::arg("seq_len"), py::arg("padding"),
+           py::arg("traj_ids"), py::arg("raw_starts"), py::arg("outs"), py::arg("mask"),
+           py::arg("ids"), py::arg("starts"), py::arg("num_threads"))
       .def("gather_into", &PyStore::gather_into, py::arg("traj_ids"), py::arg("raw_starts"),
            py::arg("seq_len"), py::arg("outs"), py::arg("mask"), py::arg("ids"), py::arg("starts"),
            py::arg("num_threads"))

@@ -19,8 +19,8 @@ constexpr int64_t kMinBytesPerThread = 1 << 20;
 
 void gather_windows(const std::vector<WindowSrc>& items, int64_t L,
                     const std::vector<int64_t>& row_bytes, const std::vector<bool>& obs_like,
-                    const std::vector<uint8_t*>& outs, bool* mask, int64_t* ids,
-                    int64_t* starts, int num_threads) {
+                    const std::vector<uint8_t*>& outs, bool* mask, int64_t* ids, int64_t* starts,
+                    int num_threads) {
   const int64_t B = static_cast<int64_t>(items.size());
   const size_t F = row_bytes.size();
   if (outs.size() != F) throw std::invalid_argument("gather: one output per field is required");
@@ -74,8 +74,8 @@ void gather_windows(const std::vector<WindowSrc>& items, int64_t L,
 }
 
 void Store::gather(const std::vector<WindowItem>& items, int64_t L,
-                   const std::vector<uint8_t*>& outs, bool* mask, int64_t* ids,
-                   int64_t* starts, int num_threads) const {
+                   const std::vector<uint8_t*>& outs, bool* mask, int64_t* ids, int64_t* starts,
+                   int num_threads) const {
   const size_t F = row_bytes_.size();
   // Row 0 of every window's trajectory in every field's arena, then the shared cut.
   std::vector<const uint8_t*> ptrs(items.size() * F);

@@ -51,7 +51,8 @@ class Xoshiro256 {
   // The all-zero state is xoshiro's one fixed point (it would draw 0 forever).
   void set_state(const std::array<uint64_t, 4>& s) {
     if ((s[0] | s[1] | s[2] | s[3]) == 0)
-      throw std::invalid_argument("rng_state must not be all zero (xoshiro256** would only draw 0)");
+      throw std::invalid_argument(
+          "rng_state must not be all zero (xoshiro256** would only draw 0)");
     s_ = s;
   }
 

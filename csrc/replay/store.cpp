@@ -13,8 +13,8 @@ Padding parse_padding(const std::string& s) {
   if (s == "both") return Padding::kBoth;
   if (s == "left") return Padding::kLeft;
   if (s == "right") return Padding::kRight;
-  throw std::invalid_argument("padded_sampling must be one of none/both/left/right, got '" +
-                              s + "'");
+  throw std::invalid_argument("padded_sampling must be one of none/both/left/right, got '" + s +
+                              "'");
 }
 
 const TrajRec* Partition::find(int64_t id) const {
@@ -55,8 +55,8 @@ void Store::evict_for(Partition& P, int64_t T, int64_t* offset, std::vector<int6
   const int64_t need = T + 1;
   if (!P.ring) {  // protected: append only
     if (P.transitions + T > P.capacity || P.head + need > P.rows)
-      throw std::length_error("protected partition is full (protected_capacity=" +
-                              std::to_string(P.capacity) + ")");
+      throw std::length_error(
+          "protected partition is full (protected_capacity=" + std::to_string(P.capacity) + ")");
     *offset = P.head;
     return;
   }
@@ -140,10 +140,22 @@ int64_t Store::draw_start(int64_t n, int64_t L, Padding mode) {
   if (n <= L) return 0;  // the whole trajectory fits: start at 0, right-pad
   int64_t lo = 0, hi = 0;
   switch (mode) {
-    case Padding::kNone: lo = 0; hi = n - L; break;
-    case Padding::kBoth: lo = -L + 1; hi = n - 2; break;
-    case Padding::kLeft: lo = -L + 1; hi = n - L; break;
-    case Padding::kRight: lo = 0; hi = n - 2; break;
+    case Padding::kNone:
+      lo = 0;
+      hi = n - L;
+      break;
+    case Padding::kBoth:
+      lo = -L + 1;
+      hi = n - 2;
+      break;
+    case Padding::kLeft:
+      lo = -L + 1;
+      hi = n - L;
+      break;
+    case Padding::kRight:
+      lo = 0;
+      hi = n - 2;
+      break;
   }
   return lo + static_cast<int64_t>(rng_.below(static_cast<uint64_t>(hi - lo + 1)));
 }
@@ -166,8 +178,7 @@ void Store::restore(int p, std::vector<TrajRec> trajs, int64_t head, int64_t nex
   // Every value comes from a file: compare by subtraction so nothing can overflow.
   // r.offset >= end >= 0, 1 <= r.length <= rows - 1 and r.offset <= rows - 1 - r.length.
   for (const auto& r : by_off) {
-    if (r.length < 1 || r.offset < end || r.length > P.rows - 1 ||
-        r.offset > P.rows - 1 - r.length)
+    if (r.length < 1 || r.offset < end || r.length > P.rows - 1 || r.offset > P.rows - 1 - r.length)
       throw std::invalid_argument("corrupt index table: bad offset/length for trajectory " +
                                   std::to_string(r.id));
     end = r.offset + r.length + 1;

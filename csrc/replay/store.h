@@ -26,8 +26,8 @@ struct TrajRec {
 // (append-only, never evicted, an error when full).
 struct Partition {
   bool ring = true;
-  int64_t capacity = 0;  // max stored transitions
-  int64_t rows = 0;      // arena rows (>= capacity + 1)
+  int64_t capacity = 0;         // max stored transitions
+  int64_t rows = 0;             // arena rows (>= capacity + 1)
   std::vector<uint8_t*> arena;  // one base pointer per field, rows * row_bytes[f] bytes
   std::deque<TrajRec> trajs;    // oldest first
   int64_t head = 0;             // next free row
@@ -46,8 +46,8 @@ struct WindowItem {
 
 class Store {
  public:
-  Store(std::vector<int64_t> row_bytes, std::vector<bool> obs_like, int64_t capacity,
-        int64_t rows, int64_t protected_capacity, int64_t protected_rows, uint64_t seed);
+  Store(std::vector<int64_t> row_bytes, std::vector<bool> obs_like, int64_t capacity, int64_t rows,
+        int64_t protected_capacity, int64_t protected_rows, uint64_t seed);
 
   // Bind arena memory for partition p (0 = fifo, 1 = protected): one pointer per field.
   void attach(int p, std::vector<uint8_t*> bases);
@@ -67,9 +67,8 @@ class Store {
 
   // Cut the windows into preallocated outputs: outs[f] is (B, L+1 or L, row) bytes,
   // mask (B, L+1), ids/starts (B,) (start clipped at 0). Safe without the GIL.
-  void gather(const std::vector<WindowItem>& items, int64_t L,
-              const std::vector<uint8_t*>& outs, bool* mask, int64_t* ids,
-              int64_t* starts, int num_threads) const;
+  void gather(const std::vector<WindowItem>& items, int64_t L, const std::vector<uint8_t*>& outs,
+              bool* mask, int64_t* ids, int64_t* starts, int num_threads) const;
 
   int num_fields() const { return static_cast<int>(row_bytes_.size()); }
   int64_t row_bytes(int f) const { return row_bytes_[f]; }
@@ -116,7 +115,7 @@ struct WindowSrc {
 // touches no Python object, so callers run it with the GIL released.
 void gather_windows(const std::vector<WindowSrc>& items, int64_t L,
                     const std::vector<int64_t>& row_bytes, const std::vector<bool>& obs_like,
-                    const std::vector<uint8_t*>& outs, bool* mask, int64_t* ids,
-                    int64_t* starts, int num_threads);
+                    const std::vector<uint8_t*>& outs, bool* mask, int64_t* ids, int64_t* starts,
+                    int num_threads);
 
 }  // namespace amago_fast

@@ -45,8 +45,7 @@ bool extract_one(py::handle t, const std::vector<FieldSpec>& spec, const py::str
   for (size_t f = 0; f < F; ++f) {
     const FieldSpec& s = spec[f];
     const size_t i = static_cast<size_t>(b) * F + f;
-    const uint8_t* p = match(s.in_obs ? obs : t.ptr(), s, s.obs_like ? T + 1 : T,
-                             &out->keep[i]);
+    const uint8_t* p = match(s.in_obs ? obs : t.ptr(), s, s.obs_like ? T + 1 : T, &out->keep[i]);
     if (p == nullptr) return false;
     out->ptrs[i] = p;
   }
@@ -69,9 +68,8 @@ std::vector<FieldSpec> make_field_specs(const std::vector<std::string>& names,
     int64_t n = dtypes[f].itemsize();
     for (auto s : shapes[f]) n *= s;
     if (n != row_bytes[f])
-      throw std::invalid_argument("name_fields: field '" + names[f] + "' has " +
-                                  std::to_string(n) + " bytes per row, the store " +
-                                  std::to_string(row_bytes[f]));
+      throw std::invalid_argument("name_fields: field '" + names[f] + "' has " + std::to_string(n) +
+                                  " bytes per row, the store " + std::to_string(row_bytes[f]));
     const bool in_obs = names[f].rfind(kObsPrefix, 0) == 0;
     const std::string key = in_obs ? names[f].substr(sizeof(kObsPrefix) - 1) : names[f];
     out.push_back({py::str(key), in_obs, obs_like[f], dtypes[f], shapes[f], row_bytes[f]});

@@ -71,8 +71,9 @@ def test_bad_inputs_raise_clear_errors(make_agent):
     with pytest.raises(ValueError, match="redq_subset"):
         AgentConfig(num_critics=2, redq_subset=3)
     with pytest.raises(TypeError, match="obs_space"):
-        from amago_fast.agent import Agent
         import gymnasium as gym
+
+        from amago_fast.agent import Agent
         Agent(gym.spaces.Box(0, 1, (3,)), gym.spaces.Discrete(2))
 
 

@@ -67,7 +67,8 @@ def test_both_adapters_train_inside_a_real_amago_experiment(real_amago, tmp_path
     if int(gymnasium.__version__.split(".")[0]) >= 1:
         pytest.skip("AMAGO's Experiment needs its pinned gymnasium<=0.29.1 (its wrappers rely on attribute "
                     f"forwarding that gymnasium {gymnasium.__version__} removed); .ci/run runs this in .venv-amago")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.environ["AMAGO_SRC"], os.environ.get("PYTHONPATH", "")]))
+    path = os.pathsep.join(p for p in (os.environ["AMAGO_SRC"], os.environ.get("PYTHONPATH")) if p)
+    env = dict(os.environ, PYTHONPATH=path)
     results = {}
     for mode in ("adapters", "reference"):
         out = tmp_path / mode

@@ -17,7 +17,7 @@ PEERS = ("amago", "torchrl", "tensordict", "stable_baselines3")
 def _run(code: str) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     if os.environ.get("AMAGO_SRC"):  # make amago importable too, so "not imported" means something
-        env["PYTHONPATH"] = os.pathsep.join([os.environ["AMAGO_SRC"], env.get("PYTHONPATH", "")])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (os.environ["AMAGO_SRC"], env.get("PYTHONPATH")) if p)
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
 
 

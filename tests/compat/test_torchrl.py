@@ -91,8 +91,8 @@ def test_reserved_obs_key_and_bad_layout_raise():
 def _torchrl_buffer(trajs, slice_len, strict_length):
     torchrl = pytest.importorskip("torchrl")
     from tensordict import cat
-
-    from torchrl.data import LazyTensorStorage, ReplayBuffer as TRB, SliceSampler
+    from torchrl.data import LazyTensorStorage, SliceSampler
+    from torchrl.data import ReplayBuffer as TRB
 
     data = cat([trajectory_to_tensordict(t, i) for i, t in enumerate(trajs)], 0)
     rb = TRB(

@@ -1,6 +1,5 @@
 """A spool file the learner cannot use is quarantined (or skipped if gone) and counted;
 ingestion goes on with the next file."""
-import os
 
 import numpy as np
 import pytest

@@ -4,8 +4,8 @@ import os
 import subprocess
 import sys
 
-from amago_fast.replay import ReplayBuffer
 from amago_fast.distributed.trainer import replay_shards, shards_for_rank
+from amago_fast.replay import ReplayBuffer
 
 TINY = {
     "trainer": {"num_envs": 2, "collect_steps": 8, "grad_steps_per_round": 2, "learning_starts": 16,

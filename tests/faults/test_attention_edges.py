@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from amago_fast import ReplayBuffer, _C, flash_attn_func, flash_attn_qkvpacked_func, flash_attn_with_kvcache
+from amago_fast import _C, ReplayBuffer, flash_attn_func, flash_attn_qkvpacked_func, flash_attn_with_kvcache
 
 
 def _t(*shape, grad=False):

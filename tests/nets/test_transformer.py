@@ -4,7 +4,6 @@ import torch
 
 from amago_fast.nets import GRUTrajEncoder, TransformerTrajEncoder
 
-
 # Outputs are LayerNorm-ed (order 1). fp32 rounding differs between the one-token cache
 # path and the full forward, and with BLAS thread count (seen: 3e-5 on 2 threads); a
 # logic error (wrong slot, position or mask) moves outputs by 1e-2 or more.

@@ -1,5 +1,4 @@
 """Offline RL: datasets in three formats, and offline training that beats a random policy."""
-import json
 
 import gymnasium as gym
 import numpy as np
@@ -7,7 +6,13 @@ import pytest
 import torch
 
 from amago_fast.agent import Agent, AgentConfig
-from amago_fast.offline import detect_format, iter_offline_trajectories, load_offline_buffer, record_dataset, train_offline
+from amago_fast.offline import (
+    detect_format,
+    iter_offline_trajectories,
+    load_offline_buffer,
+    record_dataset,
+    train_offline,
+)
 from amago_fast.trainer.evaluate import evaluate
 
 H = 4  # T-Maze corridor: the goal is shown at t=0 and must be recalled at t=H

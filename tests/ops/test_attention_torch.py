@@ -1,14 +1,11 @@
 """The PyTorch backend and the reference: masks, training attention, cache decode, ring."""
 from __future__ import annotations
 
-import itertools
-
 import pytest
 import torch
 
 from amago_fast import flash_attn_func, flash_attn_qkvpacked_func, flash_attn_with_kvcache
 from amago_fast.ops import reference as R
-
 
 
 def max_err(a, b):

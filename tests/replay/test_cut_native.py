@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 import torch
 
-from amago_fast import ReplayBuffer
 from amago_fast.replay import reference as R
 
 LENGTHS = [1, 2, 5, 8, 9, 13, 40]  # T = 1, T < L, T = L, T = L + 1, T >> L for L = 8

@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from amago_fast import ReplayBuffer
 from amago_fast.replay import reference as R
 
 

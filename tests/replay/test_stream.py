@@ -39,9 +39,13 @@ def run_envs(buf, N, lengths, rng, max_steps=200):
             if remaining[e] is None:
                 continue
             c = cur[e]
-            c["actions"].append(act[e]); c["rews"].append(rew[e]); c["dones"].append(dones[e])
-            c["obs"]["x"].append(nxt["obs"]["x"][e]); c["obs"]["k"].append(nxt["obs"]["k"][e])
-            c["rl2s"].append(nxt["rl2s"][e]); c["time_idxs"].append(nxt["time_idxs"][e])
+            c["actions"].append(act[e])
+            c["rews"].append(rew[e])
+            c["dones"].append(dones[e])
+            c["obs"]["x"].append(nxt["obs"]["x"][e])
+            c["obs"]["k"].append(nxt["obs"]["k"][e])
+            c["rl2s"].append(nxt["rl2s"][e])
+            c["time_idxs"].append(nxt["time_idxs"][e])
             remaining[e] -= 1
             if remaining[e] == 0:
                 done_trajs.append(c)

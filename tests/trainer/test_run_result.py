@@ -7,8 +7,7 @@ import signal
 import pytest
 
 from amago_fast.agent import Agent
-from amago_fast.trainer import (Callback, Trainer, TrainingInterrupted, evaluate, latest_checkpoint,
-                                load_weights)
+from amago_fast.trainer import Callback, Trainer, TrainingInterrupted, evaluate, latest_checkpoint, load_weights
 from amago_fast.trainer.progress import Eta, format_seconds, work_left
 
 
