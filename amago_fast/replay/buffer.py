@@ -78,6 +78,7 @@ class ReplayBuffer:
                 raise ValueError(f"relabeler.{attr}={key!r} is not an observation key of this buffer "
                                  f"({self.obs_keys})")
         self.discrete_actions = bool(discrete_actions)
+        self.dropped_nonfinite = 0  # trajectories add_trajectory(nonfinite="drop") refused
         self._out_cache: tuple | None = None
         self._rows = arena_rows(self.capacity, self.max_traj_len)
         pcap = self.protected_capacity or 0
@@ -142,8 +143,12 @@ class ReplayBuffer:
 
     # ------------------------------------------------------------------ writes
     def add_trajectory(self, obs: Any, rl2s: Any, time_idxs: Any, actions: Any, rews: Any,
-                       dones: Any, protected: bool = False) -> int:
+                       dones: Any, protected: bool = False, nonfinite: str = "raise") -> int:
         """Store one trajectory of T transitions; returns its id.
+
+        NaN or inf in any float field (observations, rl2s, actions, rewards) would poison
+        every weight trained on it: nonfinite="raise" (default) raises ValueError naming the
+        field and row; "drop" stores nothing, counts it in ``dropped_nonfinite`` and returns -1.
 
         obs: {key: (T+1, ...)} (or one array if the buffer has a single obs key),
         rl2s (T+1, 1+A), time_idxs (T+1,) or (T+1, 1), actions (T, A),
@@ -156,8 +161,26 @@ class ReplayBuffer:
         if a.ndim != 2 or a.shape[0] < 1:
             raise ValueError(f"actions: expected shape (T, {self.action_dim}) with T >= 1, got {a.shape}")
         T = int(a.shape[0])
+        if nonfinite not in ("raise", "drop"):
+            raise ValueError(f"nonfinite must be 'raise' or 'drop', got {nonfinite!r}")
         arrays = self._check_fields(obs, rl2s, time_idxs, actions, rews, dones, T, "")
+        bad = self._first_nonfinite(arrays)
+        if bad is not None:
+            if nonfinite == "raise":
+                raise ValueError(f"{bad}: NaN or inf in the trajectory (pass nonfinite='drop' to skip such "
+                                 "trajectories and count them)")
+            self.dropped_nonfinite += 1
+            return -1
         return self._add_checked(arrays, T, bool(protected))
+
+    def _first_nonfinite(self, arrays: list) -> str | None:
+        """'<field> row <t>' of the first NaN/inf in a trajectory's float fields, else None."""
+        for f, x in zip(self.fields, arrays):
+            if x.dtype.kind == "f" and not np.isfinite(x).all():
+                name = f"obs[{f.name[len(OBS_PREFIX):]!r}]" if f.name.startswith(OBS_PREFIX) else f.name
+                row = int(np.flatnonzero(~np.isfinite(x).reshape(len(x), -1).all(1))[0])
+                return f"{name} row {row}"
+        return None
 
     def _check_fields(self, obs, rl2s, time_idxs, actions, rews, dones, T: int, lead: str) -> list:
         """Validate one trajectory's arrays in field order (T+1 / T rows)."""
