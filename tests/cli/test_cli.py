@@ -88,6 +88,21 @@ def test_cli_mazerunner_with_relabeling_smoke(tmp_path):
     assert recs[-1]["grad_steps"] > 0
     r = _run("train", "--run-dir", str(run), "--resume", "--total-steps", "48", "--no-progress", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
+    recs2 = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert recs2[-1]["env_steps"] >= 48 and recs2[-1]["grad_steps"] > recs[-1]["grad_steps"]
+    # what the resumed run trains with: relabeling restored, the hidden key kept from the policy
+    from amago_fast.relabel import MultiGoalRelabeler
+    from amago_fast.trainer import Trainer
+
+    tr = Trainer(run, resume=True)
+    try:
+        assert isinstance(tr.buffer.relabeler, MultiGoalRelabeler)
+        assert "achieved" in tr.env.observation_space.spaces
+        assert "achieved" not in tr.agent.obs_space.spaces and "achieved" not in tr.agent.tstep.keys
+    finally:
+        close = getattr(tr, "close", None)
+        if close:
+            close()
 
 
 def test_trainer_builds_the_policy_without_hidden_keys_and_relabels(tmp_path):
