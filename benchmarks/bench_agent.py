@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from amago_fast.agent import Agent, AgentConfig
-from amago_fast.cli import CPU_AGENT
+from amago_fast.trainer.presets import CPU_AGENT
 
 L = int(os.environ.get("AMAGO_BENCH_L", "32"))
 B = int(os.environ.get("AMAGO_BENCH_B", "8"))

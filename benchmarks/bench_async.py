@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from amago_fast.agent import AgentConfig
-from amago_fast.cli import CPU_AGENT
 from amago_fast.trainer import Trainer, TrainerConfig
+from amago_fast.trainer.presets import CPU_AGENT
 
 STEPS = int(os.environ.get("AMAGO_BENCH_ASYNC_STEPS", "256"))
 LEARNING_STARTS = min(512, STEPS // 4)
