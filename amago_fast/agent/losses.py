@@ -147,16 +147,22 @@ def loss_from_states(agent: "Agent", s: torch.Tensor, b: "TorchBatch") -> tuple[
     logp = dist.log_prob(torch.cat([a_logp, a_logp[:, -1:]], 1)[:, :, None, :])[:, :-1]  # (B, L, G)
     actor_loss = masked_mean(cfg.online_coeff * dpg - cfg.offline_coeff * filt * logp, valid)
     loss = actor_loss + cfg.critic_loss_weight * critic_loss
-    with torch.no_grad():
-        metrics = {
-            "train/loss": loss.item(),
-            "train/critic_loss": critic_loss.item(),
-            "train/actor_loss": actor_loss.item(),
-            "train/q_policy_gamma": masked_mean(agent.popart.denorm_out(q.mean(2))[..., -1], valid).item(),
-            "train/target_policy_gamma": masked_mean(y[..., -1], valid).item(),
-            "train/filter_rate": masked_mean(filt, valid).item(),
-            "train/logp_policy_gamma": masked_mean(logp[..., -1], valid).item(),
-            "train/popart_sigma": agent.popart.sigma[-1].item(),
-            "train/valid_frac": valid.float().mean().item(),
-        }
+    metrics = update_metrics(agent, loss, critic_loss, actor_loss, agent.popart.denorm_out(q.mean(2)), y, filt,
+                             logp, valid)
     return loss, metrics
+
+
+@torch.no_grad()
+def update_metrics(agent: "Agent", loss, critic_loss, actor_loss, q_value, y, filt, logp, valid) -> dict[str, float]:
+    """The logged scalars of one update (both agent types). q_value: (B, L, G) in reward units."""
+    return {
+        "train/loss": loss.item(),
+        "train/critic_loss": critic_loss.item(),
+        "train/actor_loss": actor_loss.item(),
+        "train/q_policy_gamma": masked_mean(q_value[..., -1], valid).item(),
+        "train/target_policy_gamma": masked_mean(y[..., -1], valid).item(),
+        "train/filter_rate": masked_mean(filt, valid).item(),
+        "train/logp_policy_gamma": masked_mean(logp[..., -1], valid).item(),
+        "train/popart_sigma": agent.popart.sigma[-1].item(),
+        "train/valid_frac": valid.float().mean().item(),
+    }

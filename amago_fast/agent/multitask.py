@@ -14,7 +14,7 @@ import torch
 from torch.func import functional_call
 
 from ..nets.heads import buffer_action_for_critic
-from .losses import masked_mean, nstep_targets, redq_reduce
+from .losses import masked_mean, nstep_targets, redq_reduce, update_metrics
 
 if TYPE_CHECKING:
     from .model import Agent, TorchBatch
@@ -80,16 +80,5 @@ def multitask_loss_from_states(agent: "Agent", s: torch.Tensor, b: "TorchBatch")
         actor_terms = actor_terms - cfg.online_coeff * agent.popart.normalize(q_pi)[:, :-1]
     actor_loss = masked_mean(actor_terms, valid)
     loss = actor_loss + cfg.critic_loss_weight * critic_loss
-    with torch.no_grad():
-        metrics = {
-            "train/loss": loss.item(),
-            "train/critic_loss": critic_loss.item(),
-            "train/actor_loss": actor_loss.item(),
-            "train/q_policy_gamma": masked_mean(q.mean(2)[..., -1], valid).item(),
-            "train/target_policy_gamma": masked_mean(y[..., -1], valid).item(),
-            "train/filter_rate": masked_mean(filt, valid).item(),
-            "train/logp_policy_gamma": masked_mean(logp[..., -1], valid).item(),
-            "train/popart_sigma": agent.popart.sigma[-1].item(),
-            "train/valid_frac": valid.float().mean().item(),
-        }
+    metrics = update_metrics(agent, loss, critic_loss, actor_loss, q.mean(2), y, filt, logp, valid)
     return loss, metrics
