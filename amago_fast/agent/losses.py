@@ -93,6 +93,26 @@ def td_targets(agent: "Agent", s: torch.Tensor, b: "TorchBatch") -> torch.Tensor
     return nstep_targets(b.rews * cfg.reward_multiplier, b.dones, valid, v_next, gammas, cfg.n_step)
 
 
+def _critic_values(agent: "Agent", s: torch.Tensor, a_buf: torch.Tensor, a_pi: torch.Tensor):
+    """Q(s_t, a_t) with gradients to the critics and s, and Q_frozen(sg(s), a_pi) with
+    gradients to a_pi only. -> (q, q_pi), both (B, L, C, G).
+
+    A discrete critic's Q table does not depend on the action, so both come from one
+    table forward: q_pi weighs the detached table (the same values and gradients as
+    frozen weights on sg(s), one critic forward fewer per update)."""
+    if agent.critics.discrete:
+        table = agent.critics.q_table(s)  # (B, L+1, C, G, A)
+        q = (table[:, :-1] * a_buf[:, :, None, None, :]).sum(-1)
+        q_pi = (table.detach() * a_pi.unsqueeze(-3)).sum(-1).mean(0)[:, :-1]
+        return q, q_pi
+    frozen = {n: p.detach() for n, p in agent.critics.named_parameters()}
+    frozen.update(agent.critics.named_buffers())
+    s_k = s.detach().unsqueeze(0).expand(a_pi.shape[0], *s.shape)
+    q_pi = functional_call(agent.critics, frozen, (s_k, a_pi)).mean(0)[:, :-1]
+    q = agent.critics(s[:, :-1], a_buf[:, :, None, :])
+    return q, q_pi
+
+
 def amago_loss(agent: "Agent", b: "TorchBatch") -> tuple[torch.Tensor, dict[str, float]]:
     """Total AMAGO loss on one batch of windows: s = traj(tstep(obs, rl2s), time_idxs),
     then `loss_from_states`."""
@@ -128,11 +148,7 @@ def loss_from_states(agent: "Agent", s: torch.Tensor, b: "TorchBatch") -> tuple[
     a_buf = buffer_action_for_critic(agent.kind, b.actions)  # (B, L, A)
     dist = agent.actor(s)  # (B, L+1, G, A)
     a_pi = _policy_actions(agent, dist, cfg.value_samples)  # (k, B, L+1, G, A)
-    frozen = {n: p.detach() for n, p in agent.critics.named_parameters()}
-    frozen.update(agent.critics.named_buffers())
-    s_k = s.detach().unsqueeze(0).expand(a_pi.shape[0], *s.shape)
-    q_pi = functional_call(agent.critics, frozen, (s_k, a_pi)).mean(0)[:, :-1]  # (B, L, C, G)
-    q = agent.critics(s[:, :-1], a_buf[:, :, None, :])  # (B, L, C, G)
+    q, q_pi = _critic_values(agent, s, a_buf, a_pi)
 
     y = td_targets(agent, s, b)  # (B, L, G)
     agent.popart.update(y[valid])

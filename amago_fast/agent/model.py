@@ -119,8 +119,9 @@ class Agent(nn.Module):
         self.target.requires_grad_(False)
         self.to(device)
         self.device = torch.device(device)
+        # fused: one kernel over all parameters (CPU and CUDA), the same AdamW update
         self.optimizer = torch.optim.AdamW(
-            self.online_parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
+            self.online_parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True
         )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda step: min(1.0, (step + 1) / max(1, cfg.warmup))
@@ -192,10 +193,10 @@ class Agent(nn.Module):
         tau = self.config.tau if tau is None else tau
         for k, tgt in self.target.items():
             src = getattr(self, k)
-            for pt, ps in zip(tgt.parameters(), src.parameters()):
-                pt.lerp_(ps, tau)
-            for bt, bs in zip(tgt.buffers(), src.buffers()):
-                bt.copy_(bs)
+            torch._foreach_lerp_(list(tgt.parameters()), list(src.parameters()), tau)
+            buffers = list(tgt.buffers())
+            if buffers:
+                torch._foreach_copy_(buffers, list(src.buffers()))
 
     # -------------------------------------------------------------------- acting
     def init_state(self, num_envs: int):
