@@ -36,6 +36,10 @@ class AgentConfig:
     """Rows of the learned position table (time_idxs beyond reuse the last row)."""
     sigma_reparam: bool = True
     """Sigma-reparameterised linears in the Transformer."""
+    precision: str = "auto"
+    """Matmul precision of the timestep and trajectory encoders (heads, losses and PopArt
+    stay fp32): "auto" = bf16 autocast on CUDA, fp32 on CPU; "bf16" = bf16 autocast on
+    any device (fast on CPUs with AMX or AVX-512 BF16); "fp32" = no autocast anywhere."""
     tstep_dim: int = 256
     """Width of the timestep encoder's output token."""
     tstep_hidden: int = 512
@@ -107,6 +111,8 @@ class AgentConfig:
                              f"{self.value_min}, {self.value_max}")
         if self.pos_emb not in ("fixed", "learned", "rotary"):
             raise ValueError(f"pos_emb must be 'fixed', 'learned' or 'rotary', got {self.pos_emb!r}")
+        if self.precision not in ("auto", "bf16", "fp32"):
+            raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', got {self.precision!r}")
         if self.traj_encoder not in ("transformer", "gru"):
             raise ValueError(f"traj_encoder must be 'transformer' or 'gru', got {self.traj_encoder!r}")
         if not 1 <= self.redq_subset <= self.num_critics:

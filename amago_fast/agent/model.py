@@ -138,9 +138,11 @@ class Agent(nn.Module):
         return self
 
     def autocast(self):
-        """bf16 autocast on CUDA only (CPU stays fp32 so tests compare exactly)."""
-        if self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+        """The encoders' autocast context for config.precision: "auto" is bf16 on CUDA and
+        fp32 on CPU (so CPU tests compare exactly), "bf16" bf16 everywhere, "fp32" none."""
+        p = self.config.precision
+        if p == "bf16" or (p == "auto" and self.device.type == "cuda"):
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return nullcontext()
 
     def states(self, obs, rl2s, time_idxs) -> torch.Tensor:
@@ -207,9 +209,10 @@ class Agent(nn.Module):
         return self.traj.init_state(num_envs, self.device, dtype=self.acting_cache_dtype())
 
     def acting_cache_dtype(self) -> torch.dtype:
-        """dtype of the acting state: bf16 for a Transformer on CUDA, fp32 otherwise (a GRU's
+        """dtype of the acting state: bf16 for a Transformer on CUDA (unless precision is
+        "fp32"), fp32 otherwise (a GRU's
         hidden state stays fp32: it is carried across steps, not attended over)."""
-        if self.device.type == "cuda" and self.config.traj_encoder == "transformer":
+        if self.device.type == "cuda" and self.config.traj_encoder == "transformer" and self.config.precision != "fp32":
             return torch.bfloat16
         return torch.float32
 

@@ -47,6 +47,12 @@ def torch_attention(
     window_size: Tuple[int, int],
 ) -> torch.Tensor:
     """flash_attn_func semantics on the PyTorch backend. -> (B, Lq, H, D)"""
+    if q.device.type == "cpu" and q.dtype == torch.bfloat16:
+        # PyTorch's CPU flash-attention backward is several times slower in bf16 than in
+        # fp32 (benchmarks/RESULTS.md, "bf16 on CPU"): attend in fp32, hand back bf16.
+        with torch.autocast("cpu", enabled=False):  # autocast would cast SDPA back to bf16
+            out = torch_attention(q.float(), k.float(), v.float(), dropout_p, scale, causal, window_size)
+        return out.to(torch.bfloat16)
     batch, lq, lk = q.shape[0], q.shape[1], k.shape[1]
     left, right = effective_window(causal, window_size)
     qt, kt, vt = (x.transpose(1, 2) for x in (q, k, v))  # (B, H, L, D)

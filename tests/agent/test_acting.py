@@ -115,3 +115,30 @@ def test_cuda_acting_uses_triton_decode(monkeypatch):
     obs = {"observation": np.zeros((3, 3), np.float32)}
     agent.get_actions(obs, np.zeros((3, 4), np.float32), np.zeros(3, np.int64), state)
     assert calls, "acting on CUDA did not reach the Triton decode kernel"
+
+
+def test_precision_option_selects_the_encoders_autocast(make_agent):
+    assert not isinstance(make_agent().autocast(), torch.autocast)  # auto on CPU: fp32
+    assert not isinstance(make_agent(precision="fp32").autocast(), torch.autocast)
+    bf = make_agent(precision="bf16")
+    ctx = bf.autocast()
+    assert isinstance(ctx, torch.autocast) and ctx.fast_dtype == torch.bfloat16
+    with pytest.raises(ValueError, match="precision"):
+        AgentConfig(precision="fp16")
+
+
+def test_bf16_on_cpu_trains_and_stays_close_to_fp32(make_agent, random_batch):
+    """precision="bf16" on CPU: the update runs, its loss is finite and near the fp32 one
+    (same weights, same batch), and acting still works with the fp32 cache."""
+    a32, a16 = make_agent(), make_agent(precision="bf16")
+    b = random_batch(a32)
+    torch.manual_seed(1)
+    m32 = a32.train_step(b)
+    torch.manual_seed(1)
+    m16 = a16.train_step(b)
+    assert np.isfinite(m16["train/loss"]) and m16["train/skipped_nonfinite"] == 0.0
+    assert abs(m16["train/loss"] - m32["train/loss"]) < 0.05 * abs(m32["train/loss"]) + 1e-3
+    state = a16.init_state(2)
+    obs = {"observation": np.zeros((2, 3), np.float32)}
+    acts, _ = a16.get_actions(obs, np.zeros((2, 1 + a16.action_dim), np.float32), np.zeros(2, np.int64), state)
+    assert acts.shape == (2,)

@@ -170,3 +170,21 @@ def test_decode_ignores_nan_in_unwritten_slots(seeded, ring):
     out = flash_attn_with_kvcache(q, nan_k, nan_v, k, v, seqlens, causal=True, ring=ring, backend="torch")
     assert torch.isfinite(out).all()
     assert max_err(out, ref) < 1e-5
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_cpu_bf16_under_autocast_attends_in_fp32(causal):
+    """bf16 inputs on CPU (autocast) are attended in fp32 and returned as bf16: the result
+    equals the fp32 computation rounded once, forward and backward."""
+    g = torch.Generator().manual_seed(3)
+    q, k, v = (torch.randn(2, 13, 2, 8, generator=g).bfloat16().requires_grad_() for _ in range(3))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = flash_attn_func(q, k, v, causal=causal)
+    assert out.dtype == torch.bfloat16
+    q32, k32, v32 = (x.detach().float().requires_grad_() for x in (q, k, v))
+    ref = flash_attn_func(q32, k32, v32, causal=causal)
+    assert torch.equal(out.float(), ref.bfloat16().float())
+    out.float().sum().backward()
+    ref.sum().backward()
+    for a, b in ((q, q32), (k, k32), (v, v32)):
+        assert max_err(a.grad, b.grad) < 0.05
