@@ -193,11 +193,19 @@ class CriticEnsemble(nn.Module):
             raise ValueError(f"a must have shape (..., 1 or {self.G}, {self.A}), got {tuple(a.shape)}")
         if self.discrete:
             return (self.q_table(s) * a.unsqueeze(-3)).sum(-1)  # (..., C, G)
-        lead = s.shape[:-1]
+        lead, D = s.shape[:-1], s.shape[-1]
         a = a.expand(*lead, self.G, self.A).clamp(-0.999, 0.999)
         feat = self.gamma_feat.to(s.dtype).view(self.G, 1).expand(*lead, self.G, 1)
-        x = torch.cat([s.unsqueeze(-2).expand(*lead, self.G, s.shape[-1]), feat, a], dim=-1)
-        q = self._mlp(x.reshape(-1, x.shape[-1])).view(*lead, self.G, self.C, self.n_out)
+        fa = torch.cat([feat, a], dim=-1).reshape(-1, 1 + self.A)  # (N G, 1+A)
+        # The first layer on [s, gamma feature, a] is W_s s + W_fa [feat, a] + b: s is the
+        # same for all G rows of a step, so its product is taken once per step, not G times.
+        first = self.hidden[0]
+        s_part = torch.baddbmm(first.bias, s.reshape(1, -1, D).expand(self.C, -1, D), first.weight[:, :D])
+        fa_part = torch.bmm(fa.unsqueeze(0).expand(self.C, *fa.shape), first.weight[:, D:])
+        h = F.leaky_relu((s_part.unsqueeze(2) + fa_part.view(self.C, -1, self.G, fa_part.shape[-1])).flatten(1, 2))
+        for layer in self.hidden[1:]:
+            h = F.leaky_relu(layer(h))
+        q = self.out(h).transpose(0, 1).reshape(*lead, self.G, self.C, self.n_out)
         q = q.transpose(-2, -3)  # (..., C, G, n_out)
         return q[..., 0] if self.n_out == 1 else q
 
