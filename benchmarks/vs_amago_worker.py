@@ -14,6 +14,7 @@ classes (TMazeAltPassive, RoomKeyDoor): amago_fast gets them through `register_e
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -80,6 +81,10 @@ class Settings:
     """throughput only: random observation width."""
     num_actions: int = 4
     """throughput only: Discrete action count."""
+    precision: str = "fp32"
+    """throughput only: "fp32", or "bf16" autocast on both sides (AMAGO: around its whole
+    forward, as accelerate's mixed_precision="bf16" does; amago_fast: AgentConfig
+    precision="bf16", its encoders)."""
 
     @property
     def episode_steps(self) -> int:
@@ -97,6 +102,8 @@ class Settings:
                      "steps_per_epoch_per_env", "updates_per_epoch", "eval_steps_per_env"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
         if self.budget_s <= 0:
             raise ValueError(f"budget_s must be > 0, got {self.budget_s}")
         if self.task != "throughput" and self.eval_steps_per_env < self.episode_steps:
@@ -285,10 +292,13 @@ def throughput_amago(s: Settings, log: _Log) -> dict:
                      actions=torch.from_numpy(b["actions"]), time_idxs=torch.from_numpy(b["time_idxs"])[..., None])
                for b in batches]
     agent.train()
+    cast = (partial(torch.autocast, "cpu", dtype=torch.bfloat16) if s.precision == "bf16"
+            else contextlib.nullcontext)
 
     def step(i):  # Experiment.train_step without accelerate (one process, no accumulation)
         opt.zero_grad()
-        loss = agent(batches[i % len(batches)], log_step=False)
+        with cast():
+            loss = agent(batches[i % len(batches)], log_step=False)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(agent.parameters(), 1.0)
         agent.soft_sync_targets()
@@ -372,6 +382,7 @@ def throughput_fast(s: Settings, log: _Log) -> dict:
     from amago_fast.agent import Agent, TorchBatch
 
     _, acfg = _fast_configs(s, "tmaze", {})
+    acfg = dataclasses.replace(acfg, precision=s.precision)
     obs_space = gym.spaces.Dict({"observation": gym.spaces.Box(-np.inf, np.inf, (s.obs_dim,), np.float32)})
     agent = Agent(obs_space, gym.spaces.Discrete(s.num_actions), acfg)
     batches = []
