@@ -65,7 +65,7 @@ def load_run(run_dir: Union[str, Path], device: str = "cpu", checkpoint: Optiona
 
     run_dir = Path(run_dir)
     saved = _read_run_config(run_dir)
-    tcfg, acfg = TrainerConfig.from_dict(saved["trainer"]), AgentConfig.from_dict(saved["agent"])
+    tcfg, acfg = TrainerConfig.from_dict(saved["trainer"]), AgentConfig.from_saved(saved["agent"])
     for module in tcfg.env_modules:  # the user's env registrations
         importlib.import_module(module)
     ckpt = Path(checkpoint) if checkpoint is not None else latest_checkpoint(run_dir / "checkpoints")

@@ -25,7 +25,9 @@ class AgentConfig:
     d_ff: int = 1024
     """Feed-forward width inside each block."""
     dropout: float = 0.05
-    """Dropout on embeddings, attention output and feed-forward."""
+    """Dropout on the input embedding and on each block's feed-forward output (AMAGO's
+    dropout_emb and dropout_ff; runs saved before 0.3 also dropped the attention output
+    and the FF hidden layer)."""
     pos_emb: str = "fixed"
     """Position embedding of time_idxs: "fixed" (sinusoidal), "learned" or "rotary"."""
     traj_encoder: str = "transformer"
@@ -36,6 +38,10 @@ class AgentConfig:
     """Rows of the learned position table (time_idxs beyond reuse the last row)."""
     sigma_reparam: bool = True
     """Sigma-reparameterised linears in the Transformer."""
+    head_scaling: bool = True
+    """A learned scale per attention head on its output (NormFormer, as AMAGO)."""
+    qkv_bias: bool = False
+    """A bias in the query/key/value projection (AMAGO has none)."""
     precision: str = "auto"
     """Matmul precision of the timestep and trajectory encoders (heads, losses and PopArt
     stay fp32): "auto" = bf16 autocast on CUDA, fp32 on CPU; "bf16" = bf16 autocast on
@@ -137,8 +143,23 @@ class AgentConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "AgentConfig":
+        """A config from (a subset of) its fields; missing fields take today's defaults."""
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"unknown AgentConfig fields: {sorted(unknown)}")
         return cls(**d)
+
+    @classmethod
+    def from_saved(cls, d: dict[str, Any]) -> "AgentConfig":
+        """The config of a saved run (checkpoint, run dir): fields it predates take the
+        value that reproduces the network it was saved with (`SAVED_BEFORE_FIELD`), so old
+        checkpoints load into the architecture that wrote them."""
+        return cls.from_dict({**{k: v for k, v in SAVED_BEFORE_FIELD.items() if k not in d}, **d})
+
+
+# What a run saved before a field existed used: the behaviour of amago_fast at the time.
+SAVED_BEFORE_FIELD: dict[str, Any] = {
+    "head_scaling": False,
+    "qkv_bias": True,
+}

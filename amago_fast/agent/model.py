@@ -101,7 +101,7 @@ class Agent(nn.Module):
         if cfg.traj_encoder == "transformer":
             self.traj = TransformerTrajEncoder(
                 cfg.tstep_dim, cfg.d_model, cfg.n_heads, cfg.n_layers, cfg.d_ff, cfg.dropout,
-                cfg.pos_emb, cfg.max_seq_len, cfg.max_time, cfg.sigma_reparam,
+                cfg.pos_emb, cfg.max_seq_len, cfg.max_time, cfg.sigma_reparam, cfg.head_scaling, cfg.qkv_bias,
             )
         else:
             self.traj = GRUTrajEncoder(cfg.tstep_dim, cfg.d_model, cfg.n_layers, cfg.dropout)

@@ -126,7 +126,7 @@ def run_actor(run_dir, actor_id: int, acfg: Optional[AsyncConfig] = None, max_st
     acfg = acfg or AsyncConfig()
     run_dir = Path(run_dir)
     saved = _wait_for_config(run_dir, acfg.wait_config_s)
-    tcfg, agent_cfg = TrainerConfig.from_dict(saved["trainer"]), AgentConfig.from_dict(saved["agent"])
+    tcfg, agent_cfg = TrainerConfig.from_dict(saved["trainer"]), AgentConfig.from_saved(saved["agent"])
     seed = rank_seed(tcfg.seed, 1 + actor_id)  # never the learner's (rank-0) streams
     torch.manual_seed(seed)
     np.random.seed(seed)

@@ -22,10 +22,11 @@ class SigmaReparamLinear(nn.Module):
         nn.init.trunc_normal_(self.weight, std=0.02)
         self.bias = nn.Parameter(torch.zeros(d_out)) if bias else None
         self.gamma = nn.Parameter(torch.ones(1))
-        u = torch.randn(d_out)
-        v = torch.randn(d_in)
-        self.register_buffer("u", u / u.norm())
-        self.register_buffer("v", v / v.norm())
+        # u, v start at W's top singular vectors (as AMAGO), so sigma(W) is exact from
+        # the first forward instead of converging from random vectors over many steps
+        U, _, Vh = torch.linalg.svd(self.weight.detach(), full_matrices=False)
+        self.register_buffer("u", U[:, 0].clone())
+        self.register_buffer("v", Vh[0].clone())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = self.weight
@@ -41,8 +42,8 @@ class SigmaReparamLinear(nn.Module):
         return F.linear(x, w_hat, self.bias)
 
 
-def make_linear(d_in: int, d_out: int, sigma_reparam: bool) -> nn.Module:
-    return SigmaReparamLinear(d_in, d_out) if sigma_reparam else nn.Linear(d_in, d_out)
+def make_linear(d_in: int, d_out: int, sigma_reparam: bool, bias: bool = True) -> nn.Module:
+    return SigmaReparamLinear(d_in, d_out, bias) if sigma_reparam else nn.Linear(d_in, d_out, bias)
 
 
 def sinusoidal(time_idxs: torch.Tensor, d: int) -> torch.Tensor:

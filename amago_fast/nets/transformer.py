@@ -1,7 +1,8 @@
 """Causal Transformer trajectory encoder with a per-env ring-buffer KV cache.
 
-Pre-norm blocks with NormFormer's extra norms (after attention, inside the FF),
-sigma-reparameterised linears and leaky ReLU, as in AMAGO. Positions always come from
+Pre-norm blocks with NormFormer's extra norms (after attention, inside the FF) and head
+scaling, sigma-reparameterised linears, leaky ReLU and dropout on the embedding and each
+block's FF output, as AMAGO's TformerTrajEncoder. Positions always come from
 the environment's time_idxs, never from the index inside a window, so a training
 window sampled mid-trajectory and the acting cache agree on every token's position.
 """
@@ -32,11 +33,14 @@ class KVCache:
 
 
 class Block(nn.Module):
-    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float, sigma_reparam: bool, rotary: bool):
+    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float, sigma_reparam: bool, rotary: bool,
+                 head_scaling: bool = True, qkv_bias: bool = False):
         super().__init__()
         self.n_heads, self.dh, self.rotary = n_heads, d_model // n_heads, rotary
         self.norm_attn_in = nn.LayerNorm(d_model)
-        self.qkv = make_linear(d_model, 3 * d_model, sigma_reparam)
+        self.qkv = make_linear(d_model, 3 * d_model, sigma_reparam, bias=qkv_bias)
+        # NormFormer head scaling: one learned factor per head on its attention output
+        self.head_scale = nn.Parameter(torch.ones(n_heads, 1)) if head_scaling else None
         self.attn_out = make_linear(d_model, d_model, sigma_reparam)
         self.norm_attn_out = nn.LayerNorm(d_model)  # NormFormer
         self.norm_ff_in = nn.LayerNorm(d_model)
@@ -54,9 +58,11 @@ class Block(nn.Module):
 
     def _finish(self, x: torch.Tensor, attn: torch.Tensor) -> torch.Tensor:
         B, L = x.shape[:2]
-        x = x + self.drop(self.norm_attn_out(self.attn_out(attn.reshape(B, L, -1))))
+        if self.head_scale is not None:
+            attn = attn * self.head_scale.to(attn.dtype)  # (B, L, H, Dh) * (H, 1)
+        x = x + self.norm_attn_out(self.attn_out(attn.reshape(B, L, -1)))
         h = self.norm_ff_mid(F.leaky_relu(self.ff1(self.norm_ff_in(x))))
-        return x + self.drop(self.ff2(self.drop(h)))
+        return x + self.drop(self.ff2(h))
 
     def forward(self, x: torch.Tensor, time_idxs: torch.Tensor, window: Optional[int]) -> torch.Tensor:
         q, k, v = self._qkv(x, time_idxs)  # (B, L, H, Dh)
@@ -79,6 +85,7 @@ class TransformerTrajEncoder(nn.Module):
     def __init__(
         self, d_in: int, d_model: int, n_heads: int, n_layers: int, d_ff: int, dropout: float,
         pos_emb: str, max_seq_len: int, max_time: int, sigma_reparam: bool = True,
+        head_scaling: bool = True, qkv_bias: bool = False,
     ):
         super().__init__()
         if d_model % n_heads or (d_model // n_heads) % 2:
@@ -91,7 +98,8 @@ class TransformerTrajEncoder(nn.Module):
         self.pos = None if pos_emb == "rotary" else PositionEmbedding(pos_emb, d_model, max_time)
         self.drop = nn.Dropout(dropout)
         self.blocks = nn.ModuleList(
-            Block(d_model, n_heads, d_ff, dropout, sigma_reparam, pos_emb == "rotary") for _ in range(n_layers)
+            Block(d_model, n_heads, d_ff, dropout, sigma_reparam, pos_emb == "rotary", head_scaling, qkv_bias)
+            for _ in range(n_layers)
         )
         self.norm_out = nn.LayerNorm(d_model)
 
