@@ -1,24 +1,21 @@
-// pybind11 bindings for the replay store: a narrow class, _C.ReplayStore. Argument
-// validation users see lives in amago_fast/replay (Python); the checks here only stop
-// bad pointers/sizes from ever reaching memcpy.
+// pybind11 bindings for the replay store: a narrow class, _C.ReplayStore, over the C++
+// core (LockedStore). This layer only converts numpy <-> core types, validates sizes and
+// releases the GIL; argument validation users see lives in amago_fast/replay (Python),
+// the checks here only stop bad pointers/sizes from ever reaching memcpy.
 //
-// Threading: one mutex guards the store. Python objects are only touched with the GIL
-// held and outside the lock; the lock is only held with the GIL released (or for plain
-// C++ work), so a writer thread and a sampler thread can share a buffer without
-// deadlock, and a sample never sees a trajectory evicted halfway through its copy.
+// Threading: the core's mutex guards the store and is never held while Python objects are
+// touched. The calls that copy data (add, sample, gather, cut, snapshot) release the GIL;
+// the short ones (draws, lookups) keep it, as the core never needs the GIL under the lock,
+// so a writer thread and a sampler thread can share a buffer without deadlock.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <mutex>
 #include <string>
 #include <vector>
 
-#include "replay/store.h"
+#include "replay/locked_store.h"
 #include "replay/traj_arrays.h"
 
 namespace py = pybind11;
@@ -27,7 +24,7 @@ namespace amago_fast {
 namespace {
 
 using I64Array = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
-using Lock = std::lock_guard<std::mutex>;
+using NoGil = py::gil_scoped_release;
 
 // Longest trajectory accepted from a caller: far beyond any memory, small enough that
 // length + seq_len and (length + 1) * row_bytes arithmetic cannot overflow.
@@ -41,20 +38,6 @@ int64_t nbytes_of(int64_t a, int64_t b, int64_t c, const char* what) {
       __builtin_mul_overflow(ab, c, &abc))
     throw std::invalid_argument(std::string(what) + ": size overflows int64");
   return abc;
-}
-
-// Write all n bytes at file offset off (retrying short writes); 0 or the errno.
-int pwrite_all(int fd, const uint8_t* p, int64_t n, int64_t off) {
-  while (n > 0) {
-    const ssize_t w = ::pwrite(fd, p, static_cast<size_t>(std::min<int64_t>(n, 1 << 30)), off);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    if (w == 0) return EIO;
-    p += w, n -= w, off += w;
-  }
-  return 0;
 }
 
 uint8_t* writable_ptr(py::array a, int64_t nbytes, const char* what) {
@@ -88,32 +71,23 @@ int check_p(int p) {
   return p;
 }
 
-// Output pointers of one batch, extracted while the GIL is held.
-struct Outs {
-  std::vector<uint8_t*> fields;
-  bool* mask;
-  int64_t* ids;
-  int64_t* starts;
-};
-
 class PyStore {
  public:
   PyStore(std::vector<int64_t> row_bytes, std::vector<bool> obs_like, int64_t capacity,
           int64_t rows, int64_t protected_capacity, int64_t protected_rows, uint64_t seed)
-      : store_(row_bytes, obs_like, capacity, rows, protected_capacity, protected_rows, seed),
-        obs_like_(obs_like) {}
+      : core_(std::move(row_bytes), std::move(obs_like), capacity, rows, protected_capacity,
+              protected_rows, seed) {}
 
   void attach(int p, std::vector<py::array> arenas) {
     check_p(p);
-    if (static_cast<int>(arenas.size()) != store_.num_fields())
+    if (static_cast<int>(arenas.size()) != core_.num_fields())
       throw std::invalid_argument("attach: one arena per field is required");
     std::vector<uint8_t*> bases;
-    Lock lk(mu_);
-    const int64_t rows = store_.partition(p).rows;
-    for (int f = 0; f < store_.num_fields(); ++f)
+    const int64_t rows = core_.arena_rows(p);
+    for (int f = 0; f < core_.num_fields(); ++f)
       bases.push_back(
-          writable_ptr(arenas[f], nbytes_of(rows, store_.row_bytes(f), 1, "arena"), "arena"));
-    store_.attach(p, bases);
+          writable_ptr(arenas[f], nbytes_of(rows, core_.row_bytes(f), 1, "arena"), "arena"));
+    core_.attach(p, bases);
     keep_[p] = arenas;  // the arrays own the memory: keep them alive
     // Read-only views of the arenas: bases for the trajectory views handed to relabelers
     // (numpy copies the base's flags, so those views cannot write into the store).
@@ -129,7 +103,7 @@ class PyStore {
   // cut_into(), which read and build trajectory dicts.
   void name_fields(std::vector<std::string> names, std::vector<py::dtype> dtypes,
                    std::vector<std::vector<py::ssize_t>> shapes) {
-    specs_ = make_field_specs(names, dtypes, shapes, obs_like_, store_.row_bytes());
+    specs_ = make_field_specs(names, dtypes, shapes, core_.obs_like(), core_.row_bytes());
   }
 
   // Zero-copy read-only views of stored trajectories, one dict per id (the layout of
@@ -137,44 +111,11 @@ class PyStore {
   py::list views(I64Array traj_ids) {
     const std::vector<int64_t> tid = to_vec(traj_ids);
     need_specs();
-    struct Loc {
-      int p;
-      int64_t offset, length;
-    };
-    std::vector<Loc> locs;
-    {
-      Lock lk(mu_);
-      for (int64_t id : tid) {
-        const WindowItem it = store_.item(id, 0);
-        locs.push_back({it.part == &store_.partition(1) ? 1 : 0, it.offset, it.length});
-      }
-    }
-    const py::str obs_key("obs");
-    py::list out;
-    for (const Loc& l : locs) {
-      py::dict d, obs;
-      d[obs_key] = obs;
-      for (size_t f = 0; f < specs_.size(); ++f) {
-        const FieldSpec& s = specs_[f];
-        // base[offset : offset + rows]: numpy's own slicing is the cheapest way to make
-        // a view (about half the cost of constructing one through pybind11).
-        const int64_t rows = s.obs_like ? l.length + 1 : l.length;
-        py::object sl = py::reinterpret_steal<py::object>(
-            PySlice_New(py::int_(l.offset).ptr(), py::int_(l.offset + rows).ptr(), nullptr));
-        if (!sl) throw py::error_already_set();
-        py::object v =
-            py::reinterpret_steal<py::object>(PyObject_GetItem(ro_[l.p][f].ptr(), sl.ptr()));
-        if (!v) throw py::error_already_set();
-        (s.in_obs ? obs : d)[s.key] = v;
-      }
-      out.append(d);
-    }
-    return out;
+    return make_traj_views(core_.locate(tid), ro_, specs_);
   }
 
-  // Cut windows from trajectory dicts (not in the store), e.g. relabeled copies: draws
-  // one start per trajectory from the store's generator (draw_starts' rules and order)
-  // unless raw_starts is given, then gathers with the GIL released. Returns [] or the
+  // Cut windows from trajectory dicts (not in the store), e.g. relabeled copies: one start
+  // per trajectory from the store's generator unless raw_starts is given. Returns [] or the
   // indices of the trajectories that are not exact dicts of C-contiguous arrays of the
   // stored dtypes and shapes; then nothing is drawn or written.
   std::vector<int64_t> cut_into(py::sequence trajs, int64_t L, const std::string& padding,
@@ -185,7 +126,7 @@ class PyStore {
     check_bl(B, L);
     const Padding mode = parse_padding(padding);
     need_specs();
-    const std::vector<int64_t> tid = to_vec(traj_ids);
+    std::vector<int64_t> tid = to_vec(traj_ids);
     if (static_cast<int64_t>(tid.size()) != B)
       throw std::invalid_argument("cut_into: one traj_id per trajectory is required");
     std::vector<int64_t> st;
@@ -194,38 +135,27 @@ class PyStore {
       if (static_cast<int64_t>(st.size()) != B)
         throw std::invalid_argument("cut_into: one raw start per trajectory is required");
     }
-    const Outs o = outputs(B, L, outs, mask, ids, starts);
+    const WindowOuts o = outputs(B, L, outs, mask, ids, starts);
     TrajArrays ta;
     std::vector<int64_t> bad = extract_trajs(trajs, specs_, &ta);
     if (!bad.empty()) return bad;
-    const size_t F = specs_.size();
-    std::vector<WindowSrc> srcs(static_cast<size_t>(B));
-    py::gil_scoped_release nogil;
-    // Under the lock, like sample_into: unrelabeled fields are often views of the arenas,
-    // so a concurrent add() must not overwrite rows in the middle of the copy.
-    Lock lk(mu_);
-    if (st.empty()) {
-      st.resize(static_cast<size_t>(B));
-      for (int64_t b = 0; b < B; ++b) st[b] = store_.draw_start(ta.lengths[b], L, mode);
-    }
-    for (int64_t b = 0; b < B; ++b)
-      srcs[b] = {ta.ptrs.data() + b * F, tid[b], ta.lengths[b], st[b]};
-    gather_windows(srcs, L, store_.row_bytes(), obs_like_, o.fields, o.mask, o.ids, o.starts,
-                   num_threads);
+    ta.src.ids = std::move(tid);
+    NoGil nogil;
+    core_.cut(ta.src, std::move(st), L, mode, o, num_threads);
     return {};
   }
 
   py::tuple add(std::vector<py::array> data, int64_t T, bool is_protected) {
-    if (static_cast<int>(data.size()) != store_.num_fields())
+    if (static_cast<int>(data.size()) != core_.num_fields())
       throw std::invalid_argument("add: one array per field is required");
     std::vector<const uint8_t*> src;
     if (T < 1 || T > kMaxLength) throw std::invalid_argument("add: length must be in [1, 2**48]");
-    for (int f = 0; f < store_.num_fields(); ++f) {
+    for (int f = 0; f < core_.num_fields(); ++f) {
       const py::array& a = data[f];
-      const int64_t rows = obs_like_[f] ? T + 1 : T;
+      const int64_t rows = core_.obs_like()[f] ? T + 1 : T;
       if (!(a.flags() & py::array::c_style))
         throw std::invalid_argument("add: arrays must be C-contiguous");
-      const int64_t want = nbytes_of(rows, store_.row_bytes(f), 1, "add");
+      const int64_t want = nbytes_of(rows, core_.row_bytes(f), 1, "add");
       if (static_cast<int64_t>(a.nbytes()) != want)
         throw std::invalid_argument("add: field " + std::to_string(f) + " has " +
                                     std::to_string(a.nbytes()) + " bytes, expected " +
@@ -235,48 +165,33 @@ class PyStore {
     std::vector<int64_t> evicted;
     int64_t id;
     {
-      py::gil_scoped_release nogil;
-      Lock lk(mu_);
-      id = store_.add(src, T, is_protected, &evicted);
+      NoGil nogil;
+      id = core_.add(src, T, is_protected, &evicted);
     }
     return py::make_tuple(id, to_array(evicted));
   }
 
-  // Draw B windows (all trajectories first, then all starts) and gather them.
   void sample_into(int64_t B, int64_t L, const std::string& padding, bool by_length,
                    std::vector<py::array> outs, py::array mask, py::array ids, py::array starts,
                    int num_threads) {
     check_bl(B, L);
     const Padding mode = parse_padding(padding);
-    const Outs o = outputs(B, L, outs, mask, ids, starts);
-    py::gil_scoped_release nogil;
-    Lock lk(mu_);
-    std::vector<WindowItem> items = draw_items(B, L, mode, by_length);
-    store_.gather(items, L, o.fields, o.mask, o.ids, o.starts, num_threads);
+    const WindowOuts o = outputs(B, L, outs, mask, ids, starts);
+    NoGil nogil;
+    core_.sample(B, L, mode, by_length, o, num_threads);
   }
 
   py::tuple draw(int64_t B, int64_t L, const std::string& padding, bool by_length) {
     check_bl(B, L);
     const Padding mode = parse_padding(padding);
     std::vector<int64_t> ids, starts;
-    {
-      Lock lk(mu_);
-      for (const auto& it : draw_items(B, L, mode, by_length)) {
-        ids.push_back(it.id);
-        starts.push_back(it.raw_start);
-      }
-    }
+    core_.draw(B, L, mode, by_length, &ids, &starts);
     return py::make_tuple(to_array(ids), to_array(starts));
   }
 
   I64Array draw_trajs(int64_t B, bool by_length) {
     check_bl(B, 1);
-    std::vector<int64_t> ids;
-    {
-      Lock lk(mu_);
-      for (const TrajRec* r : store_.draw_trajs(B, by_length)) ids.push_back(r->id);
-    }
-    return to_array(ids);
+    return to_array(core_.draw_trajs(B, by_length));
   }
 
   I64Array draw_starts(I64Array lengths, int64_t L, const std::string& padding) {
@@ -285,17 +200,10 @@ class PyStore {
     std::vector<int64_t> v = to_vec(lengths);
     for (int64_t n : v)
       if (n < 1 || n > kMaxLength) throw std::invalid_argument("lengths must be in [1, 2**48]");
-    {
-      Lock lk(mu_);
-      for (auto& n : v) n = store_.draw_start(n, L, mode);
-    }
-    return to_array(v);
+    return to_array(core_.draw_starts(std::move(v), L, mode));
   }
 
-  uint64_t next_u64() {
-    Lock lk(mu_);
-    return store_.next_u64();
-  }
+  uint64_t next_u64() { return core_.next_u64(); }
 
   void gather_into(I64Array traj_ids, I64Array raw_starts, int64_t L, std::vector<py::array> outs,
                    py::array mask, py::array ids, py::array starts, int num_threads) {
@@ -303,84 +211,37 @@ class PyStore {
     if (tid.size() != st.size()) throw std::invalid_argument("ids and starts differ in length");
     const int64_t B = static_cast<int64_t>(tid.size());
     check_bl(B, L);
-    const Outs o = outputs(B, L, outs, mask, ids, starts);
-    py::gil_scoped_release nogil;
-    Lock lk(mu_);
-    std::vector<WindowItem> items;
-    for (int64_t b = 0; b < B; ++b) items.push_back(store_.item(tid[b], st[b]));
-    store_.gather(items, L, o.fields, o.mask, o.ids, o.starts, num_threads);
+    const WindowOuts o = outputs(B, L, outs, mask, ids, starts);
+    NoGil nogil;
+    core_.gather(tid, st, L, o, num_threads);
   }
 
   py::tuple index(int p) {
-    std::vector<int64_t> ids, offsets, lengths;
-    int64_t head;
-    {
-      Lock lk(mu_);
-      const Partition& P = store_.partition(check_p(p));
-      for (const auto& r : P.trajs) {
-        ids.push_back(r.id);
-        offsets.push_back(r.offset);
-        lengths.push_back(r.length);
-      }
-      head = P.head;
-    }
-    return py::make_tuple(to_array(ids), to_array(offsets), to_array(lengths), head);
+    const PartitionIndex ix = core_.index(check_p(p));
+    return py::make_tuple(to_array(ix.ids), to_array(ix.offsets), to_array(ix.lengths), ix.head);
   }
 
-  // A point-in-time snapshot (ReplayBuffer.save). Under one hold of the lock (GIL
-  // released, plain C++ only): both partitions' index tables, the generator state and
-  // next id, and every field's live rows written back to back, oldest first, with
-  // pwrite to fds[p][f] from byte data_offset. A concurrent add() waits, so the rows and
-  // the index always belong to the same instant. Returns
+  // A point-in-time snapshot (ReplayBuffer.save), written by the core under one hold of the
+  // lock with pwrite to fds[p][f] from byte data_offset (see replay/snapshot.h). Returns
   // ([(ids, offsets, lengths, rows)] * 2, rng_state, next_id, (errno, p, f)); errno is 0
   // unless a write failed (then the files are incomplete and must be discarded).
   py::tuple snapshot(std::vector<std::vector<int>> fds, int64_t data_offset) {
-    const int F = store_.num_fields();
+    const int F = core_.num_fields();
     if (fds.size() != 2 || static_cast<int>(fds[0].size()) != F ||
         static_cast<int>(fds[1].size()) != F)
       throw std::invalid_argument("snapshot: one file descriptor per field and partition");
     if (data_offset < 0) throw std::invalid_argument("snapshot: data_offset must be >= 0");
-    std::vector<int64_t> ids[2], offs[2], lens[2];
-    int64_t rows[2] = {0, 0};
-    std::array<uint64_t, 4> rng;
-    int64_t nid;
-    int err = 0, ep = -1, ef = -1;
+    Snapshot s;
     {
-      py::gil_scoped_release nogil;
-      Lock lk(mu_);
-      for (int p = 0; p < 2; ++p) {
-        const Partition& P = store_.partition(p);
-        int64_t pos = 0;
-        for (const auto& r : P.trajs) {
-          ids[p].push_back(r.id);
-          offs[p].push_back(pos);
-          lens[p].push_back(r.length);
-          pos += r.length + 1;
-        }
-        rows[p] = pos;
-        for (int f = 0; f < F && err == 0 && !P.trajs.empty(); ++f) {
-          const int64_t rb = store_.row_bytes(f);
-          int64_t out = 0;  // rows written so far
-          // Runs of trajectories that lie back to back in the arena: one pwrite each.
-          for (size_t i = 0; i < P.trajs.size() && err == 0;) {
-            const int64_t start = P.trajs[i].offset;
-            int64_t end = start + P.trajs[i].length + 1;
-            for (++i; i < P.trajs.size() && P.trajs[i].offset == end; ++i)
-              end += P.trajs[i].length + 1;
-            err = pwrite_all(fds[p][f], P.arena[f] + start * rb, (end - start) * rb,
-                             data_offset + out * rb);
-            out += end - start;
-          }
-          if (err) ep = p, ef = f;
-        }
-      }
-      rng = store_.rng_state();
-      nid = store_.next_id();
+      NoGil nogil;
+      s = core_.snapshot(fds, data_offset);
     }
     py::list parts;
-    for (int p = 0; p < 2; ++p)
-      parts.append(py::make_tuple(to_array(ids[p]), to_array(offs[p]), to_array(lens[p]), rows[p]));
-    return py::make_tuple(parts, rng, nid, py::make_tuple(err, ep, ef));
+    for (const PartitionSnapshot& p : s.part)
+      parts.append(
+          py::make_tuple(to_array(p.ids), to_array(p.offsets), to_array(p.lengths), p.rows));
+    return py::make_tuple(parts, s.rng_state, s.next_id,
+                          py::make_tuple(s.error, s.error_partition, s.error_field));
   }
 
   void restore(int p, I64Array ids, I64Array offsets, I64Array lengths, int64_t head,
@@ -390,74 +251,33 @@ class PyStore {
       throw std::invalid_argument("restore: index arrays differ in length");
     std::vector<TrajRec> recs;
     for (size_t i = 0; i < a.size(); ++i) recs.push_back({a[i], o[i], l[i]});
-    Lock lk(mu_);
-    store_.restore(check_p(p), recs, head, next_id);
+    core_.restore(check_p(p), recs, head, next_id);
   }
 
   py::tuple locate(int64_t id) {
-    int part;
-    int64_t offset, length;
-    {
-      Lock lk(mu_);
-      const WindowItem it = store_.item(id, 0);
-      part = it.part == &store_.partition(1) ? 1 : 0;
-      offset = it.offset;
-      length = it.length;
-    }
-    return py::make_tuple(part, offset, length);
+    const TrajLocation l = core_.locate(id);
+    return py::make_tuple(l.partition, l.offset, l.length);
   }
 
-  int64_t num_trajectories() {
-    Lock lk(mu_);
-    return store_.num_trajectories();
-  }
-  int64_t num_timesteps() {
-    Lock lk(mu_);
-    return store_.num_timesteps();
-  }
-  int64_t next_id() {
-    Lock lk(mu_);
-    return store_.next_id();
-  }
-  std::array<uint64_t, 4> rng_state() {
-    Lock lk(mu_);
-    return store_.rng_state();
-  }
-  void set_rng_state(std::array<uint64_t, 4> s) {
-    Lock lk(mu_);
-    store_.set_rng_state(s);
-  }
+  int64_t num_trajectories() { return core_.num_trajectories(); }
+  int64_t num_timesteps() { return core_.num_timesteps(); }
+  int64_t next_id() { return core_.next_id(); }
+  std::array<uint64_t, 4> rng_state() { return core_.rng_state(); }
+  void set_rng_state(std::array<uint64_t, 4> s) { core_.set_rng_state(s); }
 
  private:
-  // Draws under the lock: trajectories first, then starts (the reference's order).
-  std::vector<WindowItem> draw_items(int64_t B, int64_t L, Padding mode, bool by_length) {
-    const std::vector<const TrajRec*> recs = store_.draw_trajs(B, by_length);
-    std::vector<WindowItem> items(static_cast<size_t>(B));
-    for (int64_t b = 0; b < B; ++b) {
-      const TrajRec* r = recs[b];
-      items[b] = {part_of(r), r->id, r->offset, r->length, 0};
-    }
-    for (auto& it : items) it.raw_start = store_.draw_start(it.length, L, mode);
-    return items;
-  }
-
   void need_specs() const {
     if (specs_.empty()) throw std::logic_error("ReplayStore: name_fields() was not called");
   }
 
-  const Partition* part_of(const TrajRec* r) const {
-    const Partition& f = store_.partition(0);
-    return f.find(r->id) == r ? &f : &store_.partition(1);
-  }
-
-  Outs outputs(int64_t B, int64_t L, std::vector<py::array>& outs, py::array& mask, py::array& ids,
-               py::array& starts) {
-    if (static_cast<int>(outs.size()) != store_.num_fields())
+  WindowOuts outputs(int64_t B, int64_t L, std::vector<py::array>& outs, py::array& mask,
+                     py::array& ids, py::array& starts) {
+    if (static_cast<int>(outs.size()) != core_.num_fields())
       throw std::invalid_argument("one output per field is required");
-    Outs o;
-    for (int f = 0; f < store_.num_fields(); ++f)
+    WindowOuts o;
+    for (int f = 0; f < core_.num_fields(); ++f)
       o.fields.push_back(writable_ptr(
-          outs[f], nbytes_of(B, obs_like_[f] ? L + 1 : L, store_.row_bytes(f), "output"),
+          outs[f], nbytes_of(B, core_.obs_like()[f] ? L + 1 : L, core_.row_bytes(f), "output"),
           "output"));
     o.mask = reinterpret_cast<bool*>(writable_ptr(mask, nbytes_of(B, L + 1, 1, "mask"), "mask"));
     o.ids = reinterpret_cast<int64_t*>(writable_ptr(ids, nbytes_of(B, 8, 1, "ids"), "ids"));
@@ -466,16 +286,13 @@ class PyStore {
     return o;
   }
 
-  Store store_;
-  std::vector<bool> obs_like_;
+  LockedStore core_;
   std::vector<py::array> keep_[2];
   std::vector<py::array> ro_[2];  // read-only views of keep_
   std::vector<FieldSpec> specs_;
-  std::mutex mu_;
 };
 
 }  // namespace
-
 void bind_replay(py::module_& m) {
   py::class_<PyStore>(m, "ReplayStore",
                       "Native trajectory store and window sampler (use amago_fast.ReplayBuffer).")

@@ -19,11 +19,11 @@ constexpr int64_t kMinBytesPerThread = 1 << 20;
 
 void gather_windows(const std::vector<WindowSrc>& items, int64_t L,
                     const std::vector<int64_t>& row_bytes, const std::vector<bool>& obs_like,
-                    const std::vector<uint8_t*>& outs, bool* mask, int64_t* ids, int64_t* starts,
-                    int num_threads) {
+                    const WindowOuts& outs, int num_threads) {
   const int64_t B = static_cast<int64_t>(items.size());
   const size_t F = row_bytes.size();
-  if (outs.size() != F) throw std::invalid_argument("gather: one output per field is required");
+  if (outs.fields.size() != F)
+    throw std::invalid_argument("gather: one output per field is required");
   for (const auto& it : items) {
     if (it.length < 1 || it.raw_start < -L + 1 ||
         it.raw_start > std::max<int64_t>(it.length - 1, 0))
@@ -44,15 +44,15 @@ void gather_windows(const std::vector<WindowSrc>& items, int64_t L,
         const int64_t rb = row_bytes[f];
         const int64_t out_rows = obs_like[f] ? L + 1 : L;
         const int64_t n = obs_like[f] ? n_obs : n_obs - 1;
-        uint8_t* dst = outs[f] + b * out_rows * rb;
+        uint8_t* dst = outs.fields[f] + b * out_rows * rb;
         std::memcpy(dst, it.src[f] + s * rb, static_cast<size_t>(n * rb));
         std::memset(dst + n * rb, 0, static_cast<size_t>((out_rows - n) * rb));
       }
-      bool* m = mask + b * (L + 1);
+      bool* m = outs.mask + b * (L + 1);
       std::fill(m, m + n_obs, true);
       std::fill(m + n_obs, m + L + 1, false);
-      ids[b] = it.id;
-      starts[b] = s;
+      outs.ids[b] = it.id;
+      outs.starts[b] = s;
     }
   };
 
@@ -73,8 +73,7 @@ void gather_windows(const std::vector<WindowSrc>& items, int64_t L,
   for (auto& th : pool) th.join();
 }
 
-void Store::gather(const std::vector<WindowItem>& items, int64_t L,
-                   const std::vector<uint8_t*>& outs, bool* mask, int64_t* ids, int64_t* starts,
+void Store::gather(const std::vector<WindowItem>& items, int64_t L, const WindowOuts& outs,
                    int num_threads) const {
   const size_t F = row_bytes_.size();
   // Row 0 of every window's trajectory in every field's arena, then the shared cut.
@@ -86,7 +85,7 @@ void Store::gather(const std::vector<WindowItem>& items, int64_t L,
     for (size_t f = 0; f < F; ++f) ptrs[b * F + f] = it.part->arena[f] + it.offset * row_bytes_[f];
     srcs[b] = {ptrs.data() + b * F, it.id, it.length, it.raw_start};
   }
-  gather_windows(srcs, L, row_bytes_, obs_like_, outs, mask, ids, starts, num_threads);
+  gather_windows(srcs, L, row_bytes_, obs_like_, outs, num_threads);
 }
 
 }  // namespace amago_fast

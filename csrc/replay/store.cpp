@@ -160,12 +160,29 @@ int64_t Store::draw_start(int64_t n, int64_t L, Padding mode) {
   return lo + static_cast<int64_t>(rng_.below(static_cast<uint64_t>(hi - lo + 1)));
 }
 
+std::vector<WindowItem> Store::draw_windows(int64_t B, int64_t L, Padding mode, bool by_length) {
+  const std::vector<const TrajRec*> recs = draw_trajs(B, by_length);
+  std::vector<WindowItem> items(static_cast<size_t>(B));
+  for (int64_t b = 0; b < B; ++b) {
+    const TrajRec* r = recs[b];
+    const Partition& P = part_[0].find(r->id) == r ? part_[0] : part_[1];
+    items[b] = {&P, r->id, r->offset, r->length, 0};
+  }
+  for (auto& it : items) it.raw_start = draw_start(it.length, L, mode);
+  return items;
+}
+
 WindowItem Store::item(int64_t id, int64_t raw_start) const {
   for (int p = 0; p < 2; ++p) {
     if (const TrajRec* r = part_[p].find(id))
       return {&part_[p], r->id, r->offset, r->length, raw_start};
   }
   throw std::out_of_range("trajectory id " + std::to_string(id) + " is not stored");
+}
+
+TrajLocation Store::locate(int64_t id) const {
+  const WindowItem it = item(id, 0);
+  return {it.part == &part_[1] ? 1 : 0, it.offset, it.length};
 }
 
 void Store::restore(int p, std::vector<TrajRec> trajs, int64_t head, int64_t next_id) {

@@ -44,6 +44,21 @@ struct WindowItem {
   int64_t id, offset, length, raw_start;
 };
 
+// Where a stored trajectory lies: partition (0 = fifo, 1 = protected), first arena row, T.
+struct TrajLocation {
+  int partition;
+  int64_t offset, length;
+};
+
+// Caller-owned outputs of one batch of B windows of length L (sizes checked by the caller):
+// fields[f] is (B, L+1 or L, row) bytes, mask (B, L+1), ids and starts (B,).
+struct WindowOuts {
+  std::vector<uint8_t*> fields;
+  bool* mask = nullptr;
+  int64_t* ids = nullptr;
+  int64_t* starts = nullptr;  // clipped at 0
+};
+
 class Store {
  public:
   Store(std::vector<int64_t> row_bytes, std::vector<bool> obs_like, int64_t capacity, int64_t rows,
@@ -61,14 +76,16 @@ class Store {
   std::vector<const TrajRec*> draw_trajs(int64_t B, bool by_length);
   int64_t draw_start(int64_t n, int64_t L, Padding mode);
   uint64_t next_u64() { return rng_.next(); }
+  // B windows: all trajectories first, then all starts (the reference's draw order).
+  std::vector<WindowItem> draw_windows(int64_t B, int64_t L, Padding mode, bool by_length);
 
   // Resolve an id (throws std::out_of_range if not stored).
   WindowItem item(int64_t id, int64_t raw_start) const;
+  TrajLocation locate(int64_t id) const;
 
-  // Cut the windows into preallocated outputs: outs[f] is (B, L+1 or L, row) bytes,
-  // mask (B, L+1), ids/starts (B,) (start clipped at 0). Safe without the GIL.
-  void gather(const std::vector<WindowItem>& items, int64_t L, const std::vector<uint8_t*>& outs,
-              bool* mask, int64_t* ids, int64_t* starts, int num_threads) const;
+  // Cut the windows into preallocated outputs. Touches no Python object.
+  void gather(const std::vector<WindowItem>& items, int64_t L, const WindowOuts& outs,
+              int num_threads) const;
 
   int num_fields() const { return static_cast<int>(row_bytes_.size()); }
   int64_t row_bytes(int f) const { return row_bytes_[f]; }
@@ -109,13 +126,18 @@ struct WindowSrc {
   int64_t id, length, raw_start;
 };
 
+// Caller-owned trajectories to cut windows from (e.g. relabeled copies): B * num_fields
+// row-0 pointers, trajectory-major, and one id and length (transitions) per trajectory.
+struct TrajSources {
+  std::vector<const uint8_t*> ptrs;
+  std::vector<int64_t> ids, lengths;
+};
+
 // The window cut shared by the store and the relabeled path: copies each window's rows
-// into the preallocated outputs (outs[f]: (B, L+1 or L, row) bytes), zeroes the padding,
-// writes mask (B, L+1), ids (B,) and starts (B,) (clipped at 0). Threads split the items;
-// touches no Python object, so callers run it with the GIL released.
+// into the preallocated outputs, zeroes the padding, writes mask, ids and starts. Threads
+// split the items; touches no Python object, so callers run it with the GIL released.
 void gather_windows(const std::vector<WindowSrc>& items, int64_t L,
                     const std::vector<int64_t>& row_bytes, const std::vector<bool>& obs_like,
-                    const std::vector<uint8_t*>& outs, bool* mask, int64_t* ids, int64_t* starts,
-                    int num_threads);
+                    const WindowOuts& outs, int num_threads);
 
 }  // namespace amago_fast

@@ -27,7 +27,7 @@ const uint8_t* match(PyObject* dict, const FieldSpec& f, py::ssize_t rows, py::o
   return static_cast<const uint8_t*>(a.data());
 }
 
-// One trajectory into out->ptrs / lengths / keep at index b; false if not an exact match.
+// One trajectory into out->src.ptrs / src.lengths / keep at index b; false if not an exact match.
 bool extract_one(py::handle t, const std::vector<FieldSpec>& spec, const py::str& obs_key,
                  size_t n_obs, int t_field, py::ssize_t b, TrajArrays* out) {
   const size_t F = spec.size();
@@ -47,9 +47,9 @@ bool extract_one(py::handle t, const std::vector<FieldSpec>& spec, const py::str
     const size_t i = static_cast<size_t>(b) * F + f;
     const uint8_t* p = match(s.in_obs ? obs : t.ptr(), s, s.obs_like ? T + 1 : T, &out->keep[i]);
     if (p == nullptr) return false;
-    out->ptrs[i] = p;
+    out->src.ptrs[i] = p;
   }
-  out->lengths[b] = T;
+  out->src.lengths[b] = T;
   return true;
 }
 
@@ -89,8 +89,8 @@ std::vector<int64_t> extract_trajs(const py::sequence& trajs, const std::vector<
   }
   if (t_field < 0) throw std::logic_error("extract_trajs: no transition field");
   const py::str obs_key("obs");
-  out->ptrs.assign(static_cast<size_t>(B) * F, nullptr);
-  out->lengths.assign(static_cast<size_t>(B), 0);
+  out->src.ptrs.assign(static_cast<size_t>(B) * F, nullptr);
+  out->src.lengths.assign(static_cast<size_t>(B), 0);
   out->keep.assign(static_cast<size_t>(B) * F, py::object());
   std::vector<int64_t> bad;
   for (py::ssize_t b = 0; b < B; ++b) {
@@ -98,6 +98,32 @@ std::vector<int64_t> extract_trajs(const py::sequence& trajs, const std::vector<
     if (!extract_one(t, spec, obs_key, n_obs, t_field, b, out)) bad.push_back(b);
   }
   return bad;
+}
+
+py::list make_traj_views(const std::vector<TrajLocation>& locs,
+                         const std::vector<py::array> (&bases)[2],
+                         const std::vector<FieldSpec>& spec) {
+  const py::str obs_key("obs");
+  py::list out;
+  for (const TrajLocation& l : locs) {
+    py::dict d, obs;
+    d[obs_key] = obs;
+    for (size_t f = 0; f < spec.size(); ++f) {
+      const FieldSpec& s = spec[f];
+      // base[offset : offset + rows]: numpy's own slicing is the cheapest way to make a
+      // view (about half the cost of constructing one through pybind11).
+      const int64_t rows = s.obs_like ? l.length + 1 : l.length;
+      py::object sl = py::reinterpret_steal<py::object>(
+          PySlice_New(py::int_(l.offset).ptr(), py::int_(l.offset + rows).ptr(), nullptr));
+      if (!sl) throw py::error_already_set();
+      py::object v = py::reinterpret_steal<py::object>(
+          PyObject_GetItem(bases[l.partition][f].ptr(), sl.ptr()));
+      if (!v) throw py::error_already_set();
+      (s.in_obs ? obs : d)[s.key] = v;
+    }
+    out.append(d);
+  }
+  return out;
 }
 
 }  // namespace amago_fast

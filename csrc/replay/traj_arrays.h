@@ -1,5 +1,6 @@
-// Trajectory dicts -> raw row pointers for the native window cut (relabeled path).
-// Only an exact fast-path match is accepted here; anything else (another dtype, a
+// Trajectory dicts <-> stored rows: views of stored trajectories as dicts, and dicts ->
+// raw row pointers for the native window cut (relabeled path).
+// Only an exact fast-path match is accepted by extract_trajs; anything else (another dtype, a
 // torch tensor, a missing key, a strided array) is reported back by index, so that the
 // Python side can convert it or raise a clear error naming the argument.
 #pragma once
@@ -10,6 +11,8 @@
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "replay/store.h"
 
 // pybind11 types are hidden in the module; structs holding them must be hidden too.
 #if defined(__GNUC__) && !defined(_WIN32)
@@ -34,9 +37,8 @@ struct AMAGO_FAST_HIDDEN FieldSpec {
 
 // Arrays of a batch of trajectories that passed the fast-path check.
 struct AMAGO_FAST_HIDDEN TrajArrays {
-  std::vector<const uint8_t*> ptrs;  // (B * F) row-0 pointers, trajectory-major
-  std::vector<int64_t> lengths;      // (B,) transitions
-  std::vector<py::object> keep;      // the arrays, alive while the GIL is released
+  TrajSources src;               // ptrs and lengths (ids are the caller's to fill in)
+  std::vector<py::object> keep;  // the arrays, alive while the GIL is released
 };
 
 // Build specs from the buffer's field names ("obs/<key>", "rl2s", ...), dtypes and shapes.
@@ -51,5 +53,12 @@ std::vector<FieldSpec> make_field_specs(const std::vector<std::string>& names,
 // (empty: every trajectory was extracted).
 std::vector<int64_t> extract_trajs(const py::sequence& trajs, const std::vector<FieldSpec>& spec,
                                    TrajArrays* out);
+
+// Needs the GIL. One dict per location, in the layout of ReplayBuffer.trajectory
+// ({"obs": {key: (T+1, ...)}, "rl2s", ...}), of views sliced from bases[partition][f]
+// (read-only arrays of whole arenas, so the views cannot write into the store).
+py::list make_traj_views(const std::vector<TrajLocation>& locs,
+                         const std::vector<py::array> (&bases)[2],
+                         const std::vector<FieldSpec>& spec);
 
 }  // namespace amago_fast
