@@ -122,7 +122,7 @@ class Trainer:
                                   "(nothing to resume; start a new run in another --run-dir)")
             saved = json.loads((self.run_dir / CONFIG_FILE).read_text())
             config = config or TrainerConfig.from_dict(saved["trainer"])
-            agent_config = AgentConfig.from_dict(saved["agent"])  # the run's sized config
+            agent_config = AgentConfig.from_saved(saved["agent"])  # the run's sized config
         self.cfg = cfg = config or TrainerConfig()
         if cfg.torch_threads:
             torch.set_num_threads(cfg.torch_threads)
