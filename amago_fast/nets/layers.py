@@ -32,9 +32,9 @@ class SigmaReparamLinear(nn.Module):
         w = self.weight
         with torch.autocast(w.device.type, enabled=False):  # sigma in fp32 even under bf16
             if self.training:
-                with torch.no_grad():
-                    v = F.normalize(w.T @ self.u, dim=0)
-                    u = F.normalize(w @ v, dim=0)
+                with torch.no_grad():  # AMAGO's order: u from the stored v, then v from u
+                    u = F.normalize(w @ self.v, dim=0)
+                    v = F.normalize(w.T @ u, dim=0)
                     self.u.copy_(u)
                     self.v.copy_(v)
             sigma = torch.dot(self.u, w @ self.v)  # gradient flows through sigma, as in the paper

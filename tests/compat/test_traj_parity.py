@@ -6,8 +6,8 @@ residual channels permuted into AMAGO's layout) and the same inputs. AMAGO runs
 `VanillaAttention` (FlashAttention needs CUDA) with torch.compile off. Checked: eval
 forward outputs, gradients of a scalar loss w.r.t. the inputs and every parameter, the
 KV-cache rollout step by step (past the window, with a mid-rollout reset), and a train
-forward at converged power-iteration vectors. A train forward from unconverged u, v
-differs: the two power iterations run in opposite orders (see the xfail below).
+forward at converged power-iteration vectors and from unconverged ones (both update u
+from the stored v, then v from u).
 """
 from __future__ import annotations
 
@@ -185,10 +185,6 @@ def test_train_forward_matches_amago_at_converged_power_iteration(real_amago, gi
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=lambda m: f"{name} after update: {m}")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "power-iteration order differs: AMAGO updates u = W v then v = W^T u "
-    "(amago/nets/transformer.py SigmaReparam.forward), amago_fast v = W^T u then u = W v "
-    "(amago_fast/nets/layers.py SigmaReparamLinear.forward); drop this marker once they agree"))
 def test_train_forward_matches_amago_from_unconverged_u_v(real_amago, gin_max_time):
     ours, theirs, perm = _pair(real_amago, "rotary", "rope")
     ours.train(), theirs.train()
