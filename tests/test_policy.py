@@ -12,13 +12,14 @@ from amago_fast.policy import load_run
 from amago_fast.trainer import Trainer, TrainerConfig
 
 TINY_AGENT = dict(d_model=16, n_heads=2, n_layers=1, d_ff=32, tstep_dim=8, tstep_hidden=16, head_hidden=16)
-ENV_ARGS = {"horizon": 3}
+ENV = "bandit"  # a reward on every pull, so the fed-back reward is never all zeros
+ENV_ARGS = {"arms": 3, "pulls": 4}
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     run = tmp_path_factory.mktemp("policy") / "run"
-    cfg = TrainerConfig(env="tmaze", env_args=ENV_ARGS, num_envs=2, collect_steps=8, grad_steps_per_round=2,
+    cfg = TrainerConfig(env=ENV, env_args=ENV_ARGS, num_envs=2, collect_steps=8, grad_steps_per_round=2,
                         learning_starts=16, batch_size=4, eval_every=0, eval_episodes=2, eval_envs=2,
                         checkpoint_every=32, total_steps=32, progress=False)
     tr = Trainer(run, cfg, AgentConfig(**TINY_AGENT))
@@ -42,7 +43,7 @@ def _reference(run_dir, n, steps, seed):
     agent = load_run(run_dir).agent
     log: list = []
     _recording(agent, log)
-    env = make_env("tmaze", num_envs=n, seed=seed, **ENV_ARGS)
+    env = make_env(ENV, num_envs=n, seed=seed, **ENV_ARGS)
     obs, rl2s, t = env.reset()
     state = agent.init_state(n)
     actions = []
@@ -61,7 +62,7 @@ def _with_policy(run_dir, n, steps, seed, batched=True):
     policy = amago_fast.load_policy(run_dir, num_envs=n if batched else None)
     log: list = []
     _recording(policy.agent, log)
-    factory = resolve_env("tmaze", ENV_ARGS)
+    factory = resolve_env(ENV, ENV_ARGS)
     envs = [factory(**ENV_ARGS) for _ in range(n)]
     obs = [e.reset(seed=seed + i)[0] for i, e in enumerate(envs)]
     rewards = None
@@ -109,13 +110,13 @@ def test_predict_unbatched_one_env(run_dir):
     _same_inputs(ref_log, log)
     np.testing.assert_array_equal(np.stack(ref_actions), np.stack(actions))
     policy = amago_fast.load_policy(run_dir)
-    obs, _ = resolve_env("tmaze", ENV_ARGS)(**ENV_ARGS).reset(seed=0)
+    obs, _ = resolve_env(ENV, ENV_ARGS)(**ENV_ARGS).reset(seed=0)
     assert np.ndim(policy.predict(obs)) == 0  # one env: a plain action, not a batch of one
 
 
 def test_predict_rejects_bad_use(run_dir):
     policy = amago_fast.load_policy(run_dir, num_envs=2)
-    obs, _ = resolve_env("tmaze", ENV_ARGS)(**ENV_ARGS).reset(seed=0)
+    obs, _ = resolve_env(ENV, ENV_ARGS)(**ENV_ARGS).reset(seed=0)
     policy.predict(np.stack([obs, obs]))
     with pytest.raises(ValueError, match="reward"):
         policy.predict(np.stack([obs, obs]))  # second step without the reward

@@ -1,10 +1,8 @@
 """Agent: networks, target networks, optimizer, one gradient step, and acting with a cache."""
 from __future__ import annotations
 
-import copy
 import math
 from contextlib import nullcontext
-from dataclasses import dataclass
 from typing import Any, Optional, Union
 
 import gymnasium as gym
@@ -18,16 +16,17 @@ from ..nets import (
     GRUState,
     GRUTrajEncoder,
     KVCache,
-    PopArt,
     TransformerTrajEncoder,
     TstepEncoder,
 )
 from ..nets.heads import TwoHotValues
+from ..replay.batch import Batch
 from .config import AgentConfig
-from .losses import amago_loss
+from .losses import TARGET_NETS, AmagoLoss, amago_loss
+from .multitask import MultiTaskLoss
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
-TARGET_NETS = ("actor", "critics")
+TorchBatch = Batch  # the replay Batch is the update's batch type too (Batch.as_tensors)
 
 
 def action_kind(space: gym.Space) -> tuple[str, int]:
@@ -41,49 +40,14 @@ def action_kind(space: gym.Space) -> tuple[str, int]:
     raise TypeError(f"action_space must be Discrete, Box or MultiBinary, got {space!r}")
 
 
-@dataclass
-class TorchBatch:
-    """A replay Batch as tensors on the agent's device (time_idxs squeezed)."""
-
-    obs: dict[str, torch.Tensor]  # {key: (B, L+1, ...)}
-    rl2s: torch.Tensor  # (B, L+1, 1+A) float32
-    time_idxs: torch.Tensor  # (B, L+1) int64
-    actions: torch.Tensor  # (B, L, A) float32
-    rews: torch.Tensor  # (B, L) float32
-    dones: torch.Tensor  # (B, L) bool
-    mask: torch.Tensor  # (B, L+1) bool
-
-    @classmethod
-    def from_batch(cls, batch: Any, device: torch.device) -> "TorchBatch":
-        """Accept any object (or dict) with the replay Batch fields, numpy or torch."""
-        get = (lambda k: batch[k]) if isinstance(batch, dict) else (lambda k: getattr(batch, k))
-
-        def t(x, dtype=None):
-            x = torch.as_tensor(x)
-            return x.to(device=device, dtype=dtype or x.dtype)
-
-        ti = t(get("time_idxs"), torch.long)
-        mask, actions = t(get("mask"), torch.bool), t(get("actions"), torch.float32)
-        B, L1 = ti.shape[:2]
-        if mask.shape != (B, L1) or actions.shape[:2] != (B, L1 - 1):
-            raise ValueError(f"batch: mask {tuple(mask.shape)} must be (B, L+1) = {(B, L1)} and actions "
-                             f"{tuple(actions.shape)} must start with (B, L) = {(B, L1 - 1)}")
-        return cls(
-            obs={k: t(v) for k, v in get("obs").items()},
-            rl2s=t(get("rl2s"), torch.float32),
-            time_idxs=ti.reshape(ti.shape[0], ti.shape[1]),
-            actions=actions,
-            rews=t(get("rews"), torch.float32).reshape(ti.shape[0], -1),
-            dones=t(get("dones"), torch.bool).reshape(ti.shape[0], -1),
-            mask=mask,
-        )
-
-
 class Agent(nn.Module):
     """AMAGO agent: timestep encoder -> trajectory encoder -> multi-gamma actor/critics.
 
     Agent(obs_space (gymnasium Dict for ONE env), action_space, config, device)
     - train_step(batch) -> metrics: one AdamW step on amago_loss + target EMA.
+    - loss: the AmagoLoss (MultiTaskLoss for agent_type "multitask"), which owns the
+      target heads (`target`) and PopArt (`popart`); the Agent registers those two under
+      their own names, so state_dict keys (checkpoints) are `target.*` and `popart.*`.
     - init_state(N) / reset_state(state, env_ids) / get_actions(...): acting with a
       per-env KV cache (or GRU state); envs may sit at different time steps.
     """
@@ -113,10 +77,14 @@ class Agent(nn.Module):
             self.discrete and not self.multitask, n_out=cfg.value_bins if self.multitask else 1,
         )
         self.values = TwoHotValues(cfg.value_bins, cfg.value_min, cfg.value_max, cfg.value_symlog) if self.multitask else None
-        self.popart = PopArt(G, cfg.popart_beta, cfg.popart)
-        # Target copies of the heads only: TD targets bootstrap from the online encoder (AMAGO).
-        self.target = nn.ModuleDict({k: copy.deepcopy(getattr(self, k)) for k in TARGET_NETS})
-        self.target.requires_grad_(False)
+        if self.multitask:
+            loss = MultiTaskLoss(cfg, self.kind, self.actor, self.critics, self.values)
+        else:
+            loss = AmagoLoss(cfg, self.kind, self.actor, self.critics)
+        # Kept out of the module tree (its heads are the Agent's own) ...
+        self.__dict__["loss"] = loss
+        # ... while what it owns is registered here, under the keys checkpoints have.
+        self.popart, self.target = loss.popart, loss.target
         self.to(device)
         self.device = torch.device(device)
         # fused: one kernel over all parameters (CPU and CUDA), the same AdamW update
@@ -134,7 +102,7 @@ class Agent(nn.Module):
 
     def train(self, mode: bool = True) -> "Agent":
         super().train(mode)
-        self.target.eval()  # target nets: no dropout, frozen sigma-reparam estimates
+        self.loss.train(mode)  # its target nets stay in eval mode
         return self
 
     def autocast(self):
@@ -161,8 +129,7 @@ class Agent(nn.Module):
     def train_step(self, batch: Any) -> dict[str, float]:
         """One gradient step: target EMA, then AdamW on amago_loss (warmup, grad clip)."""
         self.train()
-        b = batch if isinstance(batch, TorchBatch) else TorchBatch.from_batch(batch, self.device)
-        loss, metrics = amago_loss(self, b)
+        loss, metrics = amago_loss(self, Batch.as_tensors(batch, self.device))
         return self.apply_loss(loss, metrics)
 
     def apply_loss(self, loss: torch.Tensor, metrics: dict[str, float]) -> dict[str, float]:
@@ -192,13 +159,7 @@ class Agent(nn.Module):
     @torch.no_grad()
     def update_targets(self, tau: Optional[float] = None) -> None:
         """target <- (1 - tau) target + tau online (parameters); buffers are copied."""
-        tau = self.config.tau if tau is None else tau
-        for k, tgt in self.target.items():
-            src = getattr(self, k)
-            torch._foreach_lerp_(list(tgt.parameters()), list(src.parameters()), tau)
-            buffers = list(tgt.buffers())
-            if buffers:
-                torch._foreach_copy_(buffers, list(src.buffers()))
+        self.loss.update_targets(self.config.tau if tau is None else tau)
 
     # -------------------------------------------------------------------- acting
     def init_state(self, num_envs: int):

@@ -8,77 +8,98 @@ advantage (the DPG term, which scales with Q, is off by default).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 import torch
 from torch.func import functional_call
 
-from ..nets.heads import buffer_action_for_critic
-from .losses import masked_mean, nstep_targets, redq_reduce, update_metrics
+from ..nets.heads import StatsReduce, TwoHotValues, buffer_action_for_critic
+from ..replay.batch import Batch
+from .losses import AmagoLoss, loss_from_states, masked_mean
 
 if TYPE_CHECKING:
-    from .model import Agent, TorchBatch
+    from ..nets import ActorHead, CriticEnsemble
+    from .config import AgentConfig
+    from .model import Agent
 
 
-def _critic_values(agent: "Agent", critics, s: torch.Tensor, a: torch.Tensor, params=None) -> torch.Tensor:
-    """Scalar values (k, ..., C, G) of k action samples a (k, ..., G, A) at states s (..., D);
-    params: evaluate `critics` with these (detached) weights instead of its own."""
-    s_k = s.unsqueeze(0).expand(a.shape[0], *s.shape)
-    logits = critics(s_k, a) if params is None else functional_call(critics, params, (s_k, a))
-    return agent.values.value(logits.float())
+class MultiTaskLoss(AmagoLoss):
+    """AmagoLoss with value-bin critics: MultiTaskLoss(config, kind, actor, critics, values).
 
-
-def multitask_loss_from_states(agent: "Agent", s: torch.Tensor, b: "TorchBatch") -> tuple[torch.Tensor, dict[str, float]]:
-    """The multi-task update from state embeddings s (B, L+1, D).
-
-        a'     ~ pi_target(s_{t+1});  Q' = E_bins Q_target(s_{t+1}, a')       (B, L, C, G)
-        y      = n-step(r * reward_multiplier, d, REDQ(Q'))   (mean unless DPG is on)
-        critic = mean_valid,C,G CE(logits Q(s_t, a_t), twohot(y))
-        A      = mean_C E_bins Q(s_t, a_t) - mean_{k,C} E_bins Q(s_t, a_k),  a_k ~ pi (k samples)
-        actor  = mean_valid,G(offline_coeff * -1[A > 0] log pi(a_t|s_t)
-                              + online_coeff * -popart.normalize(min_C mean_k Q(sg(s_t), a~pi)))
-
-    PopArt statistics still follow the targets (for logging and the DPG term). Random
-    draws come in AMAGO's order (target samples, REDQ indices, policy samples, DPG samples).
+    `values` (TwoHotValues) turns the critics' bin logits into values and TD targets into
+    two-hot labels. Targets, PopArt, the EMA, log-probabilities and metrics are AmagoLoss's.
     """
-    cfg, tgt = agent.config, agent.target
-    valid = b.mask[:, 1:]  # (B, L)
-    a_buf = buffer_action_for_critic(agent.kind, b.actions)  # (B, L, A)
-    dist = agent.actor(s)  # (B, L+1, G, A)
 
-    with torch.no_grad():
-        sd = s.detach()
-        a_next = tgt["actor"](sd).sample_n(1)  # (1, B, L+1, G, A)
-        q_next = _critic_values(agent, tgt["critics"], sd[:, 1:], a_next[:, :, 1:]).mean(0)  # (B, L, C, G)
-        v_next = redq_reduce(q_next, cfg.redq_subset, use_min=cfg.online_coeff > 0)
-        gammas = torch.tensor(cfg.all_gammas, device=v_next.device, dtype=v_next.dtype)
-        y = nstep_targets(b.rews * cfg.reward_multiplier, b.dones, valid, v_next, gammas, cfg.n_step)
-        agent.popart.update(y[valid])
-        labels = agent.values.labels(y)  # (B, L, G, bins)
+    def __init__(self, config: "AgentConfig", kind: str, actor: "ActorHead", critics: "CriticEnsemble",
+                 values: TwoHotValues, stats_reduce: Optional[StatsReduce] = None):
+        super().__init__(config, kind, actor, critics, stats_reduce)
+        self.values = values
 
-    logits = agent.critics(s[:, :-1], a_buf[:, :, None, :]).float()  # (B, L, C, G, bins)
-    ce = -(labels[:, :, None] * logits.log_softmax(-1)).sum(-1)  # (B, L, C, G)
-    critic_loss = masked_mean(ce, valid)
-    q = agent.values.value(logits.detach())  # (B, L, C, G)
+    def _values(self, critics, s: torch.Tensor, a: torch.Tensor, params=None) -> torch.Tensor:
+        """Scalar values (k, ..., C, G) of k action samples a (k, ..., G, A) at states s (..., D);
+        params: evaluate `critics` with these (detached) weights instead of its own."""
+        s_k = s.unsqueeze(0).expand(a.shape[0], *s.shape)
+        logits = critics(s_k, a) if params is None else functional_call(critics, params, (s_k, a))
+        return self.values.value(logits.float())
 
-    actor_terms = torch.zeros_like(q[:, :, 0])  # (B, L, G)
-    filt = torch.zeros_like(actor_terms)
-    logp = torch.zeros_like(actor_terms)
-    if cfg.offline_coeff > 0:
+    def _target_q(self, s: torch.Tensor) -> torch.Tensor:
+        """E_bins Q_target(s_{t+1}, a' ~ pi_target(s_{t+1})). s (B, L+1, D) -> (B, L, C, G)"""
+        a_next = self.target["actor"](s).sample_n(1)  # (1, B, L+1, G, A)
+        return self._values(self.target["critics"], s[:, 1:], a_next[:, :, 1:]).mean(0)
+
+    def forward(self, s: torch.Tensor, b: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+        """The multi-task update from state embeddings s (B, L+1, D).
+
+            a'     ~ pi_target(s_{t+1});  Q' = E_bins Q_target(s_{t+1}, a')       (B, L, C, G)
+            y      = n-step(r * reward_multiplier, d, REDQ(Q'))   (mean unless DPG is on)
+            critic = mean_valid,C,G CE(logits Q(s_t, a_t), twohot(y))
+            A      = mean_C E_bins Q(s_t, a_t) - mean_{k,C} E_bins Q(s_t, a_k),  a_k ~ pi (k samples)
+            actor  = mean_valid,G(offline_coeff * -1[A > 0] log pi(a_t|s_t)
+                                  + online_coeff * -popart.normalize(min_C mean_k Q(sg(s_t), a~pi)))
+
+        PopArt statistics still follow the targets (for logging and the DPG term). Random
+        draws come in AMAGO's order (target samples, REDQ indices, policy samples, DPG samples).
+        """
+        cfg, critics = self.config, self.critics
+        valid = b.mask[:, 1:]  # (B, L)
+        a_buf = buffer_action_for_critic(self.kind, b.actions)  # (B, L, A)
+        dist = self.actor(s)  # (B, L+1, G, A)
+
         with torch.no_grad():
-            a_k = dist.sample_n(cfg.value_samples)  # (k, B, L+1, G, A)
-            v = _critic_values(agent, agent.critics, sd, a_k)[:, :, :-1]  # (k, B, L, C, G)
-            adv = q.mean(2) - v.mean((0, 3))
-            filt = (adv > 0).float()
-        a_logp = b.actions.clamp(0.0, 1.0) if agent.discrete else b.actions.clamp(-1.0, 1.0)
-        logp = dist.log_prob(torch.cat([a_logp, a_logp[:, -1:]], 1)[:, :, None, :])[:, :-1]
-        actor_terms = actor_terms - cfg.offline_coeff * filt * logp
-    if cfg.online_coeff > 0:
-        a_pi = torch.stack([dist.sample(reparam=True) for _ in range(cfg.value_samples)])
-        frozen = {n: p.detach() for n, p in agent.critics.named_parameters()}
-        q_pi = _critic_values(agent, agent.critics, s.detach(), a_pi, frozen).mean(0).min(2).values  # (B, L+1, G)
-        actor_terms = actor_terms - cfg.online_coeff * agent.popart.normalize(q_pi)[:, :-1]
-    actor_loss = masked_mean(actor_terms, valid)
-    loss = actor_loss + cfg.critic_loss_weight * critic_loss
-    metrics = update_metrics(agent, loss, critic_loss, actor_loss, q.mean(2), y, filt, logp, valid)
-    return loss, metrics
+            sd = s.detach()
+            y = self.td_targets(sd, b)  # (B, L, G)
+            self.popart.update(y[valid])
+            labels = self.values.labels(y)  # (B, L, G, bins)
+
+        logits = critics(s[:, :-1], a_buf[:, :, None, :]).float()  # (B, L, C, G, bins)
+        ce = -(labels[:, :, None] * logits.log_softmax(-1)).sum(-1)  # (B, L, C, G)
+        critic_loss = masked_mean(ce, valid)
+        q = self.values.value(logits.detach())  # (B, L, C, G)
+
+        actor_terms = torch.zeros_like(q[:, :, 0])  # (B, L, G)
+        filt = torch.zeros_like(actor_terms)
+        logp = torch.zeros_like(actor_terms)
+        if cfg.offline_coeff > 0:
+            with torch.no_grad():
+                a_k = dist.sample_n(cfg.value_samples)  # (k, B, L+1, G, A)
+                v = self._values(critics, sd, a_k)[:, :, :-1]  # (k, B, L, C, G)
+                adv = q.mean(2) - v.mean((0, 3))
+                filt = (adv > 0).float()
+            logp = self._log_prob(dist, b)
+            actor_terms = actor_terms - cfg.offline_coeff * filt * logp
+        if cfg.online_coeff > 0:
+            a_pi = torch.stack([dist.sample(reparam=True) for _ in range(cfg.value_samples)])
+            frozen = {n: p.detach() for n, p in critics.named_parameters()}
+            q_pi = self._values(critics, s.detach(), a_pi, frozen).mean(0).min(2).values  # (B, L+1, G)
+            actor_terms = actor_terms - cfg.online_coeff * self.popart.normalize(q_pi)[:, :-1]
+        actor_loss = masked_mean(actor_terms, valid)
+        loss = actor_loss + cfg.critic_loss_weight * critic_loss
+        metrics = self._metrics(loss, critic_loss, actor_loss, q.mean(2), y, filt, logp, valid)
+        return loss, metrics
+
+
+def multitask_loss_from_states(agent: "Agent", s: torch.Tensor, b: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+    """`agent.loss(s, b)` for a multi-task agent (TypeError for any other)."""
+    if not isinstance(agent.loss, MultiTaskLoss):
+        raise TypeError(f"agent.loss must be a MultiTaskLoss, got {type(agent.loss).__name__}")
+    return loss_from_states(agent, s, b)

@@ -14,9 +14,10 @@ transitions. Each rank therefore multiplies its loss by world_size * n_r / N
 sum_r (n_r / N) grad(mean_r) = grad(mean over all N): a DDP step is exactly a
 single-process step on the concatenated batch, padding or not.
 
-PopArt statistics move with the batch's target moments; they are all-reduced too, so
-every rank applies the same update (and the same Preserve-Outputs rescaling of the
-critic output layer, which keeps the replicas' parameters identical).
+PopArt statistics move with the batch's target moments; the learner injects an
+all-reduce as the loss's statistics reduction (`AmagoLoss.set_stats_reduce`), so every
+rank applies the same update (and the same Preserve-Outputs rescaling of the critic
+output layer, which keeps the replicas' parameters identical).
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ import torch.distributed as dist
 import torch.nn as nn
 
 from ..agent.losses import amago_loss
+from ..replay.batch import Batch
 
 
 @dataclass(frozen=True)
@@ -150,7 +152,7 @@ class DDPLearner:
         """find_unused_parameters: only for agent variants whose loss leaves some online
         parameter without a gradient (DDP then raises at the first backward)."""
         self.agent, self.ctx = agent, ctx
-        agent.popart.stats_reduce = all_reduce_sum  # PopArt moments of the whole job's batch
+        agent.loss.set_stats_reduce(all_reduce_sum)  # PopArt moments of the whole job's batch
         self.module = _LossModule(agent, ctx.world_size)
         if ctx.distributed:
             ids = [torch.device(ctx.device).index] if ctx.device.startswith("cuda") else None
@@ -165,10 +167,7 @@ class DDPLearner:
 
     def train_step(self, batch: Any) -> dict[str, float]:
         """One data-parallel gradient step (AdamW, warmup, clip, target EMA), like Agent.train_step."""
-        from ..agent.model import TorchBatch
-
         agent = self.agent
         agent.train()
-        b = batch if isinstance(batch, TorchBatch) else TorchBatch.from_batch(batch, agent.device)
-        loss, metrics = self.ddp(b)
+        loss, metrics = self.ddp(Batch.as_tensors(batch, agent.device))
         return agent.apply_loss(loss, metrics)  # DDP all-reduces (averages) the gradients in backward

@@ -1,13 +1,9 @@
 """Trainer: collect -> store -> sample -> update -> evaluate -> log -> checkpoint."""
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import json
-import os
 import random
-import signal
-import sys
 import threading
 import time
 from pathlib import Path
@@ -29,64 +25,20 @@ from .checkpoint import (
 )
 from .config import TrainerConfig
 from .evaluate import evaluate
+from .interrupt import TrainingInterrupted, install_stop_handlers, restore_handlers
+from .offline_buffer import offline_replay_buffer
 from .progress import BAR_FORMAT, Eta, format_seconds, work_left
+from .round_summary import bar_postfix, episode_stats
+from .run_files import CONFIG_FILE, trim_metrics
+from .sizing import sized_agent_config
 
-CONFIG_FILE = "config.json"
-METRICS_FILE = "metrics.jsonl"
-
-
-class TrainingInterrupted(Exception):
-    """SIGINT/SIGTERM stopped `Trainer.run` after saving a checkpoint. str() is the one line
-    for users; the CLI prints it and exits with code 130."""
-
-    def __init__(self, env_steps: int, checkpoint: Optional[Path], signal_name: str):
-        self.env_steps, self.checkpoint, self.signal_name = env_steps, checkpoint, signal_name
-        where = f"checkpoint saved to {checkpoint}" if checkpoint is not None else "no checkpoint (no env step yet)"
-        super().__init__(f"interrupted at step {env_steps}; {where}")
-
-
-def trim_metrics(run_dir: Path, env_steps: int) -> int:
-    """Drop metrics.jsonl records past `env_steps` (written after the checkpoint a resume
-    starts from) and any unreadable line, atomically; returns how many were dropped."""
-    path = Path(run_dir) / METRICS_FILE
-    if not path.exists():
-        return 0
-    keep, dropped = [], 0
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            rec = json.loads(line)
-            ok = isinstance(rec, dict) and int(rec.get("env_steps", 0)) <= env_steps
-        except (ValueError, TypeError):
-            ok = False
-        if ok:
-            keep.append(line + "\n")
-        elif line.strip():
-            dropped += 1
-    if dropped:
-        tmp = path.with_name(path.name + ".trim.tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.writelines(keep)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    return dropped
+# CONFIG_FILE, TrainingInterrupted, sized_agent_config and trim_metrics lived here first
+__all__ = ["CONFIG_FILE", "Trainer", "TrainingInterrupted", "sized_agent_config", "trim_metrics"]
 
 
 def _derived_seed(base: int, *salt: int) -> int:
     """A reproducible 31-bit seed from the run seed and counters."""
     return int(np.random.SeedSequence([base, *salt]).generate_state(1)[0] & 0x7FFFFFFF)
-
-
-def sized_agent_config(agent_cfg: AgentConfig, cfg: TrainerConfig, max_episode_steps: Optional[int]) -> AgentConfig:
-    """Fit the context to the env: a whole episode (T transitions -> T+1 tokens) when
-    the env has a known, finite limit and context_from_env is on, at most context_cap
-    tokens (longer episodes then train and act on sliding windows)."""
-    if not cfg.context_from_env or not max_episode_steps:
-        return agent_cfg
-    tokens = int(max_episode_steps) + 1
-    if cfg.context_cap:
-        tokens = min(tokens, int(cfg.context_cap))
-    return dataclasses.replace(agent_cfg, max_seq_len=tokens, max_time=max(agent_cfg.max_time, tokens))
 
 
 class Trainer:
@@ -180,17 +132,8 @@ class Trainer:
 
     def _offline_buffer(self, buf_kw: dict):
         """A buffer with the offline dataset in its protected partition (see offline_data)."""
-        from amago_fast.offline import iter_offline_trajectories
-        from amago_fast.replay import ReplayBuffer
-
-        trajs = list(iter_offline_trajectories(self.cfg.offline_data, self.env.observation_space, self.env.action_space))
-        if not trajs:
-            raise ValueError(f"offline_data={self.cfg.offline_data!r} holds no trajectories")
-        buf = ReplayBuffer.from_spaces(self.env.observation_space, self.env.action_space,
-                                       protected_capacity=sum(len(t["actions"]) + 1 for t in trajs), **buf_kw)
-        for t in trajs:
-            buf.add_trajectory(t["obs"], t["rl2s"], t["time_idxs"], t["actions"], t["rews"], t["dones"], protected=True)
-        return buf
+        return offline_replay_buffer(self.cfg.offline_data, self.env.observation_space, self.env.action_space,
+                                     **buf_kw)
 
     def _offline_phase(self, log) -> None:
         """cfg.offline_steps updates on the (offline) buffer before any env step; resumable."""
@@ -356,19 +299,7 @@ class Trainer:
         ctx = getattr(self, "ctx", None)
         if threading.current_thread() is not threading.main_thread() or (ctx is not None and ctx.world_size > 1):
             return {}
-
-        def handler(signum, frame):
-            name = signal.Signals(signum).name
-            if self._stop_reason is not None and signum == signal.SIGINT:
-                raise KeyboardInterrupt  # second Ctrl-C: abort without a checkpoint
-            self.stop(name)
-            print(f"\n{name}: saving a checkpoint after this round (Ctrl-C again to abort without one)",
-                  file=sys.stderr, flush=True)
-
-        old = {}
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            old[sig] = signal.signal(sig, handler)
-        return old
+        return install_stop_handlers(self.stop, lambda: self._stop_reason is not None)
 
     # ------------------------------------------------------------------ loop
     def _due(self, every: int, before: int) -> bool:
@@ -413,11 +344,7 @@ class Trainer:
                     record["train/skipped_updates"] = self.skipped_updates
                 self.rounds += 1
                 if self.train_episodes:
-                    eps = self.train_episodes
-                    record["train/return_mean"] = float(np.mean([e["episode_return"] for e in eps]))
-                    succ = [e["success"] for e in eps if "success" in e]
-                    if succ:
-                        record["train/success_rate"] = float(np.mean(succ))
+                    record.update(episode_stats(self.train_episodes))
                     self.train_episodes = []
                 if cfg.nonfinite == "drop":
                     record["data/dropped_trajectories"] = self.dropped_trajectories
@@ -445,8 +372,7 @@ class Trainer:
             if self._stop_reason is not None and self.env_steps > 0 and saved_at != self.env_steps:
                 self._save()
         finally:
-            for sig, h in old_handlers.items():
-                signal.signal(sig, h)
+            restore_handlers(old_handlers)
             log.close()
             if bar is not None:
                 bar.close()
@@ -459,15 +385,9 @@ class Trainer:
     def _update_bar(self, bar, before: int, eta: Eta, total: int) -> None:
         cfg = self.cfg
         bar.update(self.env_steps - before)
-        post = {"grad": self.grad_steps}
-        if self.last_eval:
-            post["eval_ret"] = round(self.last_eval["return_mean"], 3)
-            if "success_rate" in self.last_eval:
-                post["eval_succ"] = round(self.last_eval["success_rate"], 3)
         left = work_left(self.env_steps, total, max(1, self.env_steps - before), cfg.learning_starts,
                          cfg.grad_steps_per_round, cfg.eval_every)
-        post["eta"] = format_seconds(eta.remaining(**left))
-        bar.set_postfix(post)
+        bar.set_postfix(bar_postfix(self.grad_steps, self.last_eval, format_seconds(eta.remaining(**left))))
 
     def close(self) -> None:
         self.env.close()

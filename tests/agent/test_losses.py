@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from amago_fast.agent import TorchBatch, amago_loss, nstep_targets
+from amago_fast.agent import AmagoLoss, MultiTaskLoss, TorchBatch, amago_loss, nstep_targets
+from amago_fast.replay import Batch
 
 
 def _brute_nstep(r, d, valid, v, gammas, n):
@@ -51,7 +52,7 @@ def test_one_step_target_is_r_plus_gamma_v():
 
 def test_loss_is_finite_and_every_online_parameter_gets_gradient(space, make_agent, random_batch):
     agent = make_agent(space)
-    b = TorchBatch.from_batch(random_batch(agent), agent.device)
+    b = Batch.as_tensors(random_batch(agent), agent.device)
     loss, metrics = amago_loss(agent, b)
     assert torch.isfinite(loss) and all(np.isfinite(v) for v in metrics.values())
     loss.backward()
@@ -66,14 +67,14 @@ def test_padding_does_not_change_the_loss(space, make_agent, random_batch):
     agent = make_agent(space)
     raw = random_batch(agent, lengths=[12, 7, 3, 12])
     torch.manual_seed(5)
-    l1, _ = amago_loss(agent, TorchBatch.from_batch(raw, agent.device))
+    l1, _ = amago_loss(agent, Batch.as_tensors(raw, agent.device))
     for k in ("rews", "actions"):
         raw[k][1, 7:] = 1e3 * torch.randn_like(raw[k][1, 7:])
     raw["obs"]["observation"][2, 4:] = 1e3
     raw["rl2s"][2, 4:] = -1e3
     agent2 = make_agent(space)
     torch.manual_seed(5)
-    l2, _ = amago_loss(agent2, TorchBatch.from_batch(raw, agent2.device))
+    l2, _ = amago_loss(agent2, Batch.as_tensors(raw, agent2.device))
     torch.testing.assert_close(l1, l2, rtol=1e-5, atol=1e-5)
 
 
@@ -150,19 +151,19 @@ def test_actor_and_critic_terms_equal_a_restatement_of_the_update(make_agent, ra
     sign, the PopArt target normalisation and the DPG min over critics (no AMAGO needed)."""
     import copy
 
-    from amago_fast.agent.losses import loss_from_states, masked_mean, td_targets
+    from amago_fast.agent.losses import masked_mean
     from amago_fast.nets.heads import buffer_action_for_critic
 
     agent = make_agent("discrete", popart_beta=0.2, online_coeff=0.7, offline_coeff=0.4)
-    b = TorchBatch.from_batch(random_batch(agent, lengths=[12, 5, 9, 12]), agent.device)
+    b = Batch.as_tensors(random_batch(agent, lengths=[12, 5, 9, 12]), agent.device)
     with torch.no_grad():
         agent.popart.mu.copy_(torch.linspace(-1, 2, agent.popart.mu.numel()))
     s = torch.randn(4, 13, 32)
     before = copy.deepcopy(agent)
     torch.manual_seed(0)
-    _, m = loss_from_states(agent, s, b)
+    _, m = agent.loss(s, b)
     torch.manual_seed(0)
-    y = td_targets(before, s, b)  # same REDQ draw, pre-update PopArt (as inside the loss)
+    y = before.loss.td_targets(s, b)  # same REDQ draw, pre-update PopArt (as inside the loss)
 
     valid = b.mask[:, 1:]
     pa = agent.popart  # after the update, as the loss uses it
@@ -182,3 +183,60 @@ def test_actor_and_critic_terms_equal_a_restatement_of_the_update(make_agent, ra
     assert 0 < m["train/filter_rate"] < 1
     assert m["train/actor_loss"] == pytest.approx(actor.item(), rel=1e-5, abs=1e-6)
     assert m["train/critic_loss"] == pytest.approx(critic.item(), rel=1e-5, abs=1e-6)
+
+
+@pytest.mark.parametrize("agent_type", ["agent", "multitask"])
+def test_the_loss_owns_targets_and_popart_under_the_agents_checkpoint_keys(make_agent, agent_type):
+    agent = make_agent("box", agent_type=agent_type)
+    loss = agent.loss
+    assert isinstance(loss, MultiTaskLoss if agent_type == "multitask" else AmagoLoss)
+    assert loss.target is agent.target and loss.popart is agent.popart
+    assert loss.actor is agent.actor and loss.critics is agent.critics
+    keys = list(agent.state_dict())
+    assert not any(k.startswith("loss.") for k in keys)
+    assert {k.split(".")[0] for k in keys} >= {"target", "popart", "actor", "critics"}
+    assert len(list(agent.parameters())) == len({id(p) for p in agent.parameters()})
+    agent.train()
+    assert agent.actor.training and not any(m.training for m in agent.target.modules())
+
+
+def test_stats_reduce_is_injected_into_the_loss_popart(make_agent, random_batch):
+    """A reduction that adds another 'rank's statistics gives the moments of both batches."""
+    agent, ref = make_agent("discrete", popart_beta=0.3), make_agent("discrete", popart_beta=0.3)
+    G = len(agent.config.all_gammas)
+    y_local, y_other = torch.randn(30, G) * 4 + 2, torch.randn(50, G) * 9 - 1
+    other = torch.cat([y_other.sum(0), y_other.pow(2).sum(0), torch.tensor([50.0])]).double()
+    calls = []
+
+    def reduce(stats):
+        calls.append(stats.shape)
+        return stats + other.to(stats.dtype)
+
+    agent.loss.set_stats_reduce(reduce)
+    agent.popart.update(y_local)
+    ref.popart.update(torch.cat([y_local, y_other]))
+    assert calls == [(2 * G + 1,)]
+    for name in ("mu", "nu", "w", "b", "t"):
+        torch.testing.assert_close(getattr(agent.popart, name), getattr(ref.popart, name), msg=name)
+    agent.loss.set_stats_reduce(None)  # back to this process's batch only
+    agent.train_step(random_batch(agent))
+    assert len(calls) == 1
+
+
+def test_one_batch_type_from_numpy_torch_and_either_scalar_layout(make_agent, random_batch):
+    assert TorchBatch is Batch
+    agent = make_agent("discrete")
+    raw = random_batch(agent, lengths=[12, 4, 9, 12])
+    b = Batch.as_tensors(raw, agent.device)
+    assert (b.traj_ids, b.starts) == (None, None)
+    assert Batch.as_tensors(b, agent.device).mask is b.mask  # already there: no copy
+    as_np = Batch.as_tensors({k: ({n: x.numpy() for n, x in v.items()} if k == "obs" else v.numpy())
+                              for k, v in raw.items()}, agent.device)
+    assert as_np.rews.dtype == torch.float32 and as_np.dones.dtype == torch.bool and as_np.time_idxs.dtype == torch.long
+    squeezed = Batch(obs=b.obs, rl2s=b.rl2s, time_idxs=b.time_idxs[..., 0], actions=b.actions,
+                     rews=b.rews[..., 0], dones=b.dones[..., 0], mask=b.mask)
+    losses = []
+    for x in (b, as_np, squeezed):
+        torch.manual_seed(2)
+        losses.append(amago_loss(make_agent("discrete"), x)[0])
+    assert torch.equal(losses[0], losses[1]) and torch.equal(losses[0], losses[2])

@@ -5,14 +5,15 @@ import numpy as np
 import pytest
 import torch
 
-from amago_fast.agent import AgentConfig, TorchBatch
+from amago_fast.agent import AgentConfig
 from amago_fast.agent.losses import amago_loss
 from amago_fast.nets.heads import TwoHotValues
+from amago_fast.replay import Batch
 
 
 def _grads(agent, batch):
     torch.manual_seed(1)
-    loss, m = amago_loss(agent, TorchBatch.from_batch(batch, agent.device))
+    loss, m = amago_loss(agent, Batch.as_tensors(batch, agent.device))
     loss.backward()
     norm = lambda mod: torch.sqrt(sum((p.grad ** 2).sum() for p in mod.parameters() if p.grad is not None))  # noqa: E731
     return {n: p.grad.clone() for n, p in agent.actor.named_parameters()}, float(norm(agent.critics)), m

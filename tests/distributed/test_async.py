@@ -97,9 +97,11 @@ def test_actor_in_process_spools_complete_episodes_and_loads_weights(tmp_path):
 
     run = tmp_path / "run"
     run.mkdir()
-    (run / "config.json").write_text(json.dumps(TINY))
+    cfg = AgentConfig(**TINY["agent"])
+    # the full config, as a run writes it (a partial one reads as a run of an older layout)
+    (run / "config.json").write_text(json.dumps({**TINY, "agent": cfg.to_dict()}))
     env = make_env("tmaze", num_envs=1, horizon=3)
-    learner = Agent(env.observation_space, env.action_space, AgentConfig(**TINY["agent"]))
+    learner = Agent(env.observation_space, env.action_space, cfg)
     with torch.no_grad():
         for p in learner.parameters():
             p.add_(0.5)

@@ -12,7 +12,7 @@ sys.path.insert(0, HERE)
 from ddp_common import make_agent, make_batch, to_batch  # noqa: E402
 
 from amago_fast.distributed import DistContext, rank_seed  # noqa: E402
-from amago_fast.distributed.ddp import DDPLearner, init_distributed  # noqa: E402
+from amago_fast.distributed.ddp import DDPLearner, all_reduce_sum, init_distributed  # noqa: E402
 
 B, L = 6, 10
 # Rank 0 gets rows 0-2 (full windows), rank 1 rows 3-5 (heavily padded): unequal valid
@@ -68,6 +68,8 @@ def test_single_process_context_without_torchrun(monkeypatch):
     flat = make_batch(4, 6, [6, 2, 3, 6], seed=3)
     DDPLearner(agent, ctx).train_step(to_batch(flat))
     ref.train_step(to_batch(flat))
+    # the learner injects its reduction through the loss (no group: the local statistics)
+    assert agent.loss.popart.stats_reduce is all_reduce_sum and ref.popart.stats_reduce is None
     for (n, a), b in zip(agent.state_dict().items(), ref.state_dict().values()):
         torch.testing.assert_close(a, b, msg=n)
 
