@@ -100,10 +100,11 @@ def run_pair(s: Settings, pythons: dict[str, str], cores: dict[str, int], work: 
         out = work / f"{system}.jsonl"
         out.unlink(missing_ok=True)
         core = cores[system]
-        procs[system] = (subprocess.Popen(
-            [pythons[system], str(HERE / "vs_amago_worker.py"), system, str(settings_path), str(out)],
-            env=env, stdout=open(work / f"{system}.stdout", "w"), stderr=subprocess.STDOUT,
-            preexec_fn=lambda core=core: os.sched_setaffinity(0, {core})), out)
+        with open(work / f"{system}.stdout", "w") as log:  # the worker holds its own copy of the fd
+            procs[system] = (subprocess.Popen(
+                [pythons[system], str(HERE / "vs_amago_worker.py"), system, str(settings_path), str(out)],
+                env=env, stdout=log, stderr=subprocess.STDOUT,
+                preexec_fn=lambda core=core: os.sched_setaffinity(0, {core})), out)
     deadline = time.monotonic() + s.budget_s + grace_s  # the workers stop themselves; this is a backstop
     results = {}
     try:

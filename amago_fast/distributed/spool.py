@@ -98,7 +98,7 @@ class TrajectorySpool:
     @staticmethod
     def read(path: Path) -> dict:
         """Load one spool file -> the trajectory dict (no pickle)."""
-        with np.load(path, allow_pickle=False) as z:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:  # closed even if unreadable
             out: dict[str, Any] = {"obs": {k[4:]: z[k] for k in z.files if k.startswith("obs.")}}
             for k in FIELDS:
                 out[k] = z[k]

@@ -72,7 +72,8 @@ def read_trajectory(path: Path) -> dict:
         raw = obj.freeze().to_dict()
     else:
         try:
-            with np.load(path, allow_pickle=False) as z:
+            # our own handle: np.load leaks the one it opens when the zip is unreadable
+            with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:
                 raw = {k: z[k] for k in z.files}
         except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError, zlib.error) as e:
             raise ValueError(f"{path}: not a readable AMAGO .npz file ({e})") from None

@@ -170,7 +170,7 @@ def test_multitask_update_matches_amagos_multitask_agent(real_amago, cfg_kw):
         assert g_ours is not None and g_theirs is not None, name
         torch.testing.assert_close(g_ours, g_theirs, **tol, msg=lambda m: f"{name}: {m}")
     for key, ref in (("train/critic_loss", "Critic Loss"), ("train/actor_loss", "Actor Loss")):
-        assert ours.last_metrics[key] == pytest.approx(float(theirs.update_info[ref]), rel=5e-5, abs=5e-5), key
+        assert ours.last_metrics[key] == pytest.approx(float(torch.as_tensor(theirs.update_info[ref]).detach()), rel=5e-5, abs=5e-5), key
     torch.testing.assert_close(ours.popart.mu, theirs.popart.mu.view(-1), **tol)
 
 
@@ -179,7 +179,7 @@ def test_critic_and_actor_terms_match_amago_separately(real_amago, kind):
     # The total could hide two compensating errors: compare AMAGO's logged terms too.
     ours, theirs, _, _ = _run_pair(real_amago, kind, seed=3)
     for key, ref in (("train/critic_loss", "Critic Loss"), ("train/actor_loss", "Actor Loss")):
-        assert ours.last_metrics[key] == pytest.approx(float(theirs.update_info[ref]), rel=2e-5, abs=2e-5), key
+        assert ours.last_metrics[key] == pytest.approx(float(torch.as_tensor(theirs.update_info[ref]).detach()), rel=2e-5, abs=2e-5), key
 
 
 def test_nstep_targets_equal_amago_nstep_return(real_amago):

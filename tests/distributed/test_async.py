@@ -125,6 +125,18 @@ def _cli(*args, cwd):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def _reap(p):
+    """Kill the process if it still runs, wait for it, close its pipes."""
+    if p is None:
+        return
+    if p.poll() is None:
+        p.kill()
+    p.wait()
+    for pipe in (p.stdout, p.stderr):
+        if pipe is not None:
+            pipe.close()
+
+
 def _wait(cond, timeout, what):
     t0 = time.monotonic()
     while not cond():
@@ -148,6 +160,7 @@ def test_actor_sigkilled_mid_run_learner_keeps_going(tmp_path):
         actor.send_signal(signal.SIGKILL)
         actor.wait()
         assert actor.returncode == -signal.SIGKILL
+        _reap(actor)
         grads_at_kill = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["grad_steps"]
         time.sleep(1.0)
         assert learner.poll() is None  # the learner did not notice, it keeps learning on what it has
@@ -158,8 +171,7 @@ def test_actor_sigkilled_mid_run_learner_keeps_going(tmp_path):
         assert actor.returncode == 0
     finally:
         for p in (learner, actor):
-            if p is not None and p.poll() is None:
-                p.kill()
+            _reap(p)
     assert json.loads(out.strip().splitlines()[-1])["env_steps"] >= 800
     recs = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert recs[-1]["grad_steps"] > grads_at_kill

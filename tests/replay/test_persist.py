@@ -174,6 +174,7 @@ def test_kill_during_save_leaves_a_loadable_snapshot(tmp_path):
             child.send_signal(signal.SIGKILL)
         finally:
             child.wait(timeout=60)
+            child.stdout.close()
         killed_mid_write += (tmp_path / f"snap.tmp-{child.pid}").exists()
         loaded = ReplayBuffer.load(snap)  # verify=True: sizes and checksums hold
         assert (loaded.num_trajectories - 1) % 4 == 0 and loaded.num_trajectories >= 5
