@@ -11,6 +11,7 @@ is instant and never needs a GPU:
   the agent;
 - ``load_policy`` -> ``Policy``: a trained run's policy with ``predict`` / ``reset``.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -1,4 +1,5 @@
 """`python -m amago_fast` == `amago-fast`."""
+
 import sys
 
 from .cli import main

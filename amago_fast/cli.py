@@ -11,6 +11,7 @@ with their docstrings). Settings are layered: dataclass default < CPU agent < --
 --config file < flags. A mistake in what the user typed ends in one line on stderr and
 exit code 2 (AMAGO_FAST_DEBUG=1 shows the traceback instead).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,8 +26,16 @@ from typing import Any, Optional, Sequence
 from .cli_config import add_config_flags, given
 
 # flags that may change on --resume: they do not alter what the run computes
-RESUMABLE = ("total_steps", "progress", "device", "tensorboard", "wandb", "wandb_project", "torch_threads",
-             "checkpoint_interval_s")
+RESUMABLE = (
+    "total_steps",
+    "progress",
+    "device",
+    "tensorboard",
+    "wandb",
+    "wandb_project",
+    "torch_threads",
+    "checkpoint_interval_s",
+)
 
 
 class UserError(Exception):
@@ -59,8 +68,10 @@ def _check_sections(data: Any, where: str) -> dict:
         raise UserError(f"{where}: expected an object with 'trainer' and/or 'agent', got {type(data).__name__}")
     unknown = set(data) - {"trainer", "agent"}
     if unknown:
-        raise UserError(f"{where}: top-level keys must be 'trainer' and/or 'agent', got {sorted(unknown)} "
-                        "(put TrainerConfig fields under \"trainer\", AgentConfig fields under \"agent\")")
+        raise UserError(
+            f"{where}: top-level keys must be 'trainer' and/or 'agent', got {sorted(unknown)} "
+            '(put TrainerConfig fields under "trainer", AgentConfig fields under "agent")'
+        )
     for key in ("trainer", "agent"):
         if not isinstance(data.get(key, {}), dict):
             raise UserError(f"{where}: '{key}' must be an object, got {type(data[key]).__name__}")
@@ -144,26 +155,49 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"amago-fast {package_version()}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="train an agent (or --resume one)", allow_abbrev=False,
-                       description="Train an agent. Settings: dataclass default < CPU agent < --preset < "
-                                   "--config < flags.")
+    t = sub.add_parser(
+        "train",
+        help="train an agent (or --resume one)",
+        allow_abbrev=False,
+        description="Train an agent. Settings: dataclass default < CPU agent < --preset < --config < flags.",
+    )
     t.add_argument("--run-dir", required=True, help="where config.json, metrics.jsonl and checkpoints/ go")
-    t.add_argument("--preset", choices=sorted(PRESETS), default=None,
-                   help="a named trainer + agent setting (amago_fast/trainer/presets.py)")
+    t.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default=None,
+        help="a named trainer + agent setting (amago_fast/trainer/presets.py)",
+    )
     t.add_argument("--config", default=None, help="JSON/TOML with 'trainer' and 'agent' overrides")
     t.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
-    t.add_argument("--env-arg", action="append", type=parse_env_arg, default=[], metavar="KEY=VALUE",
-                   help="env keyword argument, repeatable (values parsed as Python literals)")
-    t.add_argument("--env-module", action="append", default=[], metavar="MODULE",
-                   help="import MODULE first (it registers your env), repeatable; kept in config.json")
-    t.add_argument("--mode", choices=("sync", "learner", "actor", "both"), default="sync",
-                   help="sync: one process collects then learns; learner/actor: asynchronous halves "
-                        "sharing --run-dir; both: a learner that starts --num-actors actors")
+    t.add_argument(
+        "--env-arg",
+        action="append",
+        type=parse_env_arg,
+        default=[],
+        metavar="KEY=VALUE",
+        help="env keyword argument, repeatable (values parsed as Python literals)",
+    )
+    t.add_argument(
+        "--env-module",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE first (it registers your env), repeatable; kept in config.json",
+    )
+    t.add_argument(
+        "--mode",
+        choices=("sync", "learner", "actor", "both"),
+        default="sync",
+        help="sync: one process collects then learns; learner/actor: asynchronous halves "
+        "sharing --run-dir; both: a learner that starts --num-actors actors",
+    )
     t.add_argument("--num-actors", type=int, default=2, help="actor processes for --mode both")
     t.add_argument("--actor-id", type=int, default=0, help="this actor's id for --mode actor")
     tdests = add_config_flags(t, TrainerConfig, "trainer_", title="trainer (TrainerConfig fields)")
-    adests = add_config_flags(t, AgentConfig, "agent_", shown_defaults=CPU_AGENT,
-                              title="agent (AgentConfig fields; defaults: the CPU agent)")
+    adests = add_config_flags(
+        t, AgentConfig, "agent_", shown_defaults=CPU_AGENT, title="agent (AgentConfig fields; defaults: the CPU agent)"
+    )
     t.set_defaults(trainer_dests=tdests, agent_dests=adests)
 
     e = sub.add_parser("eval", help="evaluate a run's last checkpoint; prints one JSON line", allow_abbrev=False)
@@ -175,11 +209,21 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--sample", action="store_true", help="sample actions instead of the policy's mode")
 
     pl = sub.add_parser("plot", help="learning-curve PNGs of one run, or several overlaid", allow_abbrev=False)
-    pl.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories (seeds of one setting or "
-                    "different settings; runs sharing a name up to a trailing seed number are averaged)")
+    pl.add_argument(
+        "run_dirs",
+        nargs="+",
+        metavar="RUN_DIR",
+        help="run directories (seeds of one setting or "
+        "different settings; runs sharing a name up to a trailing seed number are averaged)",
+    )
     pl.add_argument("--out-dir", default=None, help="where the PNGs go (default: the run dir, or plots/ for several)")
-    pl.add_argument("--smooth", type=int, default=None, metavar="N",
-                    help="moving average over N points (default: about 1/20 of the points)")
+    pl.add_argument(
+        "--smooth",
+        type=int,
+        default=None,
+        metavar="N",
+        help="moving average over N points (default: about 1/20 of the points)",
+    )
     pl.add_argument("--labels", nargs="+", default=None, help="legend names, one per run dir")
     return p
 
@@ -226,8 +270,9 @@ def _train(args: argparse.Namespace) -> int:
         check_device(device)
         if (run_dir / "config.json").exists():
             import_env_modules(read_run_config(run_dir)["trainer"].get("env_modules", []))
-        out = run_actor(run_dir, args.actor_id, AsyncConfig(actor_device=device),
-                        given(args, args.trainer_dests).get("total_steps"))
+        out = run_actor(
+            run_dir, args.actor_id, AsyncConfig(actor_device=device), given(args, args.trainer_dests).get("total_steps")
+        )
         print(json.dumps(out))
         return 0
     if args.resume:
@@ -237,8 +282,10 @@ def _train(args: argparse.Namespace) -> int:
         if args.env_arg or args.env_module:
             changed.append("env_args/env_modules")
         if changed or args.config or args.preset:
-            raise UserError("--resume continues the saved configuration; only --total-steps/--device/--torch-threads "
-                            f"and logging flags may change (got {changed or ('--config' if args.config else '--preset')})")
+            raise UserError(
+                "--resume continues the saved configuration; only --total-steps/--device/--torch-threads "
+                f"and logging flags may change (got {changed or ('--config' if args.config else '--preset')})"
+            )
         tcfg = TrainerConfig.from_dict({**saved["trainer"], **flags})
         check_device(tcfg.device)
         import_env_modules(tcfg.env_modules)
@@ -271,11 +318,15 @@ def _report_context(asked, trainer) -> None:
     limit = getattr(trainer.env, "max_episode_steps", None)
     cap = getattr(trainer.cfg, "context_cap", 0)
     if limit is not None and cap and limit + 1 > cap:
-        why = (f"the env's episodes last up to {limit} steps, longer than --context-cap {cap}, so the agent "
-               f"trains and acts on sliding windows of {got.max_seq_len} tokens (--context-cap 0: whole episodes)")
+        why = (
+            f"the env's episodes last up to {limit} steps, longer than --context-cap {cap}, so the agent "
+            f"trains and acts on sliding windows of {got.max_seq_len} tokens (--context-cap 0: whole episodes)"
+        )
     else:
-        why = (f"the env's episode limit is {limit} steps and context_from_env is on, so the agent sees whole "
-               f"episodes; for a shorter, faster window pass --no-context-from-env --max-seq-len N")
+        why = (
+            f"the env's episode limit is {limit} steps and context_from_env is on, so the agent sees whole "
+            f"episodes; for a shorter, faster window pass --no-context-from-env --max-seq-len N"
+        )
     print(f"amago-fast: context max_seq_len={got.max_seq_len} tokens (was {asked.max_seq_len}): {why}", file=sys.stderr)
 
 
@@ -284,8 +335,11 @@ def _warn_damaged(run_dir: Path, used: Optional[Path], command: str) -> None:
     from amago_fast.policy import damaged_checkpoints
 
     for p in damaged_checkpoints(Path(run_dir) / "checkpoints", used):
-        print(f"amago-fast {command}: skipping damaged checkpoint {p} (a truncated or corrupt file); "
-              f"using {used.name if used else 'none'}", file=sys.stderr)
+        print(
+            f"amago-fast {command}: skipping damaged checkpoint {p} (a truncated or corrupt file); "
+            f"using {used.name if used else 'none'}",
+            file=sys.stderr,
+        )
 
 
 def _check_checkpoint_files(run_dir: Path) -> None:
@@ -312,8 +366,9 @@ def _open_safetensors(path: Path) -> None:
             for key in f.keys():  # reads every tensor: a truncated body fails here too
                 f.get_tensor(key)
     except Exception as e:  # SafetensorError and OSError: the file, not the code, is at fault
-        raise UserError(f"checkpoint file {path} is damaged or truncated ({e}); "
-                        f"delete {path.parent} to use an older checkpoint") from None
+        raise UserError(
+            f"checkpoint file {path} is damaged or truncated ({e}); delete {path.parent} to use an older checkpoint"
+        ) from None
 
 
 def _make_trainer(trainer_cls, run_dir: Path, tcfg, acfg, resume: bool, args: argparse.Namespace):

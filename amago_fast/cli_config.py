@@ -5,6 +5,7 @@ below it in the class body, read from the source with ``ast``) as its help text,
 field added to a config is a flag without touching the CLI. Flags default to "not
 given": only what the user types overrides the preset / config file / dataclass default.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,9 +29,13 @@ def field_docs(cls: type) -> dict[str, str]:
     body = tree.body[0].body  # type: ignore[attr-defined]
     docs = {}
     for node, nxt in zip(body, body[1:]):
-        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) \
-                and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant) \
-                and isinstance(nxt.value.value, str):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(nxt, ast.Expr)
+            and isinstance(nxt.value, ast.Constant)
+            and isinstance(nxt.value.value, str)
+        ):
             docs[node.target.id] = " ".join(nxt.value.value.split())
     return docs
 
@@ -64,17 +69,21 @@ def _converter(tp: Any, name: str) -> tuple[Callable[[str], Any], str]:
 
         def optional(text: str) -> Any:
             return None if text in NONE_WORDS else conv(text)
+
         return optional, metavar + "|none"
     origin = typing.get_origin(tp) or tp
     if origin in (int, float):
+
         def number(text: str) -> Any:
             try:
                 value = float(text.replace("_", "")) if origin is float else int(text.replace("_", ""))
             except ValueError:
                 raise argparse.ArgumentTypeError(f"expected {origin.__name__}, got {text!r}") from None
             return value
+
         return number, origin.__name__.upper()
     if origin in (dict, list, tuple):
+
         def container(text: str) -> Any:
             value = _literal(text) if text.strip()[:1] in "[{(" else [_item(t) for t in text.split(",")]
             if origin is dict and not isinstance(value, dict):
@@ -82,6 +91,7 @@ def _converter(tp: Any, name: str) -> tuple[Callable[[str], Any], str]:
             if origin is not dict and isinstance(value, dict):
                 raise argparse.ArgumentTypeError(f"expected a list, got {text!r}")
             return dict(value) if origin is dict else list(value)
+
         return container, "JSON" if origin is dict else "A,B,..."
     return str, "STR"
 
@@ -94,8 +104,13 @@ def _default(f: dataclasses.Field) -> Any:
     return None
 
 
-def add_config_flags(parser: argparse.ArgumentParser, cls: type, dest_prefix: str,
-                     shown_defaults: Optional[dict] = None, title: Optional[str] = None) -> dict[str, str]:
+def add_config_flags(
+    parser: argparse.ArgumentParser,
+    cls: type,
+    dest_prefix: str,
+    shown_defaults: Optional[dict] = None,
+    title: Optional[str] = None,
+) -> dict[str, str]:
     """Add one flag per field of dataclass ``cls``; returns {field name: dest}.
 
     dest is ``dest_prefix + name``; a field whose ``--name`` is already taken (a CLI flag
@@ -115,8 +130,9 @@ def add_config_flags(parser: argparse.ArgumentParser, cls: type, dest_prefix: st
         default = (shown_defaults or {}).get(f.name, _default(f))
         help_text = (docs.get(f.name, "") + f" (default: {default!r})").replace("%", "%%")  # argparse formats %
         if hints[f.name] is bool:
-            group.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
-                               help=help_text)
+            group.add_argument(
+                flag, dest=dest, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text
+            )
         else:
             conv, metavar = _converter(hints[f.name], f.name)
             group.add_argument(flag, dest=dest, type=conv, metavar=metavar, default=argparse.SUPPRESS, help=help_text)

@@ -8,6 +8,7 @@ so a crash loses at most the line being written; ``read_metrics`` skips such a t
 line, and reopening a run (resume) starts a fresh line after it. NaN/inf values are
 written as null so that the file stays strict JSON.
 """
+
 from __future__ import annotations
 
 import json
@@ -51,9 +52,14 @@ class MetricsLogger:
         config: the run's configuration, given to W&B / TensorBoard as hyperparameters.
     """
 
-    def __init__(self, run_dir: str | os.PathLike, tensorboard: bool = False,
-                 wandb: bool = False, wandb_project: str | None = None,
-                 config: dict | None = None):
+    def __init__(
+        self,
+        run_dir: str | os.PathLike,
+        tensorboard: bool = False,
+        wandb: bool = False,
+        wandb_project: str | None = None,
+        config: dict | None = None,
+    ):
         if config is not None and not isinstance(config, dict):
             raise TypeError(f"config must be a dict or None, got {type(config).__name__}")
         self.run_dir = Path(run_dir)
@@ -62,8 +68,7 @@ class MetricsLogger:
         self._tb = self._open_tensorboard(config) if tensorboard else None
         self._wandb = self._open_wandb(wandb_project, config) if wandb else None
         # a crash may have left a partial last line: start ours on a fresh line
-        needs_newline = self.path.exists() and self.path.stat().st_size > 0 and \
-            self.path.read_bytes()[-1:] != b"\n"
+        needs_newline = self.path.exists() and self.path.stat().st_size > 0 and self.path.read_bytes()[-1:] != b"\n"
         self._file = open(self.path, "a", encoding="utf-8")
         if needs_newline:
             self._file.write("\n")
@@ -73,22 +78,20 @@ class MetricsLogger:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError as e:
-            raise ImportError("tensorboard=True needs the tensorboard package: "
-                              "pip install 'amago_fast[tensorboard]'") from e
+            raise ImportError(
+                "tensorboard=True needs the tensorboard package: pip install 'amago_fast[tensorboard]'"
+            ) from e
         writer = SummaryWriter(log_dir=str(self.run_dir / "tensorboard"))
         if config:
-            writer.add_text("config", "```\n" + json.dumps(config, indent=2, default=str)
-                            + "\n```")
+            writer.add_text("config", "```\n" + json.dumps(config, indent=2, default=str) + "\n```")
         return writer
 
     def _open_wandb(self, project: str | None, config: dict | None):
         try:
             import wandb
         except ImportError as e:
-            raise ImportError("wandb=True needs the wandb package: "
-                              "pip install 'amago_fast[wandb]'") from e
-        run = wandb.init(project=project or "amago_fast", config=config or {},
-                         dir=str(self.run_dir))
+            raise ImportError("wandb=True needs the wandb package: pip install 'amago_fast[wandb]'") from e
+        run = wandb.init(project=project or "amago_fast", config=config or {}, dir=str(self.run_dir))
         run.define_metric("env_steps")
         run.define_metric("*", step_metric="env_steps")
         return run
@@ -107,8 +110,7 @@ class MetricsLogger:
         self._file.write(json.dumps(clean) + "\n")
         self._file.flush()
         self._count += 1
-        scalars = {k: v for k, v in clean.items()
-                   if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        scalars = {k: v for k, v in clean.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         if self._tb is not None:
             step = int(clean.get("env_steps", clean.get("grad_steps", self._count)))
             for key, value in scalars.items():
@@ -156,7 +158,7 @@ def read_metrics(path: str | os.PathLike) -> list[dict]:
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
-            if i < len(lines) - 1 and any(rest.strip() for rest in lines[i + 1:]):
+            if i < len(lines) - 1 and any(rest.strip() for rest in lines[i + 1 :]):
                 warnings.warn(f"{path}:{i + 1}: skipping an unreadable line", stacklevel=2)
             continue
         if isinstance(record, dict):
@@ -169,8 +171,13 @@ def series(records: list[dict], x_key: str, y_key: str) -> tuple[list[float], li
     xs, ys = [], []
     for r in records:
         x, y = r.get(x_key), r.get(y_key)
-        if isinstance(x, (int, float)) and isinstance(y, (int, float)) \
-                and not isinstance(y, bool) and math.isfinite(x) and math.isfinite(y):
+        if (
+            isinstance(x, (int, float))
+            and isinstance(y, (int, float))
+            and not isinstance(y, bool)
+            and math.isfinite(x)
+            and math.isfinite(y)
+        ):
             xs.append(float(x))
             ys.append(float(y))
     return xs, ys

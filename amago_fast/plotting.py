@@ -16,6 +16,7 @@ Bands: for one run, +- the std over evaluation episodes where it is logged
 A moving average (``smooth`` points; default about 1/20 of them) is drawn over the
 faint raw curve. A resumed run that logged some steps twice keeps the later records.
 """
+
 from __future__ import annotations
 
 import math
@@ -51,6 +52,7 @@ def _pyplot():
         raise ImportError("plotting needs matplotlib: pip install 'amago_fast[plot]'") from e
     matplotlib.use("Agg", force=False)  # headless; keeps a backend the user already chose
     import matplotlib.pyplot as plt
+
     return plt
 
 
@@ -165,8 +167,9 @@ def _window(lines: list[_Line], x_key: str, y_key: str, smooth_n: Optional[int])
 
 
 def _wall_unit(lines: list[_Line]) -> tuple[float, str]:
-    top = max((r.get("wall_s", 0) for ln in lines for run in ln.runs for r in run if _num(r.get("wall_s"))),
-              default=0.0)
+    top = max(
+        (r.get("wall_s", 0) for ln in lines for run in ln.runs for r in run if _num(r.get("wall_s"))), default=0.0
+    )
     return (60.0, "min") if top > 180 else (1.0, "s")
 
 
@@ -182,8 +185,15 @@ def _draw(ax, lines, x_key, y_key, smooth_n, hlines, x_scale=1.0):
         color = f"C{i % 10}"
         if window > 1 and len(ln.runs) == 1:
             ax.plot(xs, raw, color=color, alpha=0.25, lw=0.8)
-        ax.plot(xs, sm, color=color, lw=1.6, marker="o" if len(xs) < 25 else None, ms=3,
-                label=ln.label if len(lines) > 1 else None)
+        ax.plot(
+            xs,
+            sm,
+            color=color,
+            lw=1.6,
+            marker="o" if len(xs) < 25 else None,
+            ms=3,
+            label=ln.label if len(lines) > 1 else None,
+        )
         if band is not None:
             ax.fill_between(xs, sm - band, sm + band, color=color, alpha=0.18, lw=0)
             bands = True
@@ -211,7 +221,7 @@ def _page(plt, lines, panels, title, smooth_n, hlines, wall):
         scale, unit = wall if x_key == "wall_s" else (1.0, "")
         drew |= _draw(ax, lines, x_key, y_key, smooth_n, hlines, x_scale=scale)
         ax.set_xlabel(f"wall-clock time ({unit})" if x_key == "wall_s" else _X_LABEL.get(x_key, x_key), fontsize=9)
-    for ax in list(axes.flat)[len(panels):]:
+    for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
@@ -221,8 +231,13 @@ def _page(plt, lines, panels, title, smooth_n, hlines, wall):
     return fig
 
 
-def plot_runs(run_dirs: Sequence, out_dir=None, smooth: Optional[int] = None,
-              labels: Optional[Sequence[str]] = None, hlines: Optional[dict] = None) -> list[Path]:
+def plot_runs(
+    run_dirs: Sequence,
+    out_dir=None,
+    smooth: Optional[int] = None,
+    labels: Optional[Sequence[str]] = None,
+    hlines: Optional[dict] = None,
+) -> list[Path]:
     """Write the PNGs described in the module docstring; returns their paths.
 
     Args:
@@ -256,14 +271,14 @@ def plot_runs(run_dirs: Sequence, out_dir=None, smooth: Optional[int] = None,
     pages = []
     summary = [("env_steps", k) for k in ("eval/return_mean", "eval/success_rate") if k in keys]
     summary += [("wall_s", "eval/return_mean")] if "eval/return_mean" in keys else []
-    summary += [(x_key_for(k), k) for k in ("train/critic_loss", "train/return_mean") if k in keys][:4 - len(summary)]
+    summary += [(x_key_for(k), k) for k in ("train/critic_loss", "train/return_mean") if k in keys][: 4 - len(summary)]
     if summary:
         pages.append(("summary.png", summary, f"{name}: summary"))
     if eval_keys:
         pages.append(("eval_vs_env_steps.png", [("env_steps", k) for k in eval_keys], f"{name}: vs env steps"))
         pages.append(("eval_vs_wall_s.png", [("wall_s", k) for k in eval_keys], f"{name}: vs wall-clock time"))
     for i in range(0, len(other), PANELS_PER_PAGE):
-        part = other[i:i + PANELS_PER_PAGE]
+        part = other[i : i + PANELS_PER_PAGE]
         n = i // PANELS_PER_PAGE + 1
         fname = "train_vs_grad_steps.png" if n == 1 else f"train_vs_grad_steps_{n}.png"
         pages.append((fname, [(x_key_for(k), k) for k in part], f"{name}: training metrics ({n})"))

@@ -12,6 +12,7 @@ action, the previous reward), kept in a KV cache (Transformer) or hidden state (
 ``Policy`` keeps that state, the previous action and each env's step count for you;
 call ``reset()`` (or ``reset(env_ids)``) when episodes begin.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -55,7 +56,9 @@ def damaged_checkpoints(ckpt_root: Path, used: Optional[Path]) -> list[Path]:
     return [p for p in steps if (used is None or p.name > used.name) and not is_complete(p)]
 
 
-def load_run(run_dir: Union[str, Path], device: str = "cpu", checkpoint: Optional[Union[str, Path]] = None) -> LoadedRun:
+def load_run(
+    run_dir: Union[str, Path], device: str = "cpu", checkpoint: Optional[Union[str, Path]] = None
+) -> LoadedRun:
     """Build the run's agent on ``device`` and load the weights of ``checkpoint`` (default:
     the latest). FileNotFoundError without config.json or a checkpoint, ValueError naming
     the file when a weights file is damaged."""
@@ -134,9 +137,15 @@ class Policy:
     def _dict_obs(self, obs: Any) -> dict[str, np.ndarray]:
         from amago_fast.envs.spaces import to_dict_obs
 
-        items = [obs] if not self.batched else (
-            [{k: v[i] for k, v in obs.items()} for i in range(self.num_envs)] if isinstance(obs, dict)
-            else list(obs))
+        items = (
+            [obs]
+            if not self.batched
+            else (
+                [{k: v[i] for k, v in obs.items()} for i in range(self.num_envs)]
+                if isinstance(obs, dict)
+                else list(obs)
+            )
+        )
         if len(items) != self.num_envs:
             raise ValueError(f"obs: expected {self.num_envs} observations (leading axis), got {len(items)}")
         converted = [to_dict_obs(self.observation_space, o) for o in items]
@@ -149,8 +158,10 @@ class Policy:
         later = self._t > 0
         if later.any():
             if reward is None:
-                raise ValueError("reward: pass the previous step's reward (only an episode's first step, "
-                                 "right after reset(), has none)")
+                raise ValueError(
+                    "reward: pass the previous step's reward (only an episode's first step, "
+                    "right after reset(), has none)"
+                )
             rewards = np.asarray(reward, np.float32).reshape(-1).copy()
             if rewards.shape != (self.num_envs,):
                 raise ValueError(f"reward: expected {self.num_envs} rewards, got shape {np.shape(reward)}")
@@ -165,8 +176,13 @@ class Policy:
         return env_actions if self.batched else env_actions[0]
 
 
-def load_policy(run_dir: Union[str, Path], num_envs: Optional[int] = None, device: str = "cpu",
-                sample: bool = False, checkpoint: Optional[Union[str, Path]] = None) -> Policy:
+def load_policy(
+    run_dir: Union[str, Path],
+    num_envs: Optional[int] = None,
+    device: str = "cpu",
+    sample: bool = False,
+    checkpoint: Optional[Union[str, Path]] = None,
+) -> Policy:
     """The policy of a run directory (latest checkpoint) ready to ``predict``.
 
     Args:

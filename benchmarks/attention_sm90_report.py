@@ -6,6 +6,7 @@ chosen from). Needs only Triton's bundled LLVM, ptxas and cuobjdump.
 
 Slow on a small CPU (fp32's full-precision dots especially): minutes per head dim.
 """
+
 from __future__ import annotations
 
 import os
@@ -63,25 +64,40 @@ def compile_report(kernel, consts: dict, dtype: str, num_warps: int, num_stages:
 def main(dtype: str, dims: list) -> None:
     prec = "ieee" if dtype == "fp32" else "tf32"
     for d in dims:
-        for module, kernels in ((attention_fwd, [attention_fwd._attn_fwd]),
-                                (attention_bwd, [attention_bwd._bwd_dkdv, attention_bwd._bwd_dq])):
+        for module, kernels in (
+            (attention_fwd, [attention_fwd._attn_fwd]),
+            (attention_bwd, [attention_bwd._bwd_dkdv, attention_bwd._bwd_dq]),
+        ):
             table = module._TILES
             tiles = table["fp32"] if prec == "ieee" else table[min(k for k in table if k != "fp32" and k >= d)]
             for bm, bn, warps, stages in tiles:
                 for has_left, has_right in ((False, True), (True, False)):
-                    consts = dict(HEAD_DIM=d, HAS_LEFT=has_left, HAS_RIGHT=has_right, DOT_PREC=prec,
-                                  BLOCK_M=bm, BLOCK_N=bn)
+                    consts = dict(
+                        HEAD_DIM=d, HAS_LEFT=has_left, HAS_RIGHT=has_right, DOT_PREC=prec, BLOCK_M=bm, BLOCK_N=bn
+                    )
                     for k in kernels:
                         rep = compile_report(k, consts, dtype, warps, stages)
-                        print(f"{dtype} D={d} {_jit_fn(k).__name__} tile={bm}x{bn} w{warps} s{stages} "
-                              f"left={has_left} right={has_right}: {rep}", flush=True)
+                        print(
+                            f"{dtype} D={d} {_jit_fn(k).__name__} tile={bm}x{bn} w{warps} s{stages} "
+                            f"left={has_left} right={has_right}: {rep}",
+                            flush=True,
+                        )
         for ring in (False, True):
-            consts = dict(HEAD_DIM=d, HAS_LEFT=True, HAS_RIGHT=True, RING=ring, DOT_PREC=prec,
-                          BLOCK_M=16, BLOCK_N=64 if d <= 64 else 32)
+            consts = dict(
+                HEAD_DIM=d,
+                HAS_LEFT=True,
+                HAS_RIGHT=True,
+                RING=ring,
+                DOT_PREC=prec,
+                BLOCK_M=16,
+                BLOCK_N=64 if d <= 64 else 32,
+            )
             rep = compile_report(attention_decode._decode_split, consts, dtype, 8 if dtype == "fp32" else 4, 3)
             print(f"{dtype} D={d} _decode_split ring={ring}: {rep}", flush=True)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "bf16",
-         [int(x) for x in (sys.argv[2] if len(sys.argv) > 2 else "32,64").split(",")])
+    main(
+        sys.argv[1] if len(sys.argv) > 1 else "bf16",
+        [int(x) for x in (sys.argv[2] if len(sys.argv) > 2 else "32,64").split(",")],
+    )

@@ -4,6 +4,7 @@ benchmarks/RESULTS.md: one row per (op, D, L), one column per implementation.
     pytest benchmarks/bench_attention.py --benchmark-json=attn.json
     python benchmarks/attention_table.py attn.json
 """
+
 from __future__ import annotations
 
 import json

@@ -5,6 +5,7 @@ length, default 32), AMAGO_BENCH_B (batch, default 8) for AMAGO-sized numbers, e
 AMAGO_BENCH_L=128 AMAGO_BENCH_B=24. Models: "cpu" = the CLI's CPU config
 (d_model 64, 2 layers), "default" = AgentConfig() (d_model 256, 3 layers, 8 heads).
 """
+
 from __future__ import annotations
 
 import os

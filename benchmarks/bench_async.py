@@ -8,6 +8,7 @@ AMAGO_BENCH_ASYNC_STEPS (default 256) for real numbers, e.g.
 
     AMAGO_BENCH_ASYNC_STEPS=6000 python benchmarks/bench_async.py    # prints a table
 """
+
 from __future__ import annotations
 
 import json
@@ -28,10 +29,22 @@ LEARNING_STARTS = min(512, STEPS // 4)
 
 
 def _configs(steps: int) -> tuple[TrainerConfig, AgentConfig]:
-    tcfg = TrainerConfig(env="tmaze", env_args={"horizon": 10}, num_envs=8, collect_steps=16,
-                         grad_steps_per_round=16, batch_size=24, learning_starts=LEARNING_STARTS,
-                         total_steps=steps, eval_every=0, eval_episodes=2, eval_envs=2, checkpoint_every=0,
-                         progress=False, torch_threads=1)
+    tcfg = TrainerConfig(
+        env="tmaze",
+        env_args={"horizon": 10},
+        num_envs=8,
+        collect_steps=16,
+        grad_steps_per_round=16,
+        batch_size=24,
+        learning_starts=LEARNING_STARTS,
+        total_steps=steps,
+        eval_every=0,
+        eval_episodes=2,
+        eval_envs=2,
+        checkpoint_every=0,
+        progress=False,
+        torch_threads=1,
+    )
     return tcfg, AgentConfig(**CPU_AGENT)
 
 
@@ -40,9 +53,13 @@ def _rates(run_dir: Path) -> dict[str, float]:
     on = [r for r in recs if r["env_steps"] >= LEARNING_STARTS and r["grad_steps"] > 0]
     a, b = on[0], on[-1]
     dt = max(1e-9, b["wall_s"] - a["wall_s"])
-    return {"env_steps_per_s": (b["env_steps"] - a["env_steps"]) / dt,
-            "grad_steps_per_s": (b["grad_steps"] - a["grad_steps"]) / dt,
-            "wall_s": b["wall_s"], "env_steps": b["env_steps"], "grad_steps": b["grad_steps"]}
+    return {
+        "env_steps_per_s": (b["env_steps"] - a["env_steps"]) / dt,
+        "grad_steps_per_s": (b["grad_steps"] - a["grad_steps"]) / dt,
+        "wall_s": b["wall_s"],
+        "env_steps": b["env_steps"],
+        "grad_steps": b["grad_steps"],
+    }
 
 
 def measure(mode: str, steps: int, run_dir: Path, num_actors: int = 2) -> dict[str, float]:
@@ -87,10 +104,14 @@ if __name__ == "__main__":
             r["total_s"] = time.perf_counter() - t0
         rows.append((mode if mode == "sync" else f"async, {n} actor{'s' * (n > 1)}", r))
         print(rows[-1], file=sys.stderr, flush=True)
-    print("| run | env steps/s (learning on) | grad steps/s (learning on) | env steps/s end to end | "
-          "env steps | grad steps | grad steps per 1k env steps | wall s |")
+    print(
+        "| run | env steps/s (learning on) | grad steps/s (learning on) | env steps/s end to end | "
+        "env steps | grad steps | grad steps per 1k env steps | wall s |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for name, r in rows:
-        print(f"| {name} | {r['env_steps_per_s']:.0f} | {r['grad_steps_per_s']:.1f} | "
-              f"{r['env_steps'] / r['total_s']:.0f} | {r['env_steps']} | {r['grad_steps']} | "
-              f"{1000 * r['grad_steps'] / r['env_steps']:.0f} | {r['total_s']:.1f} |")
+        print(
+            f"| {name} | {r['env_steps_per_s']:.0f} | {r['grad_steps_per_s']:.1f} | "
+            f"{r['env_steps'] / r['total_s']:.0f} | {r['env_steps']} | {r['grad_steps']} | "
+            f"{1000 * r['grad_steps'] / r['env_steps']:.0f} | {r['total_s']:.1f} |"
+        )

@@ -16,6 +16,7 @@ Render a table: ``pytest benchmarks/bench_attention.py --benchmark-json=a.json``
 CPU suite (always runs, tiny): the PyTorch backend vs the naive reference, so the file
 has something to exercise in CI with --benchmark-disable.
 """
+
 from __future__ import annotations
 
 import os
@@ -77,10 +78,7 @@ def _timed(benchmark, fn, flops=None, nbytes=None):
 
 def _inputs(L, D, requires_grad=False):
     torch.manual_seed(0)
-    return [
-        torch.randn(B, L, H, D, device="cuda", dtype=torch.bfloat16, requires_grad=requires_grad)
-        for _ in range(3)
-    ]
+    return [torch.randn(B, L, H, D, device="cuda", dtype=torch.bfloat16, requires_grad=requires_grad) for _ in range(3)]
 
 
 def _skip_unsupported(impl_name, L, fn, args):
@@ -142,9 +140,10 @@ def test_gpu_decode(benchmark, impl, D, L):
     # Linear caches sit one short of full; the ring is past full, where AMAGO would copy.
     seqlens = torch.full((B,), 3 * L if ring else L - 1, dtype=torch.int32, device="cuda")
     if impl == "naive":
+
         def fn():
-            kc[:, L - 1:] = k
-            vc[:, L - 1:] = v
+            kc[:, L - 1 :] = k
+            vc[:, L - 1 :] = v
             return attention_ref(q, kc, vc, upcast=False)
     else:
         backend = "torch" if impl == "amago_torch" else "triton"

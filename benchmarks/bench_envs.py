@@ -5,6 +5,7 @@ actions; env steps/s = rounds * N / time. ``raw`` is gymnasium's own SyncVectorE
 bare TMaze (same-step autoreset, no time-step bookkeeping): the wrapper's overhead is the
 ratio between the two. Run: ``pytest benchmarks/bench_envs.py --benchmark-only``.
 """
+
 from __future__ import annotations
 
 import os
@@ -45,8 +46,7 @@ def test_tmaze_sync(benchmark, num_envs):
 
 @pytest.mark.parametrize("num_envs", [1, 8, 32])
 def test_tmaze_raw_gymnasium_sync(benchmark, num_envs):
-    env = SyncVectorEnv([lambda: TMaze(horizon=20)] * num_envs,
-                        autoreset_mode=AutoresetMode.SAME_STEP)
+    env = SyncVectorEnv([lambda: TMaze(horizon=20)] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP)
     env.reset(seed=0)
     actions = _actions(num_envs)
 

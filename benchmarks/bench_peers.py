@@ -16,6 +16,7 @@ RESULTS.md numbers use AMAGO_FAST_BENCH_SCALE=1 (1M timesteps for sampling):
 
     AMAGO_FAST_BENCH_SCALE=1 pytest benchmarks/bench_peers.py --benchmark-json peers.json
 """
+
 from __future__ import annotations
 
 import os
@@ -49,8 +50,11 @@ def sampling_data():
     n_traj = TIMESTEPS // TRAJ_LEN
     obs, act, rews, dones = _trajectories(n_traj, TRAJ_LEN)
     rl2s = np.concatenate(
-        [np.concatenate([np.zeros((n_traj, 1, 1)), rews[..., None]], 1),
-         np.concatenate([np.zeros((n_traj, 1, A)), act], 1)], -1
+        [
+            np.concatenate([np.zeros((n_traj, 1, 1)), rews[..., None]], 1),
+            np.concatenate([np.zeros((n_traj, 1, A)), act], 1),
+        ],
+        -1,
     ).astype(np.float32)
     buf = ReplayBuffer({"observation": ((OBS_DIM,), np.float32)}, A, capacity=TIMESTEPS, seed=0)
     for i in range(n_traj):
@@ -59,9 +63,7 @@ def sampling_data():
 
 
 def _report(benchmark, transitions: int, peer: str) -> None:
-    benchmark.extra_info.update(
-        transitions_per_call=transitions, peer=peer, timesteps=TIMESTEPS, batch=B, window=L
-    )
+    benchmark.extra_info.update(transitions_per_call=transitions, peer=peer, timesteps=TIMESTEPS, batch=B, window=L)
 
 
 def test_sampling_amago_fast(benchmark, sampling_data):
@@ -135,16 +137,27 @@ def her_buffer():
     relabel = pytest.importorskip("amago_fast.relabel")
     obs, ach, des, act = _her_episodes(HER_EPISODES)
     buf = ReplayBuffer(
-        {"observation": ((4,), np.float32), "achieved_goal": ((GOAL_DIM,), np.float32),
-         "desired_goal": ((GOAL_DIM,), np.float32)},
-        2, capacity=HER_EPISODES * HER_T, seed=0, relabeler=_her_relabeler(relabel),
+        {
+            "observation": ((4,), np.float32),
+            "achieved_goal": ((GOAL_DIM,), np.float32),
+            "desired_goal": ((GOAL_DIM,), np.float32),
+        },
+        2,
+        capacity=HER_EPISODES * HER_T,
+        seed=0,
+        relabeler=_her_relabeler(relabel),
     )
     for i in range(HER_EPISODES):
         rews = _sparse_reward(ach[i, 1:], des[i, 1:])
         rl2s = np.concatenate([np.r_[0.0, rews][:, None], np.r_[np.zeros((1, 2)), act[i]]], 1)
-        buf.add_trajectory({"observation": obs[i], "achieved_goal": ach[i], "desired_goal": des[i]},
-                           rl2s.astype(np.float32), np.arange(HER_T + 1), act[i], rews,
-                           np.zeros(HER_T, bool))
+        buf.add_trajectory(
+            {"observation": obs[i], "achieved_goal": ach[i], "desired_goal": des[i]},
+            rl2s.astype(np.float32),
+            np.arange(HER_T + 1),
+            act[i],
+            rews,
+            np.zeros(HER_T, bool),
+        )
     return buf, relabel
 
 
@@ -156,8 +169,9 @@ def test_her_amago_fast_sample(benchmark, her_buffer):
     window = 16
     batch = benchmark(buf.sample, HER_BATCH // window, window)
     assert batch.actions.shape == (HER_BATCH // window, window, 2)
-    benchmark.extra_info.update(transitions_per_call=int(batch.mask[:, 1:].sum()), peer="amago_fast",
-                                episodes=HER_EPISODES)
+    benchmark.extra_info.update(
+        transitions_per_call=int(batch.mask[:, 1:].sum()), peer="amago_fast", episodes=HER_EPISODES
+    )
 
 
 def test_her_amago_fast_relabel_kernel(benchmark, her_buffer):
@@ -168,8 +182,11 @@ def test_her_amago_fast_relabel_kernel(benchmark, her_buffer):
     ids = buf.trajectory_ids()[: HER_BATCH // 16]
     trajs = [buf.trajectory(int(t)) for t in ids]
     out = benchmark(her.relabel, trajs, 0)
-    benchmark.extra_info.update(transitions_per_call=int(sum(len(t["rews"]) for t in out)),
-                                peer="amago_fast (kernel only)", episodes=HER_EPISODES)
+    benchmark.extra_info.update(
+        transitions_per_call=int(sum(len(t["rews"]) for t in out)),
+        peer="amago_fast (kernel only)",
+        episodes=HER_EPISODES,
+    )
 
 
 def test_her_sb3(benchmark):
@@ -181,11 +198,13 @@ def test_her_sb3(benchmark):
     class GoalEnv(gym.Env):
         """Minimal goal env: SB3's HER only calls compute_reward on it."""
 
-        observation_space = gym.spaces.Dict({
-            "observation": gym.spaces.Box(-np.inf, np.inf, (4,), np.float32),
-            "achieved_goal": gym.spaces.Box(-np.inf, np.inf, (GOAL_DIM,), np.float32),
-            "desired_goal": gym.spaces.Box(-np.inf, np.inf, (GOAL_DIM,), np.float32),
-        })
+        observation_space = gym.spaces.Dict(
+            {
+                "observation": gym.spaces.Box(-np.inf, np.inf, (4,), np.float32),
+                "achieved_goal": gym.spaces.Box(-np.inf, np.inf, (GOAL_DIM,), np.float32),
+                "desired_goal": gym.spaces.Box(-np.inf, np.inf, (GOAL_DIM,), np.float32),
+            }
+        )
         action_space = gym.spaces.Box(-1, 1, (2,), np.float32)
 
         def compute_reward(self, achieved_goal, desired_goal, info):
@@ -199,18 +218,30 @@ def test_her_sb3(benchmark):
 
     benchmark.group = "peers: single-goal HER"
     env = DummyVecEnv([GoalEnv])
-    rb = HerReplayBuffer(HER_EPISODES * HER_T, GoalEnv.observation_space, GoalEnv.action_space, env=env,
-                         n_sampled_goal=4, goal_selection_strategy="future")
+    rb = HerReplayBuffer(
+        HER_EPISODES * HER_T,
+        GoalEnv.observation_space,
+        GoalEnv.action_space,
+        env=env,
+        n_sampled_goal=4,
+        goal_selection_strategy="future",
+    )
     obs, ach, des, act = _her_episodes(HER_EPISODES)
     for i in range(HER_EPISODES):
         rews = _sparse_reward(ach[i, 1:], des[i, 1:])
         for t in range(HER_T):
-            o = {"observation": obs[i, t : t + 1], "achieved_goal": ach[i, t : t + 1], "desired_goal": des[i, t : t + 1]}
-            o2 = {"observation": obs[i, t + 1 : t + 2], "achieved_goal": ach[i, t + 1 : t + 2],
-                  "desired_goal": des[i, t + 1 : t + 2]}
+            o = {
+                "observation": obs[i, t : t + 1],
+                "achieved_goal": ach[i, t : t + 1],
+                "desired_goal": des[i, t : t + 1],
+            }
+            o2 = {
+                "observation": obs[i, t + 1 : t + 2],
+                "achieved_goal": ach[i, t + 1 : t + 2],
+                "desired_goal": des[i, t + 1 : t + 2],
+            }
             last = t == HER_T - 1
-            rb.add(o, o2, act[i, t : t + 1], rews[t : t + 1], np.array([last]),
-                   [{"TimeLimit.truncated": last}])
+            rb.add(o, o2, act[i, t : t + 1], rews[t : t + 1], np.array([last]), [{"TimeLimit.truncated": last}])
     out = benchmark(rb.sample, HER_BATCH)
     assert out.rewards.shape == (HER_BATCH, 1)
     benchmark.extra_info.update(transitions_per_call=HER_BATCH, peer="stable-baselines3", episodes=HER_EPISODES)

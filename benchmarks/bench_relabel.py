@@ -6,6 +6,7 @@ were never reached, the common case that relabeling exists for.
 Sizes: AMAGO_FAST_BENCH_BATCH (default 64 trajectories for C++, 1/8 of that for Python).
 Throughput = batch size / mean time, reported in extra_info["traj_per_s"].
 """
+
 from __future__ import annotations
 
 import os
@@ -32,10 +33,16 @@ def _traj(rng, T):
     acts = np.eye(4, dtype=np.float32)[rng.integers(0, 4, T)]  # (T, 4) one-hot
     rl2s = np.zeros((T + 1, 5), np.float32)
     rl2s[1:, 1:] = acts
-    return {"obs": rng.standard_normal((T + 1, 6)).astype(np.float32), "goals": goals,
-            "achieved": ach, "rl2s": rl2s, "time_idxs": np.arange(T + 1),
-            "actions": acts, "rews": np.zeros(T, np.float32),
-            "dones": np.zeros(T, bool)}
+    return {
+        "obs": rng.standard_normal((T + 1, 6)).astype(np.float32),
+        "goals": goals,
+        "achieved": ach,
+        "rl2s": rl2s,
+        "time_idxs": np.arange(T + 1),
+        "actions": acts,
+        "rews": np.zeros(T, np.float32),
+        "dones": np.zeros(T, bool),
+    }
 
 
 def _batch(T, n):
@@ -49,8 +56,11 @@ def test_multigoal_throughput(benchmark, backend, T):
     n = max(1, BATCH // 8) if backend == "python" else BATCH
     trajs = _batch(T, n)
     relabeler = MultiGoalRelabeler(
-        K, "some", backend="python" if backend == "python" else "cpp",
-        num_threads=1 if backend == "cpp-1thread" else None)
+        K,
+        "some",
+        backend="python" if backend == "python" else "cpp",
+        num_threads=1 if backend == "cpp-1thread" else None,
+    )
     seeds = iter(range(10**9))
     out = benchmark(lambda: relabeler.relabel(trajs, next(seeds)))
     assert len(out) == n

@@ -12,6 +12,7 @@ Sizes scale with AMAGO_FAST_BENCH_SCALE (default 0.01: 10k timesteps, quick for 
 RESULTS.md numbers use AMAGO_FAST_BENCH_SCALE=1 (1M timesteps):
     AMAGO_FAST_BENCH_SCALE=1 pytest benchmarks/bench_replay.py
 """
+
 from __future__ import annotations
 
 import os
@@ -32,11 +33,14 @@ MODE = "both"
 
 
 def _traj(rng, T):
-    return {"obs": {"observation": rng.normal(size=(T + 1, OBS_DIM)).astype(np.float32)},
-            "rl2s": rng.normal(size=(T + 1, 1 + A)).astype(np.float32),
-            "time_idxs": np.arange(T + 1, dtype=np.int64),
-            "actions": np.eye(A, dtype=np.float32)[rng.integers(0, A, T)],
-            "rews": rng.normal(size=T).astype(np.float32), "dones": np.zeros(T, bool)}
+    return {
+        "obs": {"observation": rng.normal(size=(T + 1, OBS_DIM)).astype(np.float32)},
+        "rl2s": rng.normal(size=(T + 1, 1 + A)).astype(np.float32),
+        "time_idxs": np.arange(T + 1, dtype=np.int64),
+        "actions": np.eye(A, dtype=np.float32)[rng.integers(0, A, T)],
+        "rews": rng.normal(size=T).astype(np.float32),
+        "dones": np.zeros(T, bool),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -51,9 +55,15 @@ def data(tmp_path_factory):
         buf.add_trajectory(**t)
         trajs.append(t)
         f = root / f"bench_{i}_{i}.npz"  # AMAGO's npz layout: rews/dones/time_idxs as (T, 1)
-        np.savez(f, _OBS_KEY_observation=t["obs"]["observation"], rl2s=t["rl2s"],
-                 time_idxs=t["time_idxs"][:, None], actions=t["actions"],
-                 rews=t["rews"][:, None], dones=t["dones"][:, None])
+        np.savez(
+            f,
+            _OBS_KEY_observation=t["obs"]["observation"],
+            rl2s=t["rl2s"],
+            time_idxs=t["time_idxs"][:, None],
+            actions=t["actions"],
+            rews=t["rews"][:, None],
+            dones=t["dones"][:, None],
+        )
         files.append(f)
     assert buf.num_timesteps == n * TRAJ_LEN
     batch_bytes = sum(f.row_bytes * (L + 1 if f.obs_like else L) for f in buf.fields) * B
@@ -95,8 +105,7 @@ def test_numpy_reference(benchmark, data):
 
     def sample():
         idx = rng.integers(0, len(trajs), B)
-        starts = [int(rng.integers(*R.start_bounds(len(trajs[i]["actions"]), L, MODE)) + 0)
-                  for i in idx]
+        starts = [int(rng.integers(*R.start_bounds(len(trajs[i]["actions"]), L, MODE)) + 0) for i in idx]
         w = R.cut_windows([trajs[i] for i in idx], starts, L)
         return {k: torch.from_numpy(v) for k, v in w.items() if k != "obs"}
 
@@ -156,7 +165,7 @@ def test_memcpy_cold(benchmark, data):
 
     def copy():
         i = state["i"] = (state["i"] + 7919) % chunks  # stride across the whole source
-        np.copyto(dst, src[i * nbytes: (i + 1) * nbytes])
+        np.copyto(dst, src[i * nbytes : (i + 1) * nbytes])
 
     benchmark(copy)
     _report(benchmark, nbytes)
@@ -175,8 +184,7 @@ def test_native_out(benchmark, data):
 def test_stream_step_16_envs(benchmark):
     """One StreamWriter.step for 16 envs (validation + staging + commits every 500 steps)."""
     N = 16
-    buf = ReplayBuffer({"observation": ((OBS_DIM,), np.float32)}, A, capacity=TIMESTEPS,
-                       max_traj_len=TRAJ_LEN)
+    buf = ReplayBuffer({"observation": ((OBS_DIM,), np.float32)}, A, capacity=TIMESTEPS, max_traj_len=TRAJ_LEN)
     w = buf.stream(N)
     obs = {"observation": np.zeros((N, OBS_DIM), np.float32)}
     rl2s, t = np.zeros((N, 1 + A), np.float32), np.zeros(N, np.int64)
@@ -213,15 +221,21 @@ def _python_relabeled_sample(buf, B, L, mode):
     lengths = []
     for i, t in enumerate(new):
         T = len(t["actions"])
-        buf._check_fields(t["obs"], t["rl2s"], t["time_idxs"], t["actions"], t["rews"],
-                          t["dones"], T, f"trajs[{i}].")
+        buf._check_fields(t["obs"], t["rl2s"], t["time_idxs"], t["actions"], t["rews"], t["dones"], T, f"trajs[{i}].")
         lengths.append(T)
     w = R.cut_windows(new, buf._store.draw_starts(np.asarray(lengths, np.int64), L, mode), L)
     t = torch.from_numpy
-    return Batch(obs={k: t(v) for k, v in w["obs"].items()}, rl2s=t(w["rl2s"]),
-                 time_idxs=t(w["time_idxs"]), actions=t(w["actions"]), rews=t(w["rews"]),
-                 dones=t(w["dones"]), mask=t(w["mask"]), traj_ids=t(ids),
-                 starts=t(w["start"].astype(np.int64)))
+    return Batch(
+        obs={k: t(v) for k, v in w["obs"].items()},
+        rl2s=t(w["rl2s"]),
+        time_idxs=t(w["time_idxs"]),
+        actions=t(w["actions"]),
+        rews=t(w["rews"]),
+        dones=t(w["dones"]),
+        mask=t(w["mask"]),
+        traj_ids=t(ids),
+        starts=t(w["start"].astype(np.int64)),
+    )
 
 
 @pytest.fixture(scope="module", params=sorted(HER_SHAPES))
@@ -232,18 +246,28 @@ def goal_buffer(request):
     B_, L_, T = HER_SHAPES[request.param]
     n = max(TIMESTEPS // T, 2 * B_)
     rng = np.random.default_rng(0)
-    buf = ReplayBuffer({"observation": ((16,), np.float32), "achieved_goal": ((HER_GOAL,), np.float32),
-                        "desired_goal": ((HER_GOAL,), np.float32)}, 2, capacity=n * T, seed=0)
+    buf = ReplayBuffer(
+        {
+            "observation": ((16,), np.float32),
+            "achieved_goal": ((HER_GOAL,), np.float32),
+            "desired_goal": ((HER_GOAL,), np.float32),
+        },
+        2,
+        capacity=n * T,
+        seed=0,
+    )
     for _ in range(n):
         ach = np.cumsum(rng.normal(scale=0.1, size=(T + 1, HER_GOAL)), 0).astype(np.float32)
         des = np.repeat(rng.normal(size=(1, HER_GOAL)).astype(np.float32), T + 1, 0)
-        buf.add_trajectory({"observation": rng.normal(size=(T + 1, 16)).astype(np.float32),
-                            "achieved_goal": ach, "desired_goal": des},
-                           rng.normal(size=(T + 1, 3)).astype(np.float32), np.arange(T + 1),
-                           rng.uniform(-1, 1, (T, 2)).astype(np.float32),
-                           np.zeros(T, np.float32), np.zeros(T, bool))
-    her = relabel.HERRelabeler(strategy="future", tolerance=0.05, failure_reward=-1.0,
-                               success_reward=0.0)
+        buf.add_trajectory(
+            {"observation": rng.normal(size=(T + 1, 16)).astype(np.float32), "achieved_goal": ach, "desired_goal": des},
+            rng.normal(size=(T + 1, 3)).astype(np.float32),
+            np.arange(T + 1),
+            rng.uniform(-1, 1, (T, 2)).astype(np.float32),
+            np.zeros(T, np.float32),
+            np.zeros(T, bool),
+        )
+    her = relabel.HERRelabeler(strategy="future", tolerance=0.05, failure_reward=-1.0, success_reward=0.0)
     return buf, her, (B_, L_), request.param
 
 
@@ -252,8 +276,7 @@ def _relabeled_case(benchmark, goal_buffer, relabeler, fn=None):
     benchmark.group = f"replay-relabeled-sample-{name}-{B_}x{L_}"
     buf.relabeler = {"her": her, "identity": _Identity(), None: None}[relabeler]
     try:
-        batch = benchmark(buf.sample, B_, L_, MODE) if fn is None else \
-            benchmark(fn, buf, B_, L_, MODE)
+        batch = benchmark(buf.sample, B_, L_, MODE) if fn is None else benchmark(fn, buf, B_, L_, MODE)
     finally:
         buf.relabeler = None
     assert batch.actions.shape == (B_, L_, 2)

@@ -5,6 +5,7 @@ baseline where there is one (Thompson sampling for the bandit) in the same proce
 prints one JSON summary line (first env steps / wall seconds at which the periodic
 evaluation met the target and a --confirm-episodes evaluation on fresh tasks agreed) and writes the learning curves with amago_fast.plotting.plot_run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,21 +48,45 @@ def main() -> None:
         tr.run(total_steps=min(tr.cfg.total_steps, tr.env_steps + tr.cfg.eval_every))
         ev = tr.last_eval
         val = ev.get(target_key.split("/", 1)[1])
-        print(json.dumps({"env_steps": tr.env_steps, "grad_steps": tr.grad_steps, "wall_s": round(tr.wall_s, 1),
-                          **{k: round(v, 4) if isinstance(v, float) else v for k, v in ev.items()}}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "env_steps": tr.env_steps,
+                    "grad_steps": tr.grad_steps,
+                    "wall_s": round(tr.wall_s, 1),
+                    **{k: round(v, 4) if isinstance(v, float) else v for k, v in ev.items()},
+                }
+            ),
+            flush=True,
+        )
         if hit is None and val is not None and val >= target:
             # confirm on many fresh tasks before claiming it (the periodic eval is small)
-            conf = evaluate(tr.agent, tr.cfg.env, tr.cfg.env_args, args.confirm_episodes, tr.cfg.eval_envs,
-                            seed=999_000 + tr.evals, sample=tr.cfg.eval_sample)
+            conf = evaluate(
+                tr.agent,
+                tr.cfg.env,
+                tr.cfg.env_args,
+                args.confirm_episodes,
+                tr.cfg.eval_envs,
+                seed=999_000 + tr.evals,
+                sample=tr.cfg.eval_sample,
+            )
             print(json.dumps({"confirm": conf}), flush=True)
             if conf[target_key.split("/", 1)[1]] >= target:
                 hit = {"env_steps": tr.env_steps, "wall_s": round(tr.wall_s, 1), "value": val, "confirm": conf}
                 break
     tr.checkpoint()
     tr.close()
-    summary = {"preset": args.preset, "target": f"{target_key} >= {target:.3f}", "reached": hit,
-               "baseline_thompson": baseline, "final_eval": tr.last_eval, "env_steps": tr.env_steps,
-               "grad_steps": tr.grad_steps, "wall_s": round(tr.wall_s, 1), "load_avg_end": os.getloadavg()}
+    summary = {
+        "preset": args.preset,
+        "target": f"{target_key} >= {target:.3f}",
+        "reached": hit,
+        "baseline_thompson": baseline,
+        "final_eval": tr.last_eval,
+        "env_steps": tr.env_steps,
+        "grad_steps": tr.grad_steps,
+        "wall_s": round(tr.wall_s, 1),
+        "load_avg_end": os.getloadavg(),
+    }
     print(json.dumps(summary), flush=True)
     Path(args.run_dir, "summary.json").write_text(json.dumps(summary, indent=1))
     try:

@@ -5,6 +5,7 @@ the process) or crash.
 
     python benchmarks/sanitize_fuzz.py --seconds 60
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,8 +25,7 @@ from amago_fast import _C, ReplayBuffer
 from amago_fast.replay import persist
 
 OK = (ValueError, TypeError, IndexError, RuntimeError, OverflowError, MemoryError, KeyError)
-SETTINGS = settings(max_examples=60, deadline=None, database=None,
-                    suppress_health_check=list(HealthCheck))
+SETTINGS = settings(max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 # small sizes mostly, plus values that overflow naive size arithmetic
 ints = st.one_of(st.integers(-3, 40), st.sampled_from([2**31, 2**32 + 1, 2**62, 2**63 - 1, -(2**63)]))
 DTYPES = [np.uint8, np.int32, np.int64, np.float32, np.float64, np.bool_]
@@ -61,8 +61,14 @@ def store_ops(draw):
     cap = draw(st.integers(1, 60))
     rows = cap + 1 + draw(st.integers(0, 40))
     pcap = draw(st.sampled_from([0, 0, draw(st.integers(1, 30))]))
-    return row_bytes, obs_like, cap, rows, pcap, draw(st.lists(st.tuples(st.integers(0, 12), st.data()),
-                                                               min_size=1, max_size=25))
+    return (
+        row_bytes,
+        obs_like,
+        cap,
+        rows,
+        pcap,
+        draw(st.lists(st.tuples(st.integers(0, 12), st.data()), min_size=1, max_size=25)),
+    )
 
 
 @SETTINGS
@@ -85,16 +91,26 @@ def fuzz_store(spec):
         if op <= 3:  # add: sometimes right-sized, sometimes not
             T = d(st.one_of(st.integers(1, 30), ints))
             ok = d(st.booleans())
-            arrs = [np.zeros(((T + 1 if o else T) if ok and 0 < T < 100 else d(st.integers(0, 5))) * rb, np.uint8)
-                    for o, rb in zip(obs_like, row_bytes)]
+            arrs = [
+                np.zeros(((T + 1 if o else T) if ok and 0 < T < 100 else d(st.integers(0, 5))) * rb, np.uint8)
+                for o, rb in zip(obs_like, row_bytes)
+            ]
             call(s.add, arrs, T, d(st.booleans()))
         elif op == 4:
             B, L = d(ints), d(ints)
             outs = [np.zeros(d(st.integers(0, 400)), np.uint8) for _ in row_bytes]
-            call(s.sample_into, B, L, d(st.sampled_from(["none", "both", "left", "right", "x"])),
-                 d(st.booleans()), outs, np.zeros(d(st.integers(0, 50)), np.bool_),
-                 np.zeros(d(st.integers(0, 5)), np.int64), np.zeros(d(st.integers(0, 5)), np.int64),
-                 d(st.integers(-1, 8)))
+            call(
+                s.sample_into,
+                B,
+                L,
+                d(st.sampled_from(["none", "both", "left", "right", "x"])),
+                d(st.booleans()),
+                outs,
+                np.zeros(d(st.integers(0, 50)), np.bool_),
+                np.zeros(d(st.integers(0, 5)), np.int64),
+                np.zeros(d(st.integers(0, 5)), np.int64),
+                d(st.integers(-1, 8)),
+            )
         elif op == 5:
             B = d(st.integers(-2, 50))
             call(s.draw, B, d(ints), "both", d(st.booleans()))
@@ -105,14 +121,28 @@ def fuzz_store(spec):
             L = d(st.integers(-1, 20))
             B = len(ids)
             outs = [np.zeros(max(B, 1) * (L + 1) * rb, np.uint8) for rb in row_bytes] if L > 0 else []
-            call(s.gather_into, np.array(ids, dtype=object), np.array(d(st.lists(ints, min_size=B, max_size=B)),
-                 dtype=object), L, outs, np.zeros(max(B, 1) * (L + 1), np.bool_), np.zeros(B, np.int64),
-                 np.zeros(B, np.int64), 2)
+            call(
+                s.gather_into,
+                np.array(ids, dtype=object),
+                np.array(d(st.lists(ints, min_size=B, max_size=B)), dtype=object),
+                L,
+                outs,
+                np.zeros(max(B, 1) * (L + 1), np.bool_),
+                np.zeros(B, np.int64),
+                np.zeros(B, np.int64),
+                2,
+            )
         elif op == 7:
             n = d(st.integers(0, 4))
-            call(s.restore, d(st.integers(-1, 2)), np.array([d(ints) for _ in range(n)], dtype=object),
-                 np.array([d(ints) for _ in range(n)], dtype=object),
-                 np.array([d(ints) for _ in range(n)], dtype=object), d(ints), d(ints))
+            call(
+                s.restore,
+                d(st.integers(-1, 2)),
+                np.array([d(ints) for _ in range(n)], dtype=object),
+                np.array([d(ints) for _ in range(n)], dtype=object),
+                np.array([d(ints) for _ in range(n)], dtype=object),
+                d(ints),
+                d(ints),
+            )
         elif op == 8:
             call(s.locate, d(ints))
             call(s.views, np.array(d(st.lists(st.integers(-1, 30), max_size=4)), np.int64))
@@ -135,8 +165,19 @@ def fuzz_store(spec):
                     (t["obs"] if name.startswith("obs/") else t)[name.split("/")[-1]] = a
                 trajs.append(t)
             outs = [np.zeros(B * (L + 1 if o else L) * rb, np.uint8) for o, rb in zip(obs_like, row_bytes)]
-            call(s.cut_into, trajs, L, "both", np.zeros(B, np.int64), None, outs,
-                 np.zeros(B * (L + 1), np.bool_), np.zeros(B, np.int64), np.zeros(B, np.int64), 2)
+            call(
+                s.cut_into,
+                trajs,
+                L,
+                "both",
+                np.zeros(B, np.int64),
+                None,
+                outs,
+                np.zeros(B * (L + 1), np.bool_),
+                np.zeros(B, np.int64),
+                np.zeros(B, np.int64),
+                2,
+            )
     fh.close()
 
 
@@ -157,21 +198,53 @@ def fuzz_relabel(data):
             rl2s[i] = np.zeros((T + 1, d(st.integers(1, 4))), np.float32)
             dones[i] = np.zeros(T, np.bool_)
     draws = np.zeros(tuple(d(st.lists(st.integers(0, 4), max_size=2))), np.float64) + d(
-        st.one_of(st.floats(-1, 2), st.just(float("nan"))))
+        st.one_of(st.floats(-1, 2), st.just(float("nan")))
+    )
     threads = d(st.sampled_from([-1, 0, 1, 2, 8]))
-    call(_C.relabel_her, goals, achieved, rl2s, dones, draws, d(ints), d(st.integers(-1, 4)),
-         d(st.floats(allow_nan=True)), d(st.floats(allow_nan=True)), 1.0, 0.0, d(st.booleans()), threads)
-    call(_C.relabel_multigoal, goals, achieved, rl2s, dones, draws, d(ints), d(ints),
-         d(st.integers(-1, 4)), d(st.floats(allow_nan=True)), threads)
+    call(
+        _C.relabel_her,
+        goals,
+        achieved,
+        rl2s,
+        dones,
+        draws,
+        d(ints),
+        d(st.integers(-1, 4)),
+        d(st.floats(allow_nan=True)),
+        d(st.floats(allow_nan=True)),
+        1.0,
+        0.0,
+        d(st.booleans()),
+        threads,
+    )
+    call(
+        _C.relabel_multigoal,
+        goals,
+        achieved,
+        rl2s,
+        dones,
+        draws,
+        d(ints),
+        d(ints),
+        d(st.integers(-1, 4)),
+        d(st.floats(allow_nan=True)),
+        threads,
+    )
 
 
 def _snapshot(root: Path) -> Path:
     rng = np.random.default_rng(0)
     buf = ReplayBuffer({"x": ((3,), np.float32)}, 2, capacity=300, protected_capacity=40)
     for i, T in enumerate([9, 30, 4, 17, 25]):
-        buf.add_trajectory({"x": rng.normal(size=(T + 1, 3)).astype(np.float32)},
-                           np.zeros((T + 1, 3), np.float32), np.arange(T + 1),
-                           np.zeros((T, 2), np.float32), np.zeros(T), np.zeros(T, bool), protected=i == 2)
+        buf.add_trajectory(
+            {"x": rng.normal(size=(T + 1, 3)).astype(np.float32)},
+            np.zeros((T + 1, 3), np.float32),
+            np.arange(T + 1),
+            np.zeros((T, 2), np.float32),
+            np.zeros(T),
+            np.zeros(T, bool),
+            protected=i == 2,
+        )
     buf.save(root / "orig")
     return root / "orig"
 
@@ -195,7 +268,7 @@ def fuzz_loader(data):
                 raw = raw[: d(st.integers(0, len(raw)))]
             elif kind == 2 and fn.endswith("index.npy") and len(raw) >= 128 + 8:
                 pos = 128 + 8 * d(st.integers(0, (len(raw) - 128) // 8 - 1))
-                raw[pos: pos + 8] = int(d(ints)).to_bytes(8, "little", signed=True)
+                raw[pos : pos + 8] = int(d(ints)).to_bytes(8, "little", signed=True)
             (snap / fn).write_bytes(bytes(raw))
             if kind == 2 or kind == 3:  # re-sign so the crafted values reach the checks
                 try:
@@ -205,6 +278,7 @@ def fuzz_loader(data):
                             b = (snap / name).read_bytes()
                             hs = 128 if len(b) >= 128 else 0
                             import zlib
+
                             meta["crc32"] = zlib.crc32(b[hs:])
                     if kind == 3:
                         m["next_id"] = d(ints)

@@ -3,6 +3,7 @@ group's fastest case and, where a case records ``transitions_per_call``, through
 
     python benchmarks/summarize.py benchmarks/results.json
 """
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,9 @@ def main(path: str) -> None:
         for c in sorted(cases, key=lambda c: c["stats"]["median"]):
             s, n = c["stats"], c.get("extra_info", {}).get("transitions_per_call")
             rate = f"{n / s['median']:.3g}" if n else ""
-            print(f"| {c['name']} | {s['median'] * 1e6:.1f} | {s['min'] * 1e6:.1f} | "
-                  f"{s['median'] / best:.2f} | {rate} |")
+            print(
+                f"| {c['name']} | {s['median'] * 1e6:.1f} | {s['min'] * 1e6:.1f} | {s['median'] / best:.2f} | {rate} |"
+            )
 
 
 if __name__ == "__main__":

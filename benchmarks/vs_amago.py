@@ -19,6 +19,7 @@ forwarding that gymnasium 1.x removed): point --amago-python at an interpreter o
 venv (default: $AMAGO_PYTHON, else this one). `throughput` needs no env and runs either way.
 Results: JSON to --out (written atomically) and a markdown table on stdout.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,14 +42,48 @@ from vs_amago_worker import Settings  # noqa: E402 - a sibling script, found thr
 # use reward_multiplier 100; T-Maze gamma 0.9999. Model sizes are CPU-sized except
 # `throughput`, which is AMAGO's default model (TformerTrajEncoder, FFTstepEncoder, heads).
 PRESETS: dict[str, dict[str, Any]] = {
-    "throughput": dict(task="throughput", d_model=256, n_heads=8, n_layers=3, d_ff=1024, tstep_hidden=512,
-                       tstep_dim=256, head_hidden=256, batch_size=24, max_seq_len=101, budget_s=60.0),
-    "tmaze": dict(task="tmaze", horizon=20, max_seq_len=22, reward_multiplier=100.0, gamma=0.9999,
-                  parallel_envs=8, steps_per_epoch_per_env=64, updates_per_epoch=64, eps_anneal_per_env=1_500,
-                  eval_steps_per_env=84, threshold=0.999, budget_s=600.0),
-    "dkd": dict(task="dkd", room_size=5, episode_length=20, meta_horizon=100, max_seq_len=101,
-                reward_multiplier=100.0, parallel_envs=8, steps_per_epoch_per_env=100, updates_per_epoch=50,
-                eps_anneal_per_env=2_000, eval_steps_per_env=100, threshold=6.0, budget_s=900.0),
+    "throughput": dict(
+        task="throughput",
+        d_model=256,
+        n_heads=8,
+        n_layers=3,
+        d_ff=1024,
+        tstep_hidden=512,
+        tstep_dim=256,
+        head_hidden=256,
+        batch_size=24,
+        max_seq_len=101,
+        budget_s=60.0,
+    ),
+    "tmaze": dict(
+        task="tmaze",
+        horizon=20,
+        max_seq_len=22,
+        reward_multiplier=100.0,
+        gamma=0.9999,
+        parallel_envs=8,
+        steps_per_epoch_per_env=64,
+        updates_per_epoch=64,
+        eps_anneal_per_env=1_500,
+        eval_steps_per_env=84,
+        threshold=0.999,
+        budget_s=600.0,
+    ),
+    "dkd": dict(
+        task="dkd",
+        room_size=5,
+        episode_length=20,
+        meta_horizon=100,
+        max_seq_len=101,
+        reward_multiplier=100.0,
+        parallel_envs=8,
+        steps_per_epoch_per_env=100,
+        updates_per_epoch=50,
+        eps_anneal_per_env=2_000,
+        eval_steps_per_env=100,
+        threshold=6.0,
+        budget_s=900.0,
+    ),
 }
 
 
@@ -84,14 +119,20 @@ def _read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def run_pair(s: Settings, pythons: dict[str, str], cores: dict[str, int], work: Path,
-             grace_s: float = 180.0) -> dict[str, dict]:
+def run_pair(
+    s: Settings, pythons: dict[str, str], cores: dict[str, int], work: Path, grace_s: float = 180.0
+) -> dict[str, dict]:
     """Both workers at once, each on its core; returns {system: {"final":..., "log": [...]}}."""
     work.mkdir(parents=True, exist_ok=True)
     settings_path = work / "settings.json"
     _write_json_atomic(settings_path, dataclasses.asdict(s))
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", WANDB_MODE="disabled",
-               TORCHDYNAMO_DISABLE=os.environ.get("TORCHDYNAMO_DISABLE", "1"))
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
+        WANDB_MODE="disabled",
+        TORCHDYNAMO_DISABLE=os.environ.get("TORCHDYNAMO_DISABLE", "1"),
+    )
     amago_src = os.environ.get("AMAGO_SRC")
     if amago_src:
         env["PYTHONPATH"] = os.pathsep.join([amago_src, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
@@ -101,10 +142,16 @@ def run_pair(s: Settings, pythons: dict[str, str], cores: dict[str, int], work: 
         out.unlink(missing_ok=True)
         core = cores[system]
         with open(work / f"{system}.stdout", "w") as log:  # the worker holds its own copy of the fd
-            procs[system] = (subprocess.Popen(
-                [pythons[system], str(HERE / "vs_amago_worker.py"), system, str(settings_path), str(out)],
-                env=env, stdout=log, stderr=subprocess.STDOUT,
-                preexec_fn=lambda core=core: os.sched_setaffinity(0, {core})), out)
+            procs[system] = (
+                subprocess.Popen(
+                    [pythons[system], str(HERE / "vs_amago_worker.py"), system, str(settings_path), str(out)],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    preexec_fn=lambda core=core: os.sched_setaffinity(0, {core}),
+                ),
+                out,
+            )
     deadline = time.monotonic() + s.budget_s + grace_s  # the workers stop themselves; this is a backstop
     results = {}
     try:
@@ -158,13 +205,16 @@ def summarize_learning(res: dict[str, dict], milestones: list[float] = ()) -> di
             env_steps_per_s=_ratio(f.get("env_steps"), f.get("collect_s")),
             steps_to_threshold=solved["env_steps"] if solved else None,
             wall_to_threshold=solved["train_wall_s"] if solved else None,
-            env_steps=f.get("env_steps"), updates=f.get("updates"), train_wall_s=f.get("train_wall_s"),
+            env_steps=f.get("env_steps"),
+            updates=f.get("updates"),
+            train_wall_s=f.get("train_wall_s"),
             best_eval_return=max((r["eval_return"] for r in log), default=None),
             milestones={str(m): (hit["env_steps"] if (hit := _first_at(log, m)) else None) for m in milestones},
         )
     a, b = row["fast"], row["amago"]
-    row["ratio_fast_over_amago"] = {k: _ratio(a[k], b[k]) for k in
-                                    ("updates_per_s", "env_steps_per_s", "steps_to_threshold", "wall_to_threshold")}
+    row["ratio_fast_over_amago"] = {
+        k: _ratio(a[k], b[k]) for k in ("updates_per_s", "env_steps_per_s", "steps_to_threshold", "wall_to_threshold")
+    }
     return row
 
 
@@ -182,29 +232,55 @@ def _fmt_ratio(x: Optional[float]) -> str:
 
 def learning_table(rows: list[dict], threshold: float) -> str:
     ms = list(rows[0]["amago"].get("milestones", {})) if rows else []
-    head = ["seed", "system", "updates/s", "env steps/s", *[f"env steps to return >= {m}" for m in ms],
-            f"env steps to threshold {threshold:g}", "train wall s to threshold", "env steps run", "best eval return"]
+    head = [
+        "seed",
+        "system",
+        "updates/s",
+        "env steps/s",
+        *[f"env steps to return >= {m}" for m in ms],
+        f"env steps to threshold {threshold:g}",
+        "train wall s to threshold",
+        "env steps run",
+        "best eval return",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         for system, name in (("amago", "AMAGO"), ("fast", "amago_fast")):
             x = r[system]
-            cells = [str(r["seed"]), name, _fmt(x["updates_per_s"]), _fmt(x["env_steps_per_s"], 0),
-                     *[_fmt(x["milestones"][m]) for m in ms], _fmt(x["steps_to_threshold"]),
-                     _fmt(x["wall_to_threshold"], 0), _fmt(x["env_steps"]), _fmt(x["best_eval_return"], 3)]
+            cells = [
+                str(r["seed"]),
+                name,
+                _fmt(x["updates_per_s"]),
+                _fmt(x["env_steps_per_s"], 0),
+                *[_fmt(x["milestones"][m]) for m in ms],
+                _fmt(x["steps_to_threshold"]),
+                _fmt(x["wall_to_threshold"], 0),
+                _fmt(x["env_steps"]),
+                _fmt(x["best_eval_return"], 3),
+            ]
             lines.append("| " + " | ".join(cells) + " |")
         q = r["ratio_fast_over_amago"]
-        cells = [str(r["seed"]), "**fast / AMAGO**", f"**{_fmt_ratio(q['updates_per_s'])}**",
-                 _fmt_ratio(q["env_steps_per_s"]),
-                 *[_fmt_ratio(_ratio(r["fast"]["milestones"][m], r["amago"]["milestones"][m])) for m in ms],
-                 _fmt_ratio(q["steps_to_threshold"]), _fmt_ratio(q["wall_to_threshold"]), "", ""]
+        cells = [
+            str(r["seed"]),
+            "**fast / AMAGO**",
+            f"**{_fmt_ratio(q['updates_per_s'])}**",
+            _fmt_ratio(q["env_steps_per_s"]),
+            *[_fmt_ratio(_ratio(r["fast"]["milestones"][m], r["amago"]["milestones"][m])) for m in ms],
+            _fmt_ratio(q["steps_to_threshold"]),
+            _fmt_ratio(q["wall_to_threshold"]),
+            "",
+            "",
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def throughput_table(r: dict) -> str:
-    return ("| system | updates/s |\n|---|---|\n"
-            f"| AMAGO | {_fmt(r['amago'])} |\n| amago_fast | {_fmt(r['fast'])} |\n"
-            f"| **fast / AMAGO** | **{_fmt_ratio(r['ratio_fast_over_amago'])}** |")
+    return (
+        "| system | updates/s |\n|---|---|\n"
+        f"| AMAGO | {_fmt(r['amago'])} |\n| amago_fast | {_fmt(r['fast'])} |\n"
+        f"| **fast / AMAGO** | **{_fmt_ratio(r['ratio_fast_over_amago'])}** |"
+    )
 
 
 def print_tables(report: dict) -> None:
@@ -257,8 +333,15 @@ def main(argv: Optional[list[str]] = None) -> dict:
     pythons = {"amago": args.amago_python, "fast": args.fast_python}
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="vs_amago_"))
     out_path = args.out or HERE / f"vs_amago_{args.mode}.json"
-    report: dict[str, Any] = dict(mode=args.mode, settings=dataclasses.asdict(base), date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                                  cpus=cpus, pythons=pythons, load_avg_start=os.getloadavg(), runs=[])
+    report: dict[str, Any] = dict(
+        mode=args.mode,
+        settings=dataclasses.asdict(base),
+        date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        cpus=cpus,
+        pythons=pythons,
+        load_avg_start=os.getloadavg(),
+        runs=[],
+    )
     seeds = [0] if args.mode == "throughput" else list(range(args.seeds))
     for seed in seeds:
         s = dataclasses.replace(base, seed=seed)

@@ -12,6 +12,7 @@ AMAGO runs its own `Experiment` loop (`learn()`), with hooks on `evaluate_val`,
 `_Stop` once the budget or the threshold is reached. Both systems act in AMAGO's own env
 classes (TMazeAltPassive, RoomKeyDoor): amago_fast gets them through `register_env`.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -97,9 +98,22 @@ class Settings:
     def check(self) -> Settings:
         if self.task not in ("tmaze", "dkd", "throughput"):
             raise ValueError(f"task must be 'tmaze', 'dkd' or 'throughput', got {self.task!r}")
-        for name in ("horizon", "room_size", "episode_length", "meta_horizon", "d_model", "n_heads",
-                     "n_layers", "d_ff", "max_seq_len", "batch_size", "parallel_envs",
-                     "steps_per_epoch_per_env", "updates_per_epoch", "eval_steps_per_env"):
+        for name in (
+            "horizon",
+            "room_size",
+            "episode_length",
+            "meta_horizon",
+            "d_model",
+            "n_heads",
+            "n_layers",
+            "d_ff",
+            "max_seq_len",
+            "batch_size",
+            "parallel_envs",
+            "steps_per_epoch_per_env",
+            "updates_per_epoch",
+            "eval_steps_per_env",
+        ):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.precision not in ("fp32", "bf16"):
@@ -107,8 +121,9 @@ class Settings:
         if self.budget_s <= 0:
             raise ValueError(f"budget_s must be > 0, got {self.budget_s}")
         if self.task != "throughput" and self.eval_steps_per_env < self.episode_steps:
-            raise ValueError(f"eval_steps_per_env={self.eval_steps_per_env} must cover one episode "
-                             f"({self.episode_steps} steps)")
+            raise ValueError(
+                f"eval_steps_per_env={self.eval_steps_per_env} must cover one episode ({self.episode_steps} steps)"
+            )
         return self
 
 
@@ -145,8 +160,9 @@ def _amago_env(s: Settings):
         return TMazeAltPassive(corridor_length=s.horizon, penalty=-1.0 / s.horizon)
     from amago.envs.builtin.toy_gym import RoomKeyDoor
 
-    return RoomKeyDoor(dark=True, size=s.room_size, max_episode_steps=s.episode_length,
-                       meta_rollout_horizon=s.meta_horizon)
+    return RoomKeyDoor(
+        dark=True, size=s.room_size, max_episode_steps=s.episode_length, meta_rollout_horizon=s.meta_horizon
+    )
 
 
 # ---------------------------------------------------------------------------- AMAGO side
@@ -157,16 +173,27 @@ def _amago_parts(s: Settings):
     from amago.nets.tstep_encoders import FFTstepEncoder
 
     # flash_attn is CUDA-only: AMAGO's CPU path is VanillaAttention
-    traj = partial(TformerTrajEncoder, d_model=s.d_model, n_heads=s.n_heads, d_ff=s.d_ff, n_layers=s.n_layers,
-                   dropout_ff=s.dropout, dropout_emb=s.dropout, attention_type=transformer.VanillaAttention)
+    traj = partial(
+        TformerTrajEncoder,
+        d_model=s.d_model,
+        n_heads=s.n_heads,
+        d_ff=s.d_ff,
+        n_layers=s.n_layers,
+        dropout_ff=s.dropout,
+        dropout_emb=s.dropout,
+        attention_type=transformer.VanillaAttention,
+    )
     # amago_fast's timestep encoder is Linear -> LeakyReLU -> Linear -> LayerNorm on raw
     # inputs: AMAGO's FFTstepEncoder with n_layers=1 (its default 2 adds a hidden
     # d_hidden x d_hidden layer) and no InputNorm (as its own T-Maze example)
-    tstep = partial(FFTstepEncoder, n_layers=1, d_hidden=s.tstep_hidden, d_output=s.tstep_dim,
-                    normalize_inputs=False)
-    agent = partial(amago.agent.Agent, reward_multiplier=s.reward_multiplier, gamma=s.gamma,
-                    actor_type=partial(actor_critic.Actor, d_hidden=s.head_hidden),
-                    critic_type=partial(actor_critic.NCritics, d_hidden=s.head_hidden))
+    tstep = partial(FFTstepEncoder, n_layers=1, d_hidden=s.tstep_hidden, d_output=s.tstep_dim, normalize_inputs=False)
+    agent = partial(
+        amago.agent.Agent,
+        reward_multiplier=s.reward_multiplier,
+        gamma=s.gamma,
+        actor_type=partial(actor_critic.Actor, d_hidden=s.head_hidden),
+        critic_type=partial(actor_critic.NCritics, d_hidden=s.head_hidden),
+    )
     return tstep, traj, agent
 
 
@@ -174,8 +201,10 @@ def run_amago(s: Settings, log: _Log) -> dict:
     import gymnasium
 
     if int(gymnasium.__version__.split(".")[0]) >= 1:
-        raise RuntimeError(f"AMAGO's env wrappers need gymnasium <= 0.29.1, this interpreter has "
-                           f"{gymnasium.__version__}: pass --amago-python from a venv with AMAGO's pins")
+        raise RuntimeError(
+            f"AMAGO's env wrappers need gymnasium <= 0.29.1, this interpreter has "
+            f"{gymnasium.__version__}: pass --amago-python from a venv with AMAGO's pins"
+        )
     import amago
     import torch
     from amago.envs import AMAGOEnv
@@ -185,27 +214,45 @@ def run_amago(s: Settings, log: _Log) -> dict:
     tstep, traj, agent = _amago_parts(s)
     name = "TMazePassive" if s.task == "tmaze" else "DarkKeyDoor"
     make_env = lambda: AMAGOEnv(env=_amago_env(s), env_name=name)
+
     class Explore(EpsilonGreedy):  # AMAGO checks issubclass, so no partial
         def __init__(self, amago_env):
             super().__init__(amago_env, eps_start=s.eps_start, eps_end=s.eps_end, steps_anneal=s.eps_anneal_per_env)
 
     tmp = tempfile.TemporaryDirectory(prefix="vs_amago_")
     exp = amago.Experiment(
-        run_name=f"vs_{s.task}_{s.seed}", ckpt_base_dir=tmp.name, max_seq_len=s.max_seq_len,
-        traj_save_len=s.episode_steps + 1, stagger_traj_file_lengths=False,
+        run_name=f"vs_{s.task}_{s.seed}",
+        ckpt_base_dir=tmp.name,
+        max_seq_len=s.max_seq_len,
+        traj_save_len=s.episode_steps + 1,
+        stagger_traj_file_lengths=False,
         dataset=DiskTrajDataset(dset_root=tmp.name, dset_name="vs", dset_max_size=500_000),
-        tstep_encoder_type=tstep, traj_encoder_type=traj, agent_type=agent,
-        make_train_env=make_env, make_val_env=make_env, parallel_actors=s.parallel_envs, env_mode="sync",
+        tstep_encoder_type=tstep,
+        traj_encoder_type=traj,
+        agent_type=agent,
+        make_train_env=make_env,
+        make_val_env=make_env,
+        parallel_actors=s.parallel_envs,
+        env_mode="sync",
         exploration_wrapper_type=Explore,
-        sample_actions_train=True, sample_actions_val=False,
-        epochs=10**9, train_timesteps_per_epoch=s.steps_per_epoch_per_env,
-        train_batches_per_epoch=s.updates_per_epoch, val_interval=1, val_timesteps_per_epoch=s.eval_steps_per_env,
-        batch_size=s.batch_size, learning_rate=s.lr, lr_warmup_steps=s.warmup, dloader_workers=0,
-        ckpt_interval=None, always_save_latest=False, log_to_wandb=False, verbose=False,
+        sample_actions_train=True,
+        sample_actions_val=False,
+        epochs=10**9,
+        train_timesteps_per_epoch=s.steps_per_epoch_per_env,
+        train_batches_per_epoch=s.updates_per_epoch,
+        val_interval=1,
+        val_timesteps_per_epoch=s.eval_steps_per_env,
+        batch_size=s.batch_size,
+        learning_rate=s.lr,
+        lr_warmup_steps=s.warmup,
+        dloader_workers=0,
+        ckpt_interval=None,
+        always_save_latest=False,
+        log_to_wandb=False,
+        verbose=False,
     )
     exp.start()
-    st = dict(env_steps=0, updates=0, eval_s=0.0, collect_s=0.0, learn_s=0.0, learn_from=None, last=None,
-              solved=None)
+    st = dict(env_steps=0, updates=0, eval_s=0.0, collect_s=0.0, learn_s=0.0, learn_from=None, last=None, solved=None)
     t0 = time.perf_counter()
 
     def end_learn_phase():
@@ -214,8 +261,13 @@ def run_amago(s: Settings, log: _Log) -> dict:
         if st["learn_from"] is not None:
             st["learn_s"] += time.perf_counter() - st["learn_from"]
             st["learn_from"] = None
-    orig_eval, orig_collect, orig_train, orig_metrics = (exp.evaluate_val, exp.collect_new_training_data,
-                                                         exp.train_step, exp.policy_metrics)
+
+    orig_eval, orig_collect, orig_train, orig_metrics = (
+        exp.evaluate_val,
+        exp.collect_new_training_data,
+        exp.train_step,
+        exp.policy_metrics,
+    )
 
     def metrics(returns, specials):
         out = orig_metrics(returns, specials)
@@ -229,8 +281,13 @@ def run_amago(s: Settings, log: _Log) -> dict:
         st["eval_s"] += time.perf_counter() - te
         ret = float(st["last"]["Average Total Return (Across All Env Names)"])
         wall = time.perf_counter() - t0
-        rec = dict(env_steps=st["env_steps"], updates=st["updates"], wall_s=round(wall, 2),
-                   train_wall_s=round(wall - st["eval_s"], 2), eval_return=ret)
+        rec = dict(
+            env_steps=st["env_steps"],
+            updates=st["updates"],
+            wall_s=round(wall, 2),
+            train_wall_s=round(wall - st["eval_s"], 2),
+            eval_return=ret,
+        )
         log.write(rec)
         if st["env_steps"] > 0 and ret >= s.threshold:
             st["solved"] = rec
@@ -266,9 +323,16 @@ def run_amago(s: Settings, log: _Log) -> dict:
     del exp
     torch.cuda.empty_cache()
     tmp.cleanup()
-    return dict(env_steps=st["env_steps"], updates=st["updates"], wall_s=round(wall, 2),
-                train_wall_s=round(wall - st["eval_s"], 2), collect_s=round(st["collect_s"], 2),
-                learn_s=round(st["learn_s"], 2), eval_s=round(st["eval_s"], 2), solved=st["solved"])
+    return dict(
+        env_steps=st["env_steps"],
+        updates=st["updates"],
+        wall_s=round(wall, 2),
+        train_wall_s=round(wall - st["eval_s"], 2),
+        collect_s=round(st["collect_s"], 2),
+        learn_s=round(st["learn_s"], 2),
+        eval_s=round(st["eval_s"], 2),
+        solved=st["solved"],
+    )
 
 
 def throughput_amago(s: Settings, log: _Log) -> dict:
@@ -282,18 +346,30 @@ def throughput_amago(s: Settings, log: _Log) -> dict:
     A, L = s.num_actions, s.max_seq_len
     obs_space = gym.spaces.Dict({"observation": gym.spaces.Box(-np.inf, np.inf, (s.obs_dim,), np.float32)})
     rl2_space = gym.spaces.Box(-np.inf, np.inf, (1 + A,), np.float32)
-    agent = agent_t(obs_space=obs_space, rl2_space=rl2_space, action_space=gym.spaces.Discrete(A),
-                    max_seq_len=L, tstep_encoder_type=tstep, traj_encoder_type=traj)
+    agent = agent_t(
+        obs_space=obs_space,
+        rl2_space=rl2_space,
+        action_space=gym.spaces.Discrete(A),
+        max_seq_len=L,
+        tstep_encoder_type=tstep,
+        traj_encoder_type=traj,
+    )
     opt = torch.optim.AdamW(agent.trainable_params, lr=s.lr, weight_decay=1e-3)
     sched = amago.utils.get_constant_schedule_with_warmup(optimizer=opt, num_warmup_steps=s.warmup)
     batches = [_random_arrays(s, i) for i in range(4)]
-    batches = [Batch(obs={"observation": torch.from_numpy(b["obs"])}, rl2s=torch.from_numpy(b["rl2s"]),
-                     rews=torch.from_numpy(b["rews"])[..., None], dones=torch.from_numpy(b["dones"])[..., None].float(),
-                     actions=torch.from_numpy(b["actions"]), time_idxs=torch.from_numpy(b["time_idxs"])[..., None])
-               for b in batches]
+    batches = [
+        Batch(
+            obs={"observation": torch.from_numpy(b["obs"])},
+            rl2s=torch.from_numpy(b["rl2s"]),
+            rews=torch.from_numpy(b["rews"])[..., None],
+            dones=torch.from_numpy(b["dones"])[..., None].float(),
+            actions=torch.from_numpy(b["actions"]),
+            time_idxs=torch.from_numpy(b["time_idxs"])[..., None],
+        )
+        for b in batches
+    ]
     agent.train()
-    cast = (partial(torch.autocast, "cpu", dtype=torch.bfloat16) if s.precision == "bf16"
-            else contextlib.nullcontext)
+    cast = partial(torch.autocast, "cpu", dtype=torch.bfloat16) if s.precision == "bf16" else contextlib.nullcontext
 
     def step(i):  # Experiment.train_step without accelerate (one process, no accumulation)
         opt.zero_grad()
@@ -313,18 +389,44 @@ def _fast_configs(s: Settings, env_name: str, env_args: dict):
     from amago_fast.agent import AgentConfig
     from amago_fast.trainer import TrainerConfig
 
-    acfg = AgentConfig(d_model=s.d_model, n_heads=s.n_heads, n_layers=s.n_layers, d_ff=s.d_ff,
-                       tstep_hidden=s.tstep_hidden, tstep_dim=s.tstep_dim, head_hidden=s.head_hidden,
-                       max_seq_len=s.max_seq_len, max_time=max(1024, s.max_seq_len), dropout=s.dropout,
-                       lr=s.lr, warmup=s.warmup, reward_multiplier=s.reward_multiplier, policy_gamma=s.gamma)
-    tcfg = TrainerConfig(env=env_name, env_args=env_args, num_envs=s.parallel_envs,
-                         collect_steps=s.steps_per_epoch_per_env, grad_steps_per_round=s.updates_per_epoch,
-                         learning_starts=0, batch_size=s.batch_size, seq_len=s.max_seq_len - 1,
-                         context_from_env=False, eps_start=s.eps_start, eps_end=s.eps_end,
-                         eps_anneal_steps=s.eps_anneal_per_env * s.parallel_envs,
-                         eval_every=s.steps_per_epoch_per_env * s.parallel_envs, eval_episodes=s.eval_episodes,
-                         eval_envs=s.parallel_envs, eval_sample=False, checkpoint_every=0, seed=s.seed,
-                         torch_threads=1, progress=False)
+    acfg = AgentConfig(
+        d_model=s.d_model,
+        n_heads=s.n_heads,
+        n_layers=s.n_layers,
+        d_ff=s.d_ff,
+        tstep_hidden=s.tstep_hidden,
+        tstep_dim=s.tstep_dim,
+        head_hidden=s.head_hidden,
+        max_seq_len=s.max_seq_len,
+        max_time=max(1024, s.max_seq_len),
+        dropout=s.dropout,
+        lr=s.lr,
+        warmup=s.warmup,
+        reward_multiplier=s.reward_multiplier,
+        policy_gamma=s.gamma,
+    )
+    tcfg = TrainerConfig(
+        env=env_name,
+        env_args=env_args,
+        num_envs=s.parallel_envs,
+        collect_steps=s.steps_per_epoch_per_env,
+        grad_steps_per_round=s.updates_per_epoch,
+        learning_starts=0,
+        batch_size=s.batch_size,
+        seq_len=s.max_seq_len - 1,
+        context_from_env=False,
+        eps_start=s.eps_start,
+        eps_end=s.eps_end,
+        eps_anneal_steps=s.eps_anneal_per_env * s.parallel_envs,
+        eval_every=s.steps_per_epoch_per_env * s.parallel_envs,
+        eval_episodes=s.eval_episodes,
+        eval_envs=s.parallel_envs,
+        eval_sample=False,
+        checkpoint_every=0,
+        seed=s.seed,
+        torch_threads=1,
+        progress=False,
+    )
     return tcfg, acfg
 
 
@@ -349,6 +451,7 @@ def run_fast(s: Settings, log: _Log) -> dict:
             out = method(*a, **kw)
             st[key] += time.perf_counter() - te
             return out
+
         return wrapped
 
     tr.evaluate = timed(tr.evaluate, "eval_s")
@@ -361,8 +464,13 @@ def run_fast(s: Settings, log: _Log) -> dict:
         tr.run(total_steps=tr.env_steps + per_round)
         wall = time.perf_counter() - t0
         ret = float(tr.last_eval["return_mean"])
-        rec = dict(env_steps=tr.env_steps, updates=tr.grad_steps, wall_s=round(wall, 2),
-                   train_wall_s=round(wall - st["eval_s"], 2), eval_return=ret)
+        rec = dict(
+            env_steps=tr.env_steps,
+            updates=tr.grad_steps,
+            wall_s=round(wall, 2),
+            train_wall_s=round(wall - st["eval_s"], 2),
+            eval_return=ret,
+        )
         log.write(rec)
         if ret >= s.threshold:
             solved = rec
@@ -370,9 +478,16 @@ def run_fast(s: Settings, log: _Log) -> dict:
     wall = time.perf_counter() - t0
     tr.close()
     tmp.cleanup()
-    return dict(env_steps=tr.env_steps, updates=tr.grad_steps, wall_s=round(wall, 2),
-                train_wall_s=round(wall - st["eval_s"], 2), collect_s=round(st["collect_s"], 2),
-                learn_s=round(st["learn_s"], 2), eval_s=round(st["eval_s"], 2), solved=solved)
+    return dict(
+        env_steps=tr.env_steps,
+        updates=tr.grad_steps,
+        wall_s=round(wall, 2),
+        train_wall_s=round(wall - st["eval_s"], 2),
+        collect_s=round(st["collect_s"], 2),
+        learn_s=round(st["learn_s"], 2),
+        eval_s=round(st["eval_s"], 2),
+        solved=solved,
+    )
 
 
 def throughput_fast(s: Settings, log: _Log) -> dict:
@@ -403,12 +518,19 @@ def _random_arrays(s: Settings, seed: int) -> dict[str, Any]:
     B, L, A = s.batch_size, s.max_seq_len, s.num_actions
     act = np.eye(A, dtype=np.float32)[rng.integers(A, size=(B, L - 1))]
     rews = rng.normal(size=(B, L - 1)).astype(np.float32)
-    rl2s = np.concatenate([np.concatenate([np.zeros((B, 1, 1)), rews[..., None]], 1),
-                           np.concatenate([np.zeros((B, 1, A)), act], 1)], -1).astype(np.float32)
+    rl2s = np.concatenate(
+        [np.concatenate([np.zeros((B, 1, 1)), rews[..., None]], 1), np.concatenate([np.zeros((B, 1, A)), act], 1)], -1
+    ).astype(np.float32)
     dones = np.zeros((B, L - 1), bool)
     dones[:, -1] = rng.random(B) < 0.3
-    return dict(obs=rng.normal(size=(B, L, s.obs_dim)).astype(np.float32), rl2s=rl2s, rews=rews, dones=dones,
-                actions=act, time_idxs=np.tile(np.arange(L, dtype=np.int64), (B, 1)))
+    return dict(
+        obs=rng.normal(size=(B, L, s.obs_dim)).astype(np.float32),
+        rl2s=rl2s,
+        rews=rews,
+        dones=dones,
+        actions=act,
+        time_idxs=np.tile(np.arange(L, dtype=np.int64), (B, 1)),
+    )
 
 
 def _time_updates(step, s: Settings, log: _Log, warmup_updates: int = 3) -> dict:
@@ -443,11 +565,19 @@ def main(argv: Optional[list[str]] = None) -> None:
     _seed(s.seed)
     log = _Log(out_path)
     t0 = time.perf_counter()
-    fn = {("amago", True): throughput_amago, ("fast", True): throughput_fast,
-          ("amago", False): run_amago, ("fast", False): run_fast}[(system, s.task == "throughput")]
+    fn = {
+        ("amago", True): throughput_amago,
+        ("fast", True): throughput_fast,
+        ("amago", False): run_amago,
+        ("fast", False): run_fast,
+    }[(system, s.task == "throughput")]
     out = fn(s, log)
-    out.update(system=system, total_s=round(time.perf_counter() - t0, 2), cpus=sorted(os.sched_getaffinity(0)),
-               torch_threads=torch.get_num_threads())
+    out.update(
+        system=system,
+        total_s=round(time.perf_counter() - t0, 2),
+        cpus=sorted(os.sched_getaffinity(0)),
+        torch_threads=torch.get_num_threads(),
+    )
     log.write({"final": out})
 
 

@@ -16,6 +16,7 @@ over whole sampled windows, masked on padding.
     python examples/cue_memory_dqn.py --steps 400 --corridor 16  # 100% success, ~15 s on 1 CPU core
     python examples/cue_memory_dqn.py --steps 50 --corridor 4    # smoke test (seconds)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -192,9 +193,7 @@ def main(argv=None) -> float:
     device = torch.device(cfg.device)
     envs = [CueMemoryEnv(cfg.corridor) for _ in range(cfg.num_envs)]
     ep_len = cfg.corridor + 1  # transitions per episode
-    buffer = ReplayBuffer.from_spaces(
-        envs[0].observation_space, envs[0].action_space, capacity=200_000, seed=cfg.seed
-    )
+    buffer = ReplayBuffer.from_spaces(envs[0].observation_space, envs[0].action_space, capacity=200_000, seed=cfg.seed)
     qnet = QNet(2, 2, ep_len + 1, cfg).to(device)
     target = QNet(2, 2, ep_len + 1, cfg).to(device)
     target.load_state_dict(qnet.state_dict())
@@ -216,8 +215,11 @@ def main(argv=None) -> float:
                 tp.lerp_(p, cfg.target_tau)
         loss = loss_t.item()
         if (step + 1) % max(1, cfg.steps // 10) == 0:
-            print(f"step {step + 1:>6}  td_loss {loss:.4f}  buffer {buffer.num_timesteps} steps  "
-                  f"{time.time() - start:.1f}s", flush=True)
+            print(
+                f"step {step + 1:>6}  td_loss {loss:.4f}  buffer {buffer.num_timesteps} steps  "
+                f"{time.time() - start:.1f}s",
+                flush=True,
+            )
     evals = run_episodes([CueMemoryEnv(cfg.corridor) for _ in range(64)], qnet, 0.0, rng, device)
     success = float(np.mean([t["rews"].sum() for t in evals]))
     print(f"success_rate {success:.3f}  final_td_loss {loss:.4f}  wall {time.time() - start:.1f}s")

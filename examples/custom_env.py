@@ -1,7 +1,8 @@
 """Train amago_fast on your own gymnasium env, then act with the trained policy.
 
-    python examples/custom_env.py [RUN_DIR] [TOTAL_STEPS]      # CI: a few hundred steps
+python examples/custom_env.py [RUN_DIR] [TOTAL_STEPS]      # CI: a few hundred steps
 """
+
 import sys
 
 import gymnasium as gym
@@ -12,6 +13,7 @@ import amago_fast as af
 
 class Cue(gym.Env):
     """The first observation shows a side (-1 or +1); answer it at step 4 to get reward 1."""
+
     observation_space, action_space = gym.spaces.Box(-1, 1, (1,), np.float32), gym.spaces.Discrete(2)
     max_episode_steps = 4  # an episode limit the trainer can read (sizes the agent's context)
 

@@ -1,4 +1,5 @@
 """Helpers shared by the attention kernels: the visibility mask and launch settings."""
+
 from __future__ import annotations
 
 import contextlib
@@ -50,9 +51,13 @@ def last_dim_contiguous(t: torch.Tensor) -> torch.Tensor:
 
 @triton.jit
 def _visible(
-    q_pos, k_pos, valid,  # (M, 1) positions, (1, N) positions, (M, N) or broadcastable bool
-    win_left, win_right,
-    HAS_LEFT: tl.constexpr, HAS_RIGHT: tl.constexpr,
+    q_pos,
+    k_pos,
+    valid,  # (M, 1) positions, (1, N) positions, (M, N) or broadcastable bool
+    win_left,
+    win_right,
+    HAS_LEFT: tl.constexpr,
+    HAS_RIGHT: tl.constexpr,
 ):
     """flash-attn window rule on absolute positions: q_pos - left <= k_pos <= q_pos + right."""
     if HAS_RIGHT:

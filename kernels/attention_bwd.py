@@ -5,6 +5,7 @@ Probabilities are recomputed block by block, p = exp2(s - lse). Two kernels, no 
 that can see it; one program per query block accumulates dq over its key band. A small
 pre-pass computes delta = rowsum(out * dout), the softmax-gradient correction term.
 """
+
 from __future__ import annotations
 
 from typing import Tuple
@@ -38,9 +39,19 @@ _KEY = ["LQ_BUCKET", "LK_BUCKET", "HEAD_DIM", "HAS_LEFT", "HAS_RIGHT", "DOT_PREC
 
 @triton.jit
 def _bwd_delta(
-    Out, DO, Delta,  # Delta: (B, H, LQ) fp32
-    stride_ob, stride_om, stride_oh, stride_db, stride_dm, stride_dh,
-    H, LQ, HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr,
+    Out,
+    DO,
+    Delta,  # Delta: (B, H, LQ) fp32
+    stride_ob,
+    stride_om,
+    stride_oh,
+    stride_db,
+    stride_dm,
+    stride_dh,
+    H,
+    LQ,
+    HEAD_DIM: tl.constexpr,
+    BLOCK_M: tl.constexpr,
 ):
     pid_m = tl.program_id(0)
     pid_bh = tl.program_id(1)
@@ -49,18 +60,43 @@ def _bwd_delta(
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_d = tl.arange(0, HEAD_DIM)
     mask = offs_m[:, None] < LQ
-    o = tl.load(Out + b * stride_ob + h * stride_oh + offs_m[:, None] * stride_om + offs_d[None, :], mask=mask, other=0.0)
-    do = tl.load(DO + b * stride_db + h * stride_dh + offs_m[:, None] * stride_dm + offs_d[None, :], mask=mask, other=0.0)
+    o = tl.load(
+        Out + b * stride_ob + h * stride_oh + offs_m[:, None] * stride_om + offs_d[None, :], mask=mask, other=0.0
+    )
+    do = tl.load(
+        DO + b * stride_db + h * stride_dh + offs_m[:, None] * stride_dm + offs_d[None, :], mask=mask, other=0.0
+    )
     delta = tl.sum(o.to(tl.float32) * do.to(tl.float32), 1)
     tl.store(Delta + pid_bh * LQ + offs_m, delta, mask=offs_m < LQ)
 
 
 @triton.jit
 def _dkdv_blocks(
-    dk, dv, k, v, offs_n, q_base, do_base, lse_base, delta_base, stride_qm, stride_dm, lo, hi,
-    LQ, LK, shift, qk_scale, win_left, win_right,
-    HEAD_DIM: tl.constexpr, HAS_LEFT: tl.constexpr, HAS_RIGHT: tl.constexpr,
-    DOT_PREC: tl.constexpr, BLOCK_M: tl.constexpr, MASKED: tl.constexpr,
+    dk,
+    dv,
+    k,
+    v,
+    offs_n,
+    q_base,
+    do_base,
+    lse_base,
+    delta_base,
+    stride_qm,
+    stride_dm,
+    lo,
+    hi,
+    LQ,
+    LK,
+    shift,
+    qk_scale,
+    win_left,
+    win_right,
+    HEAD_DIM: tl.constexpr,
+    HAS_LEFT: tl.constexpr,
+    HAS_RIGHT: tl.constexpr,
+    DOT_PREC: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    MASKED: tl.constexpr,
 ):
     """Accumulate dk, dv of one key block over query blocks [lo, hi) (transposed scores)."""
     offs_d = tl.arange(0, HEAD_DIM)
@@ -81,9 +117,15 @@ def _dkdv_blocks(
         s_t = tl.dot(k, tl.trans(q), input_precision=DOT_PREC) * qk_scale  # (BLOCK_N, BLOCK_M)
         p_t = tl.math.exp2(s_t - lse[None, :])
         if MASKED:
-            vis = _visible(offs_m[None, :] + shift, offs_n[:, None],
-                           (offs_n[:, None] < LK) & (offs_m[None, :] < LQ),
-                           win_left, win_right, HAS_LEFT, HAS_RIGHT)
+            vis = _visible(
+                offs_m[None, :] + shift,
+                offs_n[:, None],
+                (offs_n[:, None] < LK) & (offs_m[None, :] < LQ),
+                win_left,
+                win_right,
+                HAS_LEFT,
+                HAS_RIGHT,
+            )
             p_t = tl.where(vis, p_t, 0.0)
         dv += tl.dot(p_t.to(do.dtype), do, input_precision=DOT_PREC)
         dp_t = tl.dot(v, tl.trans(do), input_precision=DOT_PREC)  # (BLOCK_N, BLOCK_M)
@@ -94,10 +136,30 @@ def _dkdv_blocks(
 
 @triton.jit
 def _dq_blocks(
-    dq, q, do, lse, delta, offs_m, k_base, v_base, stride_kn, stride_vn, lo, hi,
-    LQ, LK, shift, qk_scale, win_left, win_right,
-    HEAD_DIM: tl.constexpr, HAS_LEFT: tl.constexpr, HAS_RIGHT: tl.constexpr,
-    DOT_PREC: tl.constexpr, BLOCK_N: tl.constexpr, MASKED: tl.constexpr,
+    dq,
+    q,
+    do,
+    lse,
+    delta,
+    offs_m,
+    k_base,
+    v_base,
+    stride_kn,
+    stride_vn,
+    lo,
+    hi,
+    LQ,
+    LK,
+    shift,
+    qk_scale,
+    win_left,
+    win_right,
+    HEAD_DIM: tl.constexpr,
+    HAS_LEFT: tl.constexpr,
+    HAS_RIGHT: tl.constexpr,
+    DOT_PREC: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    MASKED: tl.constexpr,
 ):
     """Accumulate dq of one query block over key blocks [lo, hi)."""
     offs_d = tl.arange(0, HEAD_DIM)
@@ -115,9 +177,15 @@ def _dq_blocks(
         # Rows past LQ carry lse = +inf, so p is 0 there even without the mask.
         p = tl.math.exp2(s - lse[:, None])
         if MASKED:
-            vis = _visible((offs_m + shift)[:, None], offs_n[None, :],
-                           (offs_n[None, :] < LK) & (offs_m[:, None] < LQ),
-                           win_left, win_right, HAS_LEFT, HAS_RIGHT)
+            vis = _visible(
+                (offs_m + shift)[:, None],
+                offs_n[None, :],
+                (offs_n[None, :] < LK) & (offs_m[:, None] < LQ),
+                win_left,
+                win_right,
+                HAS_LEFT,
+                HAS_RIGHT,
+            )
             p = tl.where(vis, p, 0.0)
         dp = tl.dot(do, tl.trans(v), input_precision=DOT_PREC)
         ds = p * (dp - delta[:, None])
@@ -128,13 +196,47 @@ def _dq_blocks(
 @triton.autotune(configs=_CONFIGS, prune_configs_by={"early_config_prune": _PRUNE}, key=_KEY)
 @triton.jit
 def _bwd_dkdv(
-    Q, K, V, DO, Lse, Delta, DK, DV,
-    stride_qb, stride_qm, stride_qh, stride_kb, stride_kn, stride_kh,
-    stride_vb, stride_vn, stride_vh, stride_db, stride_dm, stride_dh,
-    stride_dkb, stride_dkn, stride_dkh, stride_dvb, stride_dvn, stride_dvh,
-    H, LQ, LK, qk_scale, sm_scale, win_left, win_right, LQ_BUCKET, LK_BUCKET,
-    HEAD_DIM: tl.constexpr, HAS_LEFT: tl.constexpr, HAS_RIGHT: tl.constexpr,
-    DOT_PREC: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+    Q,
+    K,
+    V,
+    DO,
+    Lse,
+    Delta,
+    DK,
+    DV,
+    stride_qb,
+    stride_qm,
+    stride_qh,
+    stride_kb,
+    stride_kn,
+    stride_kh,
+    stride_vb,
+    stride_vn,
+    stride_vh,
+    stride_db,
+    stride_dm,
+    stride_dh,
+    stride_dkb,
+    stride_dkn,
+    stride_dkh,
+    stride_dvb,
+    stride_dvn,
+    stride_dvh,
+    H,
+    LQ,
+    LK,
+    qk_scale,
+    sm_scale,
+    win_left,
+    win_right,
+    LQ_BUCKET,
+    LK_BUCKET,
+    HEAD_DIM: tl.constexpr,
+    HAS_LEFT: tl.constexpr,
+    HAS_RIGHT: tl.constexpr,
+    DOT_PREC: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
 ):
     pid_n = tl.program_id(0)
     pid_bh = tl.program_id(1)
@@ -143,8 +245,12 @@ def _bwd_dkdv(
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     offs_d = tl.arange(0, HEAD_DIM)
     kv_mask = offs_n[:, None] < LK
-    k = tl.load(K + b * stride_kb + h * stride_kh + offs_n[:, None] * stride_kn + offs_d[None, :], mask=kv_mask, other=0.0)
-    v = tl.load(V + b * stride_vb + h * stride_vh + offs_n[:, None] * stride_vn + offs_d[None, :], mask=kv_mask, other=0.0)
+    k = tl.load(
+        K + b * stride_kb + h * stride_kh + offs_n[:, None] * stride_kn + offs_d[None, :], mask=kv_mask, other=0.0
+    )
+    v = tl.load(
+        V + b * stride_vb + h * stride_vh + offs_n[:, None] * stride_vn + offs_d[None, :], mask=kv_mask, other=0.0
+    )
     q_base = Q + b * stride_qb + h * stride_qh
     do_base = DO + b * stride_db + h * stride_dh
 
@@ -174,33 +280,141 @@ def _bwd_dkdv(
 
     dk = tl.zeros([BLOCK_N, HEAD_DIM], dtype=tl.float32)
     dv = tl.zeros([BLOCK_N, HEAD_DIM], dtype=tl.float32)
-    dk, dv = _dkdv_blocks(dk, dv, k, v, offs_n, q_base, do_base, Lse + pid_bh * LQ, Delta + pid_bh * LQ,
-                          stride_qm, stride_dm, lo, a_end, LQ, LK, shift, qk_scale, win_left, win_right,
-                          HEAD_DIM, HAS_LEFT, HAS_RIGHT, DOT_PREC, BLOCK_M, True)
-    dk, dv = _dkdv_blocks(dk, dv, k, v, offs_n, q_base, do_base, Lse + pid_bh * LQ, Delta + pid_bh * LQ,
-                          stride_qm, stride_dm, a_end, b_end, LQ, LK, shift, qk_scale, win_left, win_right,
-                          HEAD_DIM, HAS_LEFT, HAS_RIGHT, DOT_PREC, BLOCK_M, False)
-    dk, dv = _dkdv_blocks(dk, dv, k, v, offs_n, q_base, do_base, Lse + pid_bh * LQ, Delta + pid_bh * LQ,
-                          stride_qm, stride_dm, b_end, hi, LQ, LK, shift, qk_scale, win_left, win_right,
-                          HEAD_DIM, HAS_LEFT, HAS_RIGHT, DOT_PREC, BLOCK_M, True)
+    dk, dv = _dkdv_blocks(
+        dk,
+        dv,
+        k,
+        v,
+        offs_n,
+        q_base,
+        do_base,
+        Lse + pid_bh * LQ,
+        Delta + pid_bh * LQ,
+        stride_qm,
+        stride_dm,
+        lo,
+        a_end,
+        LQ,
+        LK,
+        shift,
+        qk_scale,
+        win_left,
+        win_right,
+        HEAD_DIM,
+        HAS_LEFT,
+        HAS_RIGHT,
+        DOT_PREC,
+        BLOCK_M,
+        True,
+    )
+    dk, dv = _dkdv_blocks(
+        dk,
+        dv,
+        k,
+        v,
+        offs_n,
+        q_base,
+        do_base,
+        Lse + pid_bh * LQ,
+        Delta + pid_bh * LQ,
+        stride_qm,
+        stride_dm,
+        a_end,
+        b_end,
+        LQ,
+        LK,
+        shift,
+        qk_scale,
+        win_left,
+        win_right,
+        HEAD_DIM,
+        HAS_LEFT,
+        HAS_RIGHT,
+        DOT_PREC,
+        BLOCK_M,
+        False,
+    )
+    dk, dv = _dkdv_blocks(
+        dk,
+        dv,
+        k,
+        v,
+        offs_n,
+        q_base,
+        do_base,
+        Lse + pid_bh * LQ,
+        Delta + pid_bh * LQ,
+        stride_qm,
+        stride_dm,
+        b_end,
+        hi,
+        LQ,
+        LK,
+        shift,
+        qk_scale,
+        win_left,
+        win_right,
+        HEAD_DIM,
+        HAS_LEFT,
+        HAS_RIGHT,
+        DOT_PREC,
+        BLOCK_M,
+        True,
+    )
 
     out_mask = offs_n[:, None] < LK
-    tl.store(DK + b * stride_dkb + h * stride_dkh + offs_n[:, None] * stride_dkn + offs_d[None, :],
-             (dk * sm_scale).to(DK.dtype.element_ty), mask=out_mask)
-    tl.store(DV + b * stride_dvb + h * stride_dvh + offs_n[:, None] * stride_dvn + offs_d[None, :],
-             dv.to(DV.dtype.element_ty), mask=out_mask)
+    tl.store(
+        DK + b * stride_dkb + h * stride_dkh + offs_n[:, None] * stride_dkn + offs_d[None, :],
+        (dk * sm_scale).to(DK.dtype.element_ty),
+        mask=out_mask,
+    )
+    tl.store(
+        DV + b * stride_dvb + h * stride_dvh + offs_n[:, None] * stride_dvn + offs_d[None, :],
+        dv.to(DV.dtype.element_ty),
+        mask=out_mask,
+    )
 
 
 @triton.autotune(configs=_CONFIGS, prune_configs_by={"early_config_prune": _PRUNE}, key=_KEY)
 @triton.jit
 def _bwd_dq(
-    Q, K, V, DO, Lse, Delta, DQ,
-    stride_qb, stride_qm, stride_qh, stride_kb, stride_kn, stride_kh,
-    stride_vb, stride_vn, stride_vh, stride_db, stride_dm, stride_dh,
-    stride_dqb, stride_dqm, stride_dqh,
-    H, LQ, LK, qk_scale, sm_scale, win_left, win_right, LQ_BUCKET, LK_BUCKET,
-    HEAD_DIM: tl.constexpr, HAS_LEFT: tl.constexpr, HAS_RIGHT: tl.constexpr,
-    DOT_PREC: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+    Q,
+    K,
+    V,
+    DO,
+    Lse,
+    Delta,
+    DQ,
+    stride_qb,
+    stride_qm,
+    stride_qh,
+    stride_kb,
+    stride_kn,
+    stride_kh,
+    stride_vb,
+    stride_vn,
+    stride_vh,
+    stride_db,
+    stride_dm,
+    stride_dh,
+    stride_dqb,
+    stride_dqm,
+    stride_dqh,
+    H,
+    LQ,
+    LK,
+    qk_scale,
+    sm_scale,
+    win_left,
+    win_right,
+    LQ_BUCKET,
+    LK_BUCKET,
+    HEAD_DIM: tl.constexpr,
+    HAS_LEFT: tl.constexpr,
+    HAS_RIGHT: tl.constexpr,
+    DOT_PREC: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
 ):
     pid_m = tl.program_id(0)
     pid_bh = tl.program_id(1)
@@ -209,8 +423,12 @@ def _bwd_dq(
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_d = tl.arange(0, HEAD_DIM)
     q_mask = offs_m[:, None] < LQ
-    q = tl.load(Q + b * stride_qb + h * stride_qh + offs_m[:, None] * stride_qm + offs_d[None, :], mask=q_mask, other=0.0)
-    do = tl.load(DO + b * stride_db + h * stride_dh + offs_m[:, None] * stride_dm + offs_d[None, :], mask=q_mask, other=0.0)
+    q = tl.load(
+        Q + b * stride_qb + h * stride_qh + offs_m[:, None] * stride_qm + offs_d[None, :], mask=q_mask, other=0.0
+    )
+    do = tl.load(
+        DO + b * stride_db + h * stride_dh + offs_m[:, None] * stride_dm + offs_d[None, :], mask=q_mask, other=0.0
+    )
     lse = tl.load(Lse + pid_bh * LQ + offs_m, mask=offs_m < LQ, other=float("inf"))
     delta = tl.load(Delta + pid_bh * LQ + offs_m, mask=offs_m < LQ, other=0.0)
     k_base = K + b * stride_kb + h * stride_kh
@@ -239,18 +457,90 @@ def _bwd_dq(
     b_end = tl.maximum(a_end, tl.minimum(full_hi, hi))
 
     dq = tl.zeros([BLOCK_M, HEAD_DIM], dtype=tl.float32)
-    dq = _dq_blocks(dq, q, do, lse, delta, offs_m, k_base, v_base, stride_kn, stride_vn, lo, a_end,
-                    LQ, LK, shift, qk_scale, win_left, win_right,
-                    HEAD_DIM, HAS_LEFT, HAS_RIGHT, DOT_PREC, BLOCK_N, True)
-    dq = _dq_blocks(dq, q, do, lse, delta, offs_m, k_base, v_base, stride_kn, stride_vn, a_end, b_end,
-                    LQ, LK, shift, qk_scale, win_left, win_right,
-                    HEAD_DIM, HAS_LEFT, HAS_RIGHT, DOT_PREC, BLOCK_N, False)
-    dq = _dq_blocks(dq, q, do, lse, delta, offs_m, k_base, v_base, stride_kn, stride_vn, b_end, hi,
-                    LQ, LK, shift, qk_scale, win_left, win_right,
-                    HEAD_DIM, HAS_LEFT, HAS_RIGHT, DOT_PREC, BLOCK_N, True)
+    dq = _dq_blocks(
+        dq,
+        q,
+        do,
+        lse,
+        delta,
+        offs_m,
+        k_base,
+        v_base,
+        stride_kn,
+        stride_vn,
+        lo,
+        a_end,
+        LQ,
+        LK,
+        shift,
+        qk_scale,
+        win_left,
+        win_right,
+        HEAD_DIM,
+        HAS_LEFT,
+        HAS_RIGHT,
+        DOT_PREC,
+        BLOCK_N,
+        True,
+    )
+    dq = _dq_blocks(
+        dq,
+        q,
+        do,
+        lse,
+        delta,
+        offs_m,
+        k_base,
+        v_base,
+        stride_kn,
+        stride_vn,
+        a_end,
+        b_end,
+        LQ,
+        LK,
+        shift,
+        qk_scale,
+        win_left,
+        win_right,
+        HEAD_DIM,
+        HAS_LEFT,
+        HAS_RIGHT,
+        DOT_PREC,
+        BLOCK_N,
+        False,
+    )
+    dq = _dq_blocks(
+        dq,
+        q,
+        do,
+        lse,
+        delta,
+        offs_m,
+        k_base,
+        v_base,
+        stride_kn,
+        stride_vn,
+        b_end,
+        hi,
+        LQ,
+        LK,
+        shift,
+        qk_scale,
+        win_left,
+        win_right,
+        HEAD_DIM,
+        HAS_LEFT,
+        HAS_RIGHT,
+        DOT_PREC,
+        BLOCK_N,
+        True,
+    )
 
-    tl.store(DQ + b * stride_dqb + h * stride_dqh + offs_m[:, None] * stride_dqm + offs_d[None, :],
-             (dq * sm_scale).to(DQ.dtype.element_ty), mask=q_mask)
+    tl.store(
+        DQ + b * stride_dqb + h * stride_dqh + offs_m[:, None] * stride_dqm + offs_d[None, :],
+        (dq * sm_scale).to(DQ.dtype.element_ty),
+        mask=q_mask,
+    )
 
 
 def attention_backward(
@@ -277,22 +567,82 @@ def attention_backward(
     buckets = (triton.next_power_of_2(lq), triton.next_power_of_2(lk))
     common = dict(HEAD_DIM=dim, HAS_LEFT=has_left, HAS_RIGHT=has_right, DOT_PREC=dot_precision(q.dtype))
     strides_in = (
-        q.stride(0), q.stride(1), q.stride(2), k.stride(0), k.stride(1), k.stride(2),
-        v.stride(0), v.stride(1), v.stride(2), do.stride(0), do.stride(1), do.stride(2),
+        q.stride(0),
+        q.stride(1),
+        q.stride(2),
+        k.stride(0),
+        k.stride(1),
+        k.stride(2),
+        v.stride(0),
+        v.stride(1),
+        v.stride(2),
+        do.stride(0),
+        do.stride(1),
+        do.stride(2),
     )
     with device_guard(q):
         delta_block = 64
         _bwd_delta[(triton.cdiv(lq, delta_block), batch * heads)](
-            out, do, delta, out.stride(0), out.stride(1), out.stride(2),
-            do.stride(0), do.stride(1), do.stride(2), heads, lq, HEAD_DIM=dim, BLOCK_M=delta_block,
+            out,
+            do,
+            delta,
+            out.stride(0),
+            out.stride(1),
+            out.stride(2),
+            do.stride(0),
+            do.stride(1),
+            do.stride(2),
+            heads,
+            lq,
+            HEAD_DIM=dim,
+            BLOCK_M=delta_block,
         )
         _bwd_dkdv[lambda meta: (triton.cdiv(lk, meta["BLOCK_N"]), batch * heads)](
-            q, k, v, do, lse, delta, dk, dv, *strides_in,
-            dk.stride(0), dk.stride(1), dk.stride(2), dv.stride(0), dv.stride(1), dv.stride(2),
-            heads, lq, lk, scale * LOG2E, scale, left, right, *buckets, **common,
+            q,
+            k,
+            v,
+            do,
+            lse,
+            delta,
+            dk,
+            dv,
+            *strides_in,
+            dk.stride(0),
+            dk.stride(1),
+            dk.stride(2),
+            dv.stride(0),
+            dv.stride(1),
+            dv.stride(2),
+            heads,
+            lq,
+            lk,
+            scale * LOG2E,
+            scale,
+            left,
+            right,
+            *buckets,
+            **common,
         )
         _bwd_dq[lambda meta: (triton.cdiv(lq, meta["BLOCK_M"]), batch * heads)](
-            q, k, v, do, lse, delta, dq, *strides_in, dq.stride(0), dq.stride(1), dq.stride(2),
-            heads, lq, lk, scale * LOG2E, scale, left, right, *buckets, **common,
+            q,
+            k,
+            v,
+            do,
+            lse,
+            delta,
+            dq,
+            *strides_in,
+            dq.stride(0),
+            dq.stride(1),
+            dq.stride(2),
+            heads,
+            lq,
+            lk,
+            scale * LOG2E,
+            scale,
+            left,
+            right,
+            *buckets,
+            **common,
         )
     return dq, dk, dv

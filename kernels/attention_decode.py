@@ -9,6 +9,7 @@ Key positions (the only thing the masks need) come from the slot index: a linear
 holds token j in slot j; a ring cache of size LMAX holds in slot j the most recent token
 congruent to j modulo LMAX, i.e. position n - LMAX + ((j - n) mod LMAX), n the row length.
 """
+
 from __future__ import annotations
 
 from typing import Optional, Tuple
@@ -31,11 +32,36 @@ from ._common import (
 
 @triton.jit
 def _decode_split(
-    Q, K, V, SeqlensK, PartO, PartLse,  # PartO: (B, H, LQ, S, D) fp32; PartLse: (B, H, LQ, S)
-    stride_qb, stride_qm, stride_qh, stride_kb, stride_kn, stride_kh, stride_vb, stride_vn, stride_vh,
-    H, LQ, LMAX, CHUNK, NUM_SPLITS, qk_scale, win_left, win_right,
-    HEAD_DIM: tl.constexpr, HAS_LEFT: tl.constexpr, HAS_RIGHT: tl.constexpr, RING: tl.constexpr,
-    DOT_PREC: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+    Q,
+    K,
+    V,
+    SeqlensK,
+    PartO,
+    PartLse,  # PartO: (B, H, LQ, S, D) fp32; PartLse: (B, H, LQ, S)
+    stride_qb,
+    stride_qm,
+    stride_qh,
+    stride_kb,
+    stride_kn,
+    stride_kh,
+    stride_vb,
+    stride_vn,
+    stride_vh,
+    H,
+    LQ,
+    LMAX,
+    CHUNK,
+    NUM_SPLITS,
+    qk_scale,
+    win_left,
+    win_right,
+    HEAD_DIM: tl.constexpr,
+    HAS_LEFT: tl.constexpr,
+    HAS_RIGHT: tl.constexpr,
+    RING: tl.constexpr,
+    DOT_PREC: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
 ):
     split = tl.program_id(0)
     pid_bh = tl.program_id(1)
@@ -45,8 +71,11 @@ def _decode_split(
     n = tl.load(SeqlensK + b).to(tl.int32)  # tokens written to this row, new ones included
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_d = tl.arange(0, HEAD_DIM)
-    q = tl.load(Q + b * stride_qb + h * stride_qh + offs_m[:, None] * stride_qm + offs_d[None, :],
-                mask=offs_m[:, None] < LQ, other=0.0)  # (BLOCK_M, D)
+    q = tl.load(
+        Q + b * stride_qb + h * stride_qh + offs_m[:, None] * stride_qm + offs_d[None, :],
+        mask=offs_m[:, None] < LQ,
+        other=0.0,
+    )  # (BLOCK_M, D)
     q_pos = n - LQ + offs_m  # queries are the last LQ tokens of the row
 
     lo = split * CHUNK
@@ -69,8 +98,7 @@ def _decode_split(
             k_pos = n - LMAX + ((offs_n - n) % LMAX + LMAX) % LMAX
         else:
             k_pos = offs_n
-        vis = _visible(q_pos[:, None], k_pos[None, :], offs_n[None, :] < hi,
-                       win_left, win_right, HAS_LEFT, HAS_RIGHT)
+        vis = _visible(q_pos[:, None], k_pos[None, :], offs_n[None, :] < hi, win_left, win_right, HAS_LEFT, HAS_RIGHT)
         s = tl.where(vis, s, float("-inf"))
         m_new = tl.maximum(m_i, tl.max(s, 1))
         m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
@@ -91,8 +119,17 @@ def _decode_split(
 
 @triton.jit
 def _decode_combine(
-    PartO, PartLse, Out, stride_ob, stride_om, stride_oh,
-    H, LQ, NUM_SPLITS, HEAD_DIM: tl.constexpr, BLOCK_S: tl.constexpr,
+    PartO,
+    PartLse,
+    Out,
+    stride_ob,
+    stride_om,
+    stride_oh,
+    H,
+    LQ,
+    NUM_SPLITS,
+    HEAD_DIM: tl.constexpr,
+    BLOCK_S: tl.constexpr,
 ):
     """Merge the per-chunk results of one (batch, head, query): weights 2^(lse_s - max)."""
     pid_bh = tl.program_id(0)
@@ -106,8 +143,9 @@ def _decode_combine(
     m_max = tl.max(lse, 0)
     m_safe = tl.where(m_max == float("-inf"), 0.0, m_max)
     w = tl.math.exp2(lse - m_safe)  # (BLOCK_S,), 0 for empty chunks
-    o = tl.load(PartO + (row + offs_s[:, None]) * HEAD_DIM + offs_d[None, :],
-                mask=offs_s[:, None] < NUM_SPLITS, other=0.0)
+    o = tl.load(
+        PartO + (row + offs_s[:, None]) * HEAD_DIM + offs_d[None, :], mask=offs_s[:, None] < NUM_SPLITS, other=0.0
+    )
     total = tl.sum(w, 0)
     out = tl.sum(o * w[:, None], 0) / tl.where(total > 0.0, total, 1.0)  # zeros if nothing seen
     tl.store(Out + b * stride_ob + h * stride_oh + m * stride_om + offs_d, out.to(Out.dtype.element_ty))
@@ -115,10 +153,28 @@ def _decode_combine(
 
 @triton.jit
 def _append_kv(
-    KNew, VNew, KCache, VCache, SeqlensOld,  # new tokens (B, LNEW, H, D) -> caches (B, LMAX, H, D)
-    stride_nb, stride_nm, stride_nh, stride_wb, stride_wm, stride_wh,
-    stride_kb, stride_kn, stride_kh, stride_vb, stride_vn, stride_vh,
-    H, LMAX, RING: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_H: tl.constexpr,
+    KNew,
+    VNew,
+    KCache,
+    VCache,
+    SeqlensOld,  # new tokens (B, LNEW, H, D) -> caches (B, LMAX, H, D)
+    stride_nb,
+    stride_nm,
+    stride_nh,
+    stride_wb,
+    stride_wm,
+    stride_wh,
+    stride_kb,
+    stride_kn,
+    stride_kh,
+    stride_vb,
+    stride_vn,
+    stride_vh,
+    H,
+    LMAX,
+    RING: tl.constexpr,
+    HEAD_DIM: tl.constexpr,
+    BLOCK_H: tl.constexpr,
 ):
     """One program per (row, new token): write its H x D keys and values at their slot."""
     b = tl.program_id(0).to(tl.int64)
@@ -148,11 +204,28 @@ def append_kv(
     batch, lnew, heads, dim = k.shape
     with device_guard(k):
         _append_kv[(batch, lnew)](
-            k, v, k_cache, v_cache, seqlens_old,
-            k.stride(0), k.stride(1), k.stride(2), v.stride(0), v.stride(1), v.stride(2),
-            k_cache.stride(0), k_cache.stride(1), k_cache.stride(2),
-            v_cache.stride(0), v_cache.stride(1), v_cache.stride(2),
-            heads, k_cache.shape[1], RING=ring, HEAD_DIM=dim, BLOCK_H=max(2, triton.next_power_of_2(heads)),
+            k,
+            v,
+            k_cache,
+            v_cache,
+            seqlens_old,
+            k.stride(0),
+            k.stride(1),
+            k.stride(2),
+            v.stride(0),
+            v.stride(1),
+            v.stride(2),
+            k_cache.stride(0),
+            k_cache.stride(1),
+            k_cache.stride(2),
+            v_cache.stride(0),
+            v_cache.stride(1),
+            v_cache.stride(2),
+            heads,
+            k_cache.shape[1],
+            RING=ring,
+            HEAD_DIM=dim,
+            BLOCK_H=max(2, triton.next_power_of_2(heads)),
         )
 
 
@@ -195,17 +268,50 @@ def attention_decode(
     left, right, has_left, has_right = window_flags(causal, window)
     with device_guard(q):
         _decode_split[(splits, batch * heads, m_blocks)](
-            q, k_cache, v_cache, seqlens_k, part_o, part_lse,
-            q.stride(0), q.stride(1), q.stride(2), k_cache.stride(0), k_cache.stride(1), k_cache.stride(2),
-            v_cache.stride(0), v_cache.stride(1), v_cache.stride(2),
-            heads, lq, lmax, chunk, splits, scale * LOG2E, left, right,
-            HEAD_DIM=dim, HAS_LEFT=has_left, HAS_RIGHT=has_right, RING=ring,
-            DOT_PREC=dot_precision(q.dtype), BLOCK_M=block_m, BLOCK_N=block_n,
+            q,
+            k_cache,
+            v_cache,
+            seqlens_k,
+            part_o,
+            part_lse,
+            q.stride(0),
+            q.stride(1),
+            q.stride(2),
+            k_cache.stride(0),
+            k_cache.stride(1),
+            k_cache.stride(2),
+            v_cache.stride(0),
+            v_cache.stride(1),
+            v_cache.stride(2),
+            heads,
+            lq,
+            lmax,
+            chunk,
+            splits,
+            scale * LOG2E,
+            left,
+            right,
+            HEAD_DIM=dim,
+            HAS_LEFT=has_left,
+            HAS_RIGHT=has_right,
+            RING=ring,
+            DOT_PREC=dot_precision(q.dtype),
+            BLOCK_M=block_m,
+            BLOCK_N=block_n,
             num_warps=8 if q.dtype == torch.float32 else 4,  # fp32 FMA dots spill with 4 warps at D=128
             num_stages=1 if interpreting() else 3,
         )
         _decode_combine[(batch * heads, lq)](
-            part_o, part_lse, out, out.stride(0), out.stride(1), out.stride(2),
-            heads, lq, splits, HEAD_DIM=dim, BLOCK_S=max(2, triton.next_power_of_2(splits)),
+            part_o,
+            part_lse,
+            out,
+            out.stride(0),
+            out.stride(1),
+            out.stride(2),
+            heads,
+            lq,
+            splits,
+            HEAD_DIM=dim,
+            BLOCK_S=max(2, triton.next_power_of_2(splits)),
         )
     return out

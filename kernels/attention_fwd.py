@@ -5,6 +5,7 @@ Each program owns BLOCK_M queries of one (batch, head) and walks only the key bl
 causal/window band can touch. It writes the output and the row log-sum-exp (base 2),
 which the backward pass uses to recompute probabilities.
 """
+
 from __future__ import annotations
 
 from typing import Tuple
@@ -37,10 +38,27 @@ _CONFIGS, _PRUNE = tuning_space(_TILES, 32, 16)
 
 @triton.jit
 def _fwd_blocks(
-    acc, l_i, m_i, q, q_pos, k_base, v_base, stride_kn, stride_vn, lo, hi,
-    LK, qk_scale, win_left, win_right,
-    HEAD_DIM: tl.constexpr, HAS_LEFT: tl.constexpr, HAS_RIGHT: tl.constexpr,
-    DOT_PREC: tl.constexpr, BLOCK_N: tl.constexpr, MASKED: tl.constexpr,
+    acc,
+    l_i,
+    m_i,
+    q,
+    q_pos,
+    k_base,
+    v_base,
+    stride_kn,
+    stride_vn,
+    lo,
+    hi,
+    LK,
+    qk_scale,
+    win_left,
+    win_right,
+    HEAD_DIM: tl.constexpr,
+    HAS_LEFT: tl.constexpr,
+    HAS_RIGHT: tl.constexpr,
+    DOT_PREC: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    MASKED: tl.constexpr,
 ):
     """Online-softmax update over key blocks [lo, hi); MASKED=False only for interior blocks."""
     offs_d = tl.arange(0, HEAD_DIM)
@@ -56,8 +74,9 @@ def _fwd_blocks(
             v = tl.load(v_ptrs)
         s = tl.dot(q, tl.trans(k), input_precision=DOT_PREC) * qk_scale  # (BLOCK_M, BLOCK_N), base 2
         if MASKED:
-            vis = _visible(q_pos[:, None], offs_n[None, :], offs_n[None, :] < LK,
-                           win_left, win_right, HAS_LEFT, HAS_RIGHT)
+            vis = _visible(
+                q_pos[:, None], offs_n[None, :], offs_n[None, :] < LK, win_left, win_right, HAS_LEFT, HAS_RIGHT
+            )
             s = tl.where(vis, s, float("-inf"))
             m_new = tl.maximum(m_i, tl.max(s, 1))
             # A row with nothing visible yet keeps m = -inf; subtract 0 instead to avoid NaN.
@@ -80,14 +99,37 @@ _KEY = ["LQ_BUCKET", "LK_BUCKET", "HEAD_DIM", "HAS_LEFT", "HAS_RIGHT", "DOT_PREC
 @triton.autotune(configs=_CONFIGS, prune_configs_by={"early_config_prune": _PRUNE}, key=_KEY)
 @triton.jit
 def _attn_fwd(
-    Q, K, V, Out, Lse,  # Lse: (B, H, LQ) fp32, base-2 log-sum-exp
-    stride_qb, stride_qm, stride_qh,
-    stride_kb, stride_kn, stride_kh,
-    stride_vb, stride_vn, stride_vh,
-    stride_ob, stride_om, stride_oh,
-    H, LQ, LK, qk_scale, win_left, win_right, LQ_BUCKET, LK_BUCKET,
-    HEAD_DIM: tl.constexpr, HAS_LEFT: tl.constexpr, HAS_RIGHT: tl.constexpr,
-    DOT_PREC: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+    Q,
+    K,
+    V,
+    Out,
+    Lse,  # Lse: (B, H, LQ) fp32, base-2 log-sum-exp
+    stride_qb,
+    stride_qm,
+    stride_qh,
+    stride_kb,
+    stride_kn,
+    stride_kh,
+    stride_vb,
+    stride_vn,
+    stride_vh,
+    stride_ob,
+    stride_om,
+    stride_oh,
+    H,
+    LQ,
+    LK,
+    qk_scale,
+    win_left,
+    win_right,
+    LQ_BUCKET,
+    LK_BUCKET,
+    HEAD_DIM: tl.constexpr,
+    HAS_LEFT: tl.constexpr,
+    HAS_RIGHT: tl.constexpr,
+    DOT_PREC: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
 ):
     pid_m = tl.program_id(0)
     pid_bh = tl.program_id(1)
@@ -128,15 +170,75 @@ def _attn_fwd(
     m_i = tl.full([BLOCK_M], float("-inf"), dtype=tl.float32)
     l_i = tl.zeros([BLOCK_M], dtype=tl.float32)
     acc = tl.zeros([BLOCK_M, HEAD_DIM], dtype=tl.float32)
-    acc, l_i, m_i = _fwd_blocks(acc, l_i, m_i, q, q_pos, k_base, v_base, stride_kn, stride_vn, lo, a_end,
-                                LK, qk_scale, win_left, win_right, HEAD_DIM, HAS_LEFT, HAS_RIGHT,
-                                DOT_PREC, BLOCK_N, True)
-    acc, l_i, m_i = _fwd_blocks(acc, l_i, m_i, q, q_pos, k_base, v_base, stride_kn, stride_vn, a_end, b_end,
-                                LK, qk_scale, win_left, win_right, HEAD_DIM, HAS_LEFT, HAS_RIGHT,
-                                DOT_PREC, BLOCK_N, False)
-    acc, l_i, m_i = _fwd_blocks(acc, l_i, m_i, q, q_pos, k_base, v_base, stride_kn, stride_vn, b_end, hi,
-                                LK, qk_scale, win_left, win_right, HEAD_DIM, HAS_LEFT, HAS_RIGHT,
-                                DOT_PREC, BLOCK_N, True)
+    acc, l_i, m_i = _fwd_blocks(
+        acc,
+        l_i,
+        m_i,
+        q,
+        q_pos,
+        k_base,
+        v_base,
+        stride_kn,
+        stride_vn,
+        lo,
+        a_end,
+        LK,
+        qk_scale,
+        win_left,
+        win_right,
+        HEAD_DIM,
+        HAS_LEFT,
+        HAS_RIGHT,
+        DOT_PREC,
+        BLOCK_N,
+        True,
+    )
+    acc, l_i, m_i = _fwd_blocks(
+        acc,
+        l_i,
+        m_i,
+        q,
+        q_pos,
+        k_base,
+        v_base,
+        stride_kn,
+        stride_vn,
+        a_end,
+        b_end,
+        LK,
+        qk_scale,
+        win_left,
+        win_right,
+        HEAD_DIM,
+        HAS_LEFT,
+        HAS_RIGHT,
+        DOT_PREC,
+        BLOCK_N,
+        False,
+    )
+    acc, l_i, m_i = _fwd_blocks(
+        acc,
+        l_i,
+        m_i,
+        q,
+        q_pos,
+        k_base,
+        v_base,
+        stride_kn,
+        stride_vn,
+        b_end,
+        hi,
+        LK,
+        qk_scale,
+        win_left,
+        win_right,
+        HEAD_DIM,
+        HAS_LEFT,
+        HAS_RIGHT,
+        DOT_PREC,
+        BLOCK_N,
+        True,
+    )
 
     has_key = l_i > 0.0
     acc = acc / tl.where(has_key, l_i, 1.0)[:, None]
@@ -170,12 +272,34 @@ def attention_forward(
 
     with device_guard(q):
         _attn_fwd[grid](
-            q, k, v, out, lse,
-            q.stride(0), q.stride(1), q.stride(2),
-            k.stride(0), k.stride(1), k.stride(2),
-            v.stride(0), v.stride(1), v.stride(2),
-            out.stride(0), out.stride(1), out.stride(2),
-            heads, lq, lk, scale * LOG2E, left, right, triton.next_power_of_2(lq), triton.next_power_of_2(lk),
-            HEAD_DIM=dim, HAS_LEFT=has_left, HAS_RIGHT=has_right, DOT_PREC=dot_precision(q.dtype),
+            q,
+            k,
+            v,
+            out,
+            lse,
+            q.stride(0),
+            q.stride(1),
+            q.stride(2),
+            k.stride(0),
+            k.stride(1),
+            k.stride(2),
+            v.stride(0),
+            v.stride(1),
+            v.stride(2),
+            out.stride(0),
+            out.stride(1),
+            out.stride(2),
+            heads,
+            lq,
+            lk,
+            scale * LOG2E,
+            left,
+            right,
+            triton.next_power_of_2(lq),
+            triton.next_power_of_2(lk),
+            HEAD_DIM=dim,
+            HAS_LEFT=has_left,
+            HAS_RIGHT=has_right,
+            DOT_PREC=dot_precision(q.dtype),
         )
     return out, lse

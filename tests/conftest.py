@@ -9,6 +9,7 @@ TRITON_INTERPRET yourself to override.
 Tests marked `gpu` are collected everywhere (the default `pytest` runs them on a machine
 with CUDA) and skipped, with the reason, where there is none.
 """
+
 from __future__ import annotations
 
 import os

@@ -9,6 +9,7 @@
 - a block whose info string says `fragment` (```python fragment) is part of something
   larger: Python fragments must still compile, commands in bash fragments must still parse.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,7 +34,7 @@ def blocks(page: Path) -> list[tuple[str, bool, str, int]]:
     for m in FENCE.finditer(text):
         words = m.group(1).split()
         lang = words[0] if words else ""
-        out.append((lang, "fragment" in words[1:], m.group(2), text[:m.start()].count("\n") + 1))
+        out.append((lang, "fragment" in words[1:], m.group(2), text[: m.start()].count("\n") + 1))
     return out
 
 
@@ -52,13 +53,15 @@ PY_PAGES = [p for p in PAGES if any(lang == "python" and not frag for lang, frag
 
 @pytest.mark.parametrize("page", PY_PAGES, ids=_ids(PY_PAGES))
 def test_python_blocks_run(page, tmp_path):
-    parts = [f"# --- {page.name}:{line}\n{body}" for lang, frag, body, line in blocks(page)
-             if lang == "python" and not frag]
+    parts = [
+        f"# --- {page.name}:{line}\n{body}" for lang, frag, body, line in blocks(page) if lang == "python" and not frag
+    ]
     script = tmp_path / "page.py"
     script.write_text("\n".join(parts))
     env = dict(os.environ, OMP_NUM_THREADS="1", MPLBACKEND="Agg")
-    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, env=env,
-                       timeout=600)
+    r = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600
+    )
     assert r.returncode == 0, f"{page.name}: its python blocks fail as written:\n{r.stderr[-3000:]}"
 
 
@@ -76,10 +79,10 @@ def _cli_commands(body: str) -> list[list[str]]:
         words = shlex.split(line, comments=True)
         for i, w in enumerate(words):
             if w == "amago-fast":
-                cmds.append(words[i + 1:])
+                cmds.append(words[i + 1 :])
                 break
             if w == "amago_fast" and i > 0 and words[i - 1] == "-m":
-                cmds.append(words[i + 1:])
+                cmds.append(words[i + 1 :])
                 break
     return cmds
 

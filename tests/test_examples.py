@@ -1,4 +1,5 @@
 """The examples run end to end (tiny settings in CI; learning checks marked slow)."""
+
 from __future__ import annotations
 
 import re
@@ -13,7 +14,10 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "cue_memory_dqn.py"
 
 def _run(*args: str, timeout: int) -> tuple[str, float]:
     out = subprocess.run(
-        [sys.executable, str(EXAMPLE), *args], capture_output=True, text=True, timeout=timeout,
+        [sys.executable, str(EXAMPLE), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         env={"OMP_NUM_THREADS": "1", **__import__("os").environ},
     )
     assert out.returncode == 0, out.stderr[-3000:]
@@ -38,9 +42,14 @@ CUSTOM_ENV = EXAMPLE.parent / "custom_env.py"
 
 
 def _run_custom_env(tmp_path, steps: int, timeout: int) -> str:
-    out = subprocess.run([sys.executable, str(CUSTOM_ENV), str(tmp_path / "run"), str(steps)], capture_output=True,
-                         text=True, timeout=timeout, cwd=tmp_path,
-                         env={"OMP_NUM_THREADS": "1", **__import__("os").environ})
+    out = subprocess.run(
+        [sys.executable, str(CUSTOM_ENV), str(tmp_path / "run"), str(steps)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=tmp_path,
+        env={"OMP_NUM_THREADS": "1", **__import__("os").environ},
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "one episode with load_policy: success" in out.stdout, out.stdout
     assert (tmp_path / "run" / "metrics.jsonl").exists()

@@ -1,4 +1,5 @@
 """MetricsLogger / read_metrics: JSONL records, crash tolerance, optional backends."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -14,14 +15,31 @@ from amago_fast.logging import MetricsLogger, read_metrics, series
 
 def test_records_are_json_lines_flushed_immediately(tmp_path):
     log = MetricsLogger(tmp_path / "run")
-    log.log({"env_steps": np.int64(10), "grad_steps": 2, "wall_s": np.float32(1.5),
-             "train/loss": torch.tensor(0.25), "eval/success_rate": np.array(1.0),
-             "flag": True, "name": "x", "hist": np.arange(3)})
+    log.log(
+        {
+            "env_steps": np.int64(10),
+            "grad_steps": 2,
+            "wall_s": np.float32(1.5),
+            "train/loss": torch.tensor(0.25),
+            "eval/success_rate": np.array(1.0),
+            "flag": True,
+            "name": "x",
+            "hist": np.arange(3),
+        }
+    )
     # readable before close(): each line is flushed as written
     lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
     rec = json.loads(lines[0])
-    assert rec == {"env_steps": 10, "grad_steps": 2, "wall_s": 1.5, "train/loss": 0.25,
-                   "eval/success_rate": 1.0, "flag": True, "name": "x", "hist": [0, 1, 2]}
+    assert rec == {
+        "env_steps": 10,
+        "grad_steps": 2,
+        "wall_s": 1.5,
+        "train/loss": 0.25,
+        "eval/success_rate": 1.0,
+        "flag": True,
+        "name": "x",
+        "hist": [0, 1, 2],
+    }
     assert isinstance(rec["env_steps"], int)
     log.log({"env_steps": 20, "train/loss": float("nan")})
     log.close()
@@ -57,8 +75,14 @@ def test_truncated_last_line_is_skipped_and_resume_starts_a_new_line(tmp_path):
 
 
 def test_series_skips_missing_and_non_finite(tmp_path):
-    recs = [{"env_steps": 1, "y": 1.0}, {"env_steps": 2}, {"env_steps": 3, "y": None},
-            {"env_steps": 4, "y": 0.5}, {"y": 2.0}, {"env_steps": 5, "y": True}]
+    recs = [
+        {"env_steps": 1, "y": 1.0},
+        {"env_steps": 2},
+        {"env_steps": 3, "y": None},
+        {"env_steps": 4, "y": 0.5},
+        {"y": 2.0},
+        {"env_steps": 5, "y": True},
+    ]
     assert series(recs, "env_steps", "y") == ([1.0, 4.0], [1.0, 0.5])
 
 
@@ -80,8 +104,9 @@ def test_wandb_asked_but_missing(tmp_path, monkeypatch):
         MetricsLogger(tmp_path, wandb=True)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("tensorboard") is None,
-                    reason="tensorboard not installed (optional extra)")
+@pytest.mark.skipif(
+    importlib.util.find_spec("tensorboard") is None, reason="tensorboard not installed (optional extra)"
+)
 def test_tensorboard_writes_event_files(tmp_path):
     with MetricsLogger(tmp_path, tensorboard=True, config={"lr": 1e-3}) as log:
         log.log({"env_steps": 5, "eval/return_mean": 1.0})

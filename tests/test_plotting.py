@@ -1,5 +1,6 @@
 """plot_run / plot_runs on synthetic metrics files: valid PNGs, every metric drawn, runs and
 seeds overlaid, resumed logs de-duplicated, smoothing."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,13 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 def _synthetic_run(run_dir, n=30, with_success=True):
     with MetricsLogger(run_dir) as log:
         for i in range(n):
-            rec = {"env_steps": 100 * i, "grad_steps": 10 * i, "wall_s": 0.7 * i,
-                   "train/critic_loss": 1.0 / (i + 1), "train/actor_loss": -0.1 * i}
+            rec = {
+                "env_steps": 100 * i,
+                "grad_steps": 10 * i,
+                "wall_s": 0.7 * i,
+                "train/critic_loss": 1.0 / (i + 1),
+                "train/actor_loss": -0.1 * i,
+            }
             if i % 5 == 0:
                 rec["eval/return_mean"] = 1 - math.exp(-i / 10)
                 rec["eval/return_std"] = 0.1
@@ -64,8 +70,8 @@ def test_plot_run_only_losses(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     (run / "metrics.jsonl").write_text(
-        "".join(json.dumps({"grad_steps": i, "train/loss": 1 / (i + 1)}) + "\n"
-                for i in range(5)))
+        "".join(json.dumps({"grad_steps": i, "train/loss": 1 / (i + 1)}) + "\n" for i in range(5))
+    )
     paths = plot_run(run)
     assert [p.name for p in paths] == ["train_vs_grad_steps.png"]  # no eval, no critic loss: no summary
     _check_png(paths[0])
@@ -95,13 +101,17 @@ def test_every_metric_is_drawn_on_grouped_pages(tmp_path):
     def spy(ax, lines, x_key, y_key, *a, **kw):
         drawn.append(y_key)
         return real_draw(ax, lines, x_key, y_key, *a, **kw)
+
     plotting._draw = spy
     try:
         paths = plot_run(run)
     finally:
         plotting._draw = real_draw
-    assert [p.name for p in paths] == ["train_vs_grad_steps.png", "train_vs_grad_steps_2.png",
-                                       "train_vs_grad_steps_3.png"]
+    assert [p.name for p in paths] == [
+        "train_vs_grad_steps.png",
+        "train_vs_grad_steps_2.png",
+        "train_vs_grad_steps_3.png",
+    ]
     assert drawn == keys
     plt.close("all")
 
@@ -109,8 +119,14 @@ def test_every_metric_is_drawn_on_grouped_pages(tmp_path):
 def test_curve_keeps_the_last_record_of_a_repeated_step_and_sorts():
     from amago_fast.plotting import curve
 
-    recs = [{"env_steps": 0, "y": 1.0}, {"env_steps": 10, "y": 2.0}, {"env_steps": 20, "y": 3.0},
-            {"env_steps": 10, "y": 5.0}, {"env_steps": 20, "y": None}, {"env_steps": 30, "y": 7.0}]
+    recs = [
+        {"env_steps": 0, "y": 1.0},
+        {"env_steps": 10, "y": 2.0},
+        {"env_steps": 20, "y": 3.0},
+        {"env_steps": 10, "y": 5.0},
+        {"env_steps": 20, "y": None},
+        {"env_steps": 30, "y": 7.0},
+    ]
     xs, ys = curve(recs, "env_steps", "y")  # a resume re-logged step 10: no line drawn back
     assert xs.tolist() == [0.0, 10.0, 20.0, 30.0] and ys.tolist() == [1.0, 5.0, 3.0, 7.0]
 

@@ -1,5 +1,6 @@
 """load_policy(run_dir).predict on raw gymnasium envs feeds the agent exactly what the
 training wrapper (AmagoVecEnv + Agent.get_actions) feeds it, batched and unbatched."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,9 +20,21 @@ ENV_ARGS = {"arms": 3, "pulls": 4}
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     run = tmp_path_factory.mktemp("policy") / "run"
-    cfg = TrainerConfig(env=ENV, env_args=ENV_ARGS, num_envs=2, collect_steps=8, grad_steps_per_round=2,
-                        learning_starts=16, batch_size=4, eval_every=0, eval_episodes=2, eval_envs=2,
-                        checkpoint_every=32, total_steps=32, progress=False)
+    cfg = TrainerConfig(
+        env=ENV,
+        env_args=ENV_ARGS,
+        num_envs=2,
+        collect_steps=8,
+        grad_steps_per_round=2,
+        learning_starts=16,
+        batch_size=4,
+        eval_every=0,
+        eval_episodes=2,
+        eval_envs=2,
+        checkpoint_every=32,
+        total_steps=32,
+        progress=False,
+    )
     tr = Trainer(run, cfg, AgentConfig(**TINY_AGENT))
     tr.run()
     tr.close()
@@ -35,6 +48,7 @@ def _recording(agent, log):
     def get_actions(obs, rl2s, time_idxs, state, sample=True):
         log.append(({k: np.array(v) for k, v in obs.items()}, np.array(rl2s), np.array(time_idxs)))
         return real(obs, rl2s, time_idxs, state, sample=sample)
+
     agent.get_actions = get_actions
 
 
@@ -68,8 +82,9 @@ def _with_policy(run_dir, n, steps, seed, batched=True):
     rewards = None
     actions = []
     for _ in range(steps):
-        a = policy.predict(np.stack(obs) if batched else obs[0], rewards if batched else
-                           (None if rewards is None else rewards[0]))
+        a = policy.predict(
+            np.stack(obs) if batched else obs[0], rewards if batched else (None if rewards is None else rewards[0])
+        )
         a = np.atleast_1d(a)
         actions.append(a)
         rewards, done = np.zeros(n, np.float32), []
@@ -138,14 +153,29 @@ def test_load_policy_errors(tmp_path, run_dir):
         amago_fast.load_policy(empty)
 
 
-@pytest.mark.parametrize("env,env_args", [("mazerunner", {"size": 5, "goals": 2, "horizon": 8}),
-                                          ("gym:Pendulum-v1", {"max_episode_steps": 10})])
+@pytest.mark.parametrize(
+    "env,env_args",
+    [("mazerunner", {"size": 5, "goals": 2, "horizon": 8}), ("gym:Pendulum-v1", {"max_episode_steps": 10})],
+)
 def test_predict_in_dict_and_box_spaces(tmp_path, env, env_args):
     """Dict observations with a key the policy never sees (mazerunner's 'achieved') and a
     Box action space the agent's [-1, 1] actions are rescaled to (Pendulum: [-2, 2])."""
-    cfg = TrainerConfig(env=env, env_args=env_args, num_envs=2, collect_steps=8, grad_steps_per_round=1,
-                        learning_starts=16, batch_size=2, eval_every=0, eval_episodes=2, eval_envs=2,
-                        checkpoint_every=16, total_steps=16, progress=False, context_from_env=False)
+    cfg = TrainerConfig(
+        env=env,
+        env_args=env_args,
+        num_envs=2,
+        collect_steps=8,
+        grad_steps_per_round=1,
+        learning_starts=16,
+        batch_size=2,
+        eval_every=0,
+        eval_episodes=2,
+        eval_envs=2,
+        checkpoint_every=16,
+        total_steps=16,
+        progress=False,
+        context_from_env=False,
+    )
     tr = Trainer(tmp_path / "run", cfg, AgentConfig(**TINY_AGENT, max_seq_len=8))
     tr.run()
     tr.close()
@@ -156,6 +186,7 @@ def test_predict_in_dict_and_box_spaces(tmp_path, env, env_args):
     reward = None
     for _ in range(5):
         actions = policy.predict(batch, reward)
-        assert len(actions) == 2 and all(raw.action_space.contains(np.asarray(a, raw.action_space.dtype))
-                                         for a in actions)
+        assert len(actions) == 2 and all(
+            raw.action_space.contains(np.asarray(a, raw.action_space.dtype)) for a in actions
+        )
         reward = np.zeros(2)

@@ -3,6 +3,7 @@
 Needs AMAGO's source (AMAGO_SRC). The T-Maze pair also needs an interpreter whose
 gymnasium AMAGO's env wrappers support (<= 0.29): AMAGO_PYTHON, or this one if it qualifies.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,16 @@ BENCH = ROOT / "benchmarks"
 AMAGO_SRC = os.environ.get("AMAGO_SRC")
 pytestmark = pytest.mark.skipif(not AMAGO_SRC, reason="AMAGO_SRC is unset (path to AMAGO's source)")
 
-TINY = ["d_model=16", "n_heads=2", "n_layers=1", "d_ff=32", "tstep_hidden=16", "tstep_dim=16",
-        "head_hidden=16", "batch_size=4"]
+TINY = [
+    "d_model=16",
+    "n_heads=2",
+    "n_layers=1",
+    "d_ff=32",
+    "tstep_hidden=16",
+    "tstep_dim=16",
+    "head_hidden=16",
+    "batch_size=4",
+]
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +45,12 @@ def _amago_python() -> str | None:
     for exe in (os.environ.get("AMAGO_PYTHON"), sys.executable):
         if not exe:
             continue
-        r = subprocess.run([exe, "-c", "import gymnasium, amago; print(gymnasium.__version__)"],
-                           capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=AMAGO_SRC))
+        r = subprocess.run(
+            [exe, "-c", "import gymnasium, amago; print(gymnasium.__version__)"],
+            capture_output=True,
+            text=True,
+            env=dict(os.environ, PYTHONPATH=AMAGO_SRC),
+        )
         if r.returncode == 0 and int(r.stdout.strip().split(".")[0]) < 1:
             return exe
     return None
@@ -61,8 +74,22 @@ def test_bad_arguments_name_the_argument(vs, tmp_path):
 
 def test_throughput_pair_runs_pinned_and_reports(vs, tmp_path, capsys):
     out = tmp_path / "tp.json"
-    rep = vs.main(["throughput", "--budget-s", "1", "--out", str(out), "--work-dir", str(tmp_path / "w"),
-                   "--amago-python", sys.executable, "--set", *TINY, "max_seq_len=8"])
+    rep = vs.main(
+        [
+            "throughput",
+            "--budget-s",
+            "1",
+            "--out",
+            str(out),
+            "--work-dir",
+            str(tmp_path / "w"),
+            "--amago-python",
+            sys.executable,
+            "--set",
+            *TINY,
+            "max_seq_len=8",
+        ]
+    )
     saved = json.loads(out.read_text())
     run = saved["runs"][0]
     for system in ("amago", "fast"):
@@ -81,9 +108,29 @@ def test_tmaze_pair_counts_the_same_schedule(vs, tmp_path):
     if exe is None:
         pytest.skip("no interpreter with AMAGO and gymnasium <= 0.29 (set AMAGO_PYTHON)")
     out = tmp_path / "tm.json"
-    vs.main(["tmaze", "--seeds", "1", "--budget-s", "4", "--out", str(out), "--work-dir", str(tmp_path / "w"),
-             "--amago-python", exe, "--set", *TINY, "horizon=3", "max_seq_len=5", "parallel_envs=2",
-             "steps_per_epoch_per_env=8", "updates_per_epoch=2", "eval_steps_per_env=4"])
+    vs.main(
+        [
+            "tmaze",
+            "--seeds",
+            "1",
+            "--budget-s",
+            "4",
+            "--out",
+            str(out),
+            "--work-dir",
+            str(tmp_path / "w"),
+            "--amago-python",
+            exe,
+            "--set",
+            *TINY,
+            "horizon=3",
+            "max_seq_len=5",
+            "parallel_envs=2",
+            "steps_per_epoch_per_env=8",
+            "updates_per_epoch=2",
+            "eval_steps_per_env=4",
+        ]
+    )
     run = json.loads(out.read_text())["runs"][0]
     logs = {k: run["raw"][k]["log"] for k in ("amago", "fast")}
     for system, log in logs.items():
@@ -93,5 +140,9 @@ def test_tmaze_pair_counts_the_same_schedule(vs, tmp_path):
         assert trained, f"{system}: no evaluation after training"
         for r in trained:  # 2 envs x 8 steps per epoch, 2 updates per epoch on both sides
             assert r["env_steps"] % 16 == 0 and r["updates"] == 2 * (r["env_steps"] // 16), (system, r)
-    assert set(run["ratio_fast_over_amago"]) == {"updates_per_s", "env_steps_per_s", "steps_to_threshold",
-                                                 "wall_to_threshold"}
+    assert set(run["ratio_fast_over_amago"]) == {
+        "updates_per_s",
+        "env_steps_per_s",
+        "steps_to_threshold",
+        "wall_to_threshold",
+    }

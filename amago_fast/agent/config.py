@@ -1,4 +1,5 @@
 """AgentConfig: every knob of the networks and the AMAGO update."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
@@ -113,8 +114,10 @@ class AgentConfig:
         if self.agent_type not in ("agent", "multitask"):
             raise ValueError(f"agent_type must be 'agent' or 'multitask', got {self.agent_type!r}")
         if self.value_bins < 2 or not self.value_min < self.value_max:
-            raise ValueError(f"need value_bins >= 2 and value_min < value_max, got {self.value_bins}, "
-                             f"{self.value_min}, {self.value_max}")
+            raise ValueError(
+                f"need value_bins >= 2 and value_min < value_max, got {self.value_bins}, "
+                f"{self.value_min}, {self.value_max}"
+            )
         if self.pos_emb not in ("fixed", "learned", "rotary"):
             raise ValueError(f"pos_emb must be 'fixed', 'learned' or 'rotary', got {self.pos_emb!r}")
         if self.precision not in ("auto", "bf16", "fp32"):

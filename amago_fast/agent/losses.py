@@ -6,6 +6,7 @@ data-parallel learners pass an all-reduce). One trajectory-encoder forward per u
 the TD targets bootstrap from the online encoder's (no-grad) states through the target
 actor and critics, as AMAGO does. `amago_loss(agent, b)` runs the encoders, then the loss.
 """
+
 from __future__ import annotations
 
 import copy
@@ -41,8 +42,12 @@ def _shift(x: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def nstep_targets(
-    rews: torch.Tensor, dones: torch.Tensor, valid: torch.Tensor, v_next: torch.Tensor,
-    gammas: torch.Tensor, n: int,
+    rews: torch.Tensor,
+    dones: torch.Tensor,
+    valid: torch.Tensor,
+    v_next: torch.Tensor,
+    gammas: torch.Tensor,
+    n: int,
 ) -> torch.Tensor:
     """n-step TD targets for every gamma.
 
@@ -86,8 +91,14 @@ class AmagoLoss(nn.Module):
     maps PopArt's local statistics [sum y, sum y^2, count] to the job-wide ones.
     """
 
-    def __init__(self, config: "AgentConfig", kind: str, actor: "ActorHead", critics: "CriticEnsemble",
-                 stats_reduce: Optional[StatsReduce] = None):
+    def __init__(
+        self,
+        config: "AgentConfig",
+        kind: str,
+        actor: "ActorHead",
+        critics: "CriticEnsemble",
+        stats_reduce: Optional[StatsReduce] = None,
+    ):
         super().__init__()
         self.config, self.kind, self.discrete = config, kind, kind == "discrete"
         self.actor, self.critics = actor, critics
@@ -132,10 +143,10 @@ class AmagoLoss(nn.Module):
     def td_targets(self, s: torch.Tensor, b: Batch) -> torch.Tensor:
         """Unnormalised multi-gamma targets. s: online encoder states (B, L+1, D). -> (B, L, G)
 
-            a'  ~ pi_target(s_{t+1})                    (discrete: its probabilities)
-            Q'  = Q_target(s_{t+1}, a') in reward units               (B, L, C, G)
-            V'  = min (or mean, without DPG) over a random REDQ draw of critics
-            y   = nstep(r * reward_multiplier, d, V')
+        a'  ~ pi_target(s_{t+1})                    (discrete: its probabilities)
+        Q'  = Q_target(s_{t+1}, a') in reward units               (B, L, C, G)
+        V'  = min (or mean, without DPG) over a random REDQ draw of critics
+        y   = nstep(r * reward_multiplier, d, V')
         """
         cfg = self.config
         v_next = redq_reduce(self._target_q(s.detach()), cfg.redq_subset, use_min=cfg.online_coeff > 0)

@@ -1,4 +1,5 @@
 """Agent: networks, target networks, optimizer, one gradient step, and acting with a cache."""
+
 from __future__ import annotations
 
 import math
@@ -52,7 +53,9 @@ class Agent(nn.Module):
       per-env KV cache (or GRU state); envs may sit at different time steps.
     """
 
-    def __init__(self, obs_space: gym.spaces.Dict, action_space: gym.Space, config: Optional[AgentConfig] = None, device="cpu"):
+    def __init__(
+        self, obs_space: gym.spaces.Dict, action_space: gym.Space, config: Optional[AgentConfig] = None, device="cpu"
+    ):
         super().__init__()
         if not isinstance(obs_space, gym.spaces.Dict):
             raise TypeError(f"obs_space must be a gymnasium.spaces.Dict, got {type(obs_space).__name__}")
@@ -64,8 +67,18 @@ class Agent(nn.Module):
         self.tstep = TstepEncoder(obs_space, 1 + self.action_dim, cfg.tstep_hidden, cfg.tstep_dim)
         if cfg.traj_encoder == "transformer":
             self.traj = TransformerTrajEncoder(
-                cfg.tstep_dim, cfg.d_model, cfg.n_heads, cfg.n_layers, cfg.d_ff, cfg.dropout,
-                cfg.pos_emb, cfg.max_seq_len, cfg.max_time, cfg.sigma_reparam, cfg.head_scaling, cfg.qkv_bias,
+                cfg.tstep_dim,
+                cfg.d_model,
+                cfg.n_heads,
+                cfg.n_layers,
+                cfg.d_ff,
+                cfg.dropout,
+                cfg.pos_emb,
+                cfg.max_seq_len,
+                cfg.max_time,
+                cfg.sigma_reparam,
+                cfg.head_scaling,
+                cfg.qkv_bias,
             )
         else:
             self.traj = GRUTrajEncoder(cfg.tstep_dim, cfg.d_model, cfg.n_layers, cfg.dropout)
@@ -73,10 +86,18 @@ class Agent(nn.Module):
         self.multitask = cfg.agent_type == "multitask"
         # the multi-task agent's critics take every action kind as an input and output value bins
         self.critics = CriticEnsemble(
-            cfg.d_model, cfg.head_hidden, cfg.head_layers, self.action_dim, cfg.all_gammas, cfg.num_critics,
-            self.discrete and not self.multitask, n_out=cfg.value_bins if self.multitask else 1,
+            cfg.d_model,
+            cfg.head_hidden,
+            cfg.head_layers,
+            self.action_dim,
+            cfg.all_gammas,
+            cfg.num_critics,
+            self.discrete and not self.multitask,
+            n_out=cfg.value_bins if self.multitask else 1,
         )
-        self.values = TwoHotValues(cfg.value_bins, cfg.value_min, cfg.value_max, cfg.value_symlog) if self.multitask else None
+        self.values = (
+            TwoHotValues(cfg.value_bins, cfg.value_min, cfg.value_max, cfg.value_symlog) if self.multitask else None
+        )
         if self.multitask:
             loss = MultiTaskLoss(cfg, self.kind, self.actor, self.critics, self.values)
         else:
@@ -120,8 +141,11 @@ class Agent(nn.Module):
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # Checkpoints of amago_fast < 0.2 also held target copies of the encoders, which the
         # update no longer uses: drop them instead of failing on unexpected keys.
-        for k in [k for k in state_dict if k.startswith(prefix + "target.")
-                  and k[len(prefix) + 7:].split(".")[0] not in TARGET_NETS]:
+        for k in [
+            k
+            for k in state_dict
+            if k.startswith(prefix + "target.") and k[len(prefix) + 7 :].split(".")[0] not in TARGET_NETS
+        ]:
             del state_dict[k]
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
@@ -184,7 +208,12 @@ class Agent(nn.Module):
 
     @torch.no_grad()
     def get_actions(
-        self, obs: dict[str, ArrayLike], rl2s: ArrayLike, time_idxs: ArrayLike, state, sample: bool = True,
+        self,
+        obs: dict[str, ArrayLike],
+        rl2s: ArrayLike,
+        time_idxs: ArrayLike,
+        state,
+        sample: bool = True,
         return_dist: bool = False,
     ):
         """Act for N envs from one new time step each.
@@ -207,7 +236,11 @@ class Agent(nn.Module):
             if missing:
                 raise ValueError(f"obs is missing keys {sorted(missing)}")
             n_state = state_num_envs(state)
-            sizes = {"rl2s": r.shape[0], "time_idxs": t.shape[0], **{f"obs[{k!r}]": o[k].shape[0] for k in self.tstep.keys}}
+            sizes = {
+                "rl2s": r.shape[0],
+                "time_idxs": t.shape[0],
+                **{f"obs[{k!r}]": o[k].shape[0] for k in self.tstep.keys},
+            }
             bad = {k: v for k, v in sizes.items() if v != n_state}
             if bad:
                 raise ValueError(f"state holds {n_state} envs but got leading sizes {bad}")

@@ -6,6 +6,7 @@ bounded whatever the reward scale), every action kind is a critic input, and the
 learns by filtered behaviour cloning, 1[A > 0] log pi, which reads only the sign of the
 advantage (the DPG term, which scales with Q, is off by default).
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Optional
@@ -30,8 +31,15 @@ class MultiTaskLoss(AmagoLoss):
     two-hot labels. Targets, PopArt, the EMA, log-probabilities and metrics are AmagoLoss's.
     """
 
-    def __init__(self, config: "AgentConfig", kind: str, actor: "ActorHead", critics: "CriticEnsemble",
-                 values: TwoHotValues, stats_reduce: Optional[StatsReduce] = None):
+    def __init__(
+        self,
+        config: "AgentConfig",
+        kind: str,
+        actor: "ActorHead",
+        critics: "CriticEnsemble",
+        values: TwoHotValues,
+        stats_reduce: Optional[StatsReduce] = None,
+    ):
         super().__init__(config, kind, actor, critics, stats_reduce)
         self.values = values
 

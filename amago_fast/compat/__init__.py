@@ -14,6 +14,7 @@ and works without any of them installed:
 - ``batch_to_tensordict``, ``tensordict_to_batch``, ``trajectory_to_tensordict``,
   ``SliceWindowSampler``: TorchRL interop.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -1,6 +1,7 @@
 """AMAGO's .npz trajectory files for the AMAGO dataset adapter: the one reader of the
 package (`amago_fast.replay.amago_import.read_trajectory`, no pickle), with its arrays
 checked and put in amago_fast's add_trajectory layout."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -20,6 +20,7 @@ The class subclasses ``amago.nets.transformer.SelfAttention`` when amago can be
 imported (so AMAGO's type checks accept it) and is a plain ``nn.Module`` otherwise.
 amago is looked up when this module is first imported, never by ``import amago_fast``.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -69,14 +70,10 @@ def _check_cache_inputs(qkv, key_cache, val_cache, cache_seqlens) -> torch.Tenso
             raise TypeError(f"{name} must be a torch.Tensor, got {type(cache).__name__}")
         if cache.dim() != 4 or cache.shape[0] != B or cache.shape[2:] != (H, D):
             raise ValueError(
-                f"{name} must be (batch={B}, max_seqlen, nheads={H}, headdim={D}), "
-                f"got shape {tuple(cache.shape)}"
+                f"{name} must be (batch={B}, max_seqlen, nheads={H}, headdim={D}), got shape {tuple(cache.shape)}"
             )
     if key_cache.shape != val_cache.shape:
-        raise ValueError(
-            f"key_cache and val_cache shapes differ: {tuple(key_cache.shape)} vs "
-            f"{tuple(val_cache.shape)}"
-        )
+        raise ValueError(f"key_cache and val_cache shapes differ: {tuple(key_cache.shape)} vs {tuple(val_cache.shape)}")
     if not isinstance(cache_seqlens, torch.Tensor):
         cache_seqlens = torch.as_tensor(cache_seqlens)
     if cache_seqlens.dim() == 0:
@@ -135,10 +132,7 @@ def make_amago_attention_class(base: type = nn.Module) -> type:
             self.dtype = dtype
 
         def extra_repr(self) -> str:
-            return (
-                f"causal={self.causal}, dropout={self.dropout}, window_size={self.window_size}, "
-                f"dtype={self.dtype}"
-            )
+            return f"causal={self.causal}, dropout={self.dropout}, window_size={self.window_size}, dtype={self.dtype}"
 
         def forward(
             self,
@@ -153,9 +147,7 @@ def make_amago_attention_class(base: type = nn.Module) -> type:
             if not isinstance(qkv, torch.Tensor):
                 raise TypeError(f"qkv must be a torch.Tensor, got {type(qkv).__name__}")
             if qkv.dim() != 5 or qkv.shape[2] != 3:
-                raise ValueError(
-                    f"qkv must be (batch, seqlen, 3, nheads, headdim), got shape {tuple(qkv.shape)}"
-                )
+                raise ValueError(f"qkv must be (batch, seqlen, 3, nheads, headdim), got shape {tuple(qkv.shape)}")
             if self.dtype is not None:
                 qkv = qkv.to(self.dtype)
             # AMAGO's own rule: any missing piece of the cache means the training path.
@@ -172,9 +164,7 @@ def make_amago_attention_class(base: type = nn.Module) -> type:
             kw = dict(softmax_scale=self.softmax_scale, causal=self.causal, window_size=self.window_size)
             if key_cache.is_cuda:
                 # The kernel never reads past cache_seqlens + L, so AMAGO's NaN slots are inert.
-                return flash_attn_with_kvcache(
-                    q, key_cache, val_cache, k=k, v=v, cache_seqlens=seqlens, **kw
-                )
+                return flash_attn_with_kvcache(q, key_cache, val_cache, k=k, v=v, cache_seqlens=seqlens, **kw)
             # Dense (PyTorch) path: masked scores still multiply V, and 0 * NaN = NaN, so
             # write the new keys here and attend over a NaN-free copy of the used prefix,
             # as AMAGO's own VanillaAttention does.

@@ -23,6 +23,7 @@ Semantics kept from AMAGO:
 Use ``dloader_workers=0``: sampling runs in C++ in the main process and is faster than
 worker processes, which would each hold a stale copy of the buffer.
 """
+
 from __future__ import annotations
 
 import os
@@ -74,6 +75,7 @@ def _amago_loading() -> Tuple[type, type]:
             return Dataset, RLData
         from amago.loading import RLData as AmagoRLData
         from amago.loading import RLDataset
+
         return RLDataset, AmagoRLData
     except Exception:
         return Dataset, RLData
@@ -333,8 +335,13 @@ class AmagoReplayDataset(_BASE):  # type: ignore[misc, valid-type]
             if self.buffer is None:
                 self._make_buffer(traj)
             tid = self.buffer.add_trajectory(
-                traj["obs"], traj["rl2s"], traj["time_idxs"], traj["actions"], traj["rews"],
-                traj["dones"], protected=protected,
+                traj["obs"],
+                traj["rl2s"],
+                traj["time_idxs"],
+                traj["actions"],
+                traj["rews"],
+                traj["dones"],
+                protected=protected,
             )
             self._ingested.add(p)
             self._stats["ingested"] += 1

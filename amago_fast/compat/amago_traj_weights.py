@@ -27,6 +27,7 @@ or column permutation, and u, v permute with them), so the mapping permutes ever
 d_model axis and AMAGO's output is amago_fast's with its channels reordered:
 ``theirs_out == ours_out[..., perm]``, perm being the value returned.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -88,8 +89,11 @@ def _linear(name: str, ours: nn.Module, theirs: nn.Module, rows, cols) -> list[_
     if ours.bias is not None:
         pairs.append(_Pair(f"{name}.bias", ours.bias, theirs.bias, rows))
     if sigma_ours:
-        pairs += [_Pair(f"{name}.gamma", ours.gamma, theirs.gamma),
-                  _Pair(f"{name}.u", ours.u, theirs.u, rows), _Pair(f"{name}.v", ours.v, theirs.v, cols)]
+        pairs += [
+            _Pair(f"{name}.gamma", ours.gamma, theirs.gamma),
+            _Pair(f"{name}.u", ours.u, theirs.u, rows),
+            _Pair(f"{name}.v", ours.v, theirs.v, cols),
+        ]
     return pairs
 
 
@@ -111,13 +115,16 @@ def _check(ours: Any, tf: Any) -> str:
         if n_ours != n_theirs:
             raise ValueError(f"learned table: amago_fast max_time={n_ours}, AMAGO max_time_idx={n_theirs}")
     if (ours.d_model, ours.n_layers) != (tf.d_model, tf.n_layers):
-        raise ValueError(f"(d_model, n_layers): amago_fast {(ours.d_model, ours.n_layers)}, AMAGO "
-                         f"{(tf.d_model, tf.n_layers)}")
+        raise ValueError(
+            f"(d_model, n_layers): amago_fast {(ours.d_model, ours.n_layers)}, AMAGO {(tf.d_model, tf.n_layers)}"
+        )
     for i, layer in enumerate(tf.layers):
         att = layer.attention_layer
         if att.n_heads != ours.n_heads or not att.self_attention.causal:
-            raise ValueError(f"layer {i}: AMAGO has {att.n_heads} heads (causal={att.self_attention.causal}), "
-                             f"amago_fast {ours.n_heads} causal")
+            raise ValueError(
+                f"layer {i}: AMAGO has {att.n_heads} heads (causal={att.self_attention.causal}), "
+                f"amago_fast {ours.n_heads} causal"
+            )
         if layer.activation is not F.leaky_relu:
             raise ValueError(f"layer {i}: AMAGO activation {layer.activation!r}, amago_fast uses leaky_relu")
     return pos

@@ -15,6 +15,7 @@ encoders differ between the packages and are not mapped.
     critics (again)                      maximized_critics (AMAGO's DPG copy)
     popart.{mu, nu, w, b, t} (G,)        popart.{mu, nu, w, b, _t} (G, 1)
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -44,8 +45,11 @@ def _pairs(agent: Any, amago_agent: Any) -> list[tuple[torch.Tensor, torch.Tenso
             raise ValueError(f"actor depth differs: amago_fast has {len(lin)} linear layers, AMAGO {len(ref)}")
         for a, b in zip(lin, ref):
             pairs += [(a.weight, b.weight), (a.bias, b.bias)]
-    critics = [(agent.critics, amago_agent.critics), (agent.target["critics"], amago_agent.target_critics),
-               (agent.critics, amago_agent.maximized_critics)]
+    critics = [
+        (agent.critics, amago_agent.critics),
+        (agent.target["critics"], amago_agent.target_critics),
+        (agent.critics, amago_agent.maximized_critics),
+    ]
     for ours, theirs in critics:
         lin = [*ours.hidden, ours.out]
         ref = _critic_layers(theirs)
@@ -91,7 +95,7 @@ def amago_grads(agent: Any, amago_agent: Any) -> list[tuple[str, torch.Tensor | 
     pairs = _pairs(agent, amago_agent)
     n_actor = 2 * len([m for m in agent.actor.net if isinstance(m, nn.Linear)])
     n_critic = 2 * (len(agent.critics.hidden) + 1)
-    online = pairs[:n_actor] + pairs[2 * n_actor: 2 * n_actor + n_critic]
+    online = pairs[:n_actor] + pairs[2 * n_actor : 2 * n_actor + n_critic]
     for i, (ours, theirs) in enumerate(online):
         g_theirs = None if theirs.grad is None else theirs.grad.reshape(ours.shape)
         out.append((f"actor[{i}]" if i < n_actor else f"critics[{i - n_actor}]", ours.grad, g_theirs))

@@ -17,6 +17,7 @@ Two TensorDict layouts of a Batch of B windows of L transitions:
 Both convert back to the identical Batch (``tensordict_to_batch``); both share memory
 with the Batch (no copies).
 """
+
 from __future__ import annotations
 
 from typing import Any, Dict, Mapping, Optional
@@ -39,9 +40,7 @@ def _tensordict_cls():
     try:
         from tensordict import TensorDict
     except ImportError as exc:  # pragma: no cover - exercised only without tensordict
-        raise ImportError(
-            "TorchRL interop needs the `tensordict` package: pip install 'amago_fast[peers]'"
-        ) from exc
+        raise ImportError("TorchRL interop needs the `tensordict` package: pip install 'amago_fast[peers]'") from exc
     return TensorDict
 
 

@@ -6,7 +6,7 @@
 - spool / actors: actor processes that write finished trajectories atomically into a
   spool directory, and the learner that ingests them (`amago-fast train --mode ...`).
 """
+
 from .ddp import DDPLearner, DistContext, init_distributed, launched_by_torchrun, rank_seed, shutdown_distributed
 
-__all__ = ["DDPLearner", "DistContext", "init_distributed", "launched_by_torchrun", "rank_seed",
-           "shutdown_distributed"]
+__all__ = ["DDPLearner", "DistContext", "init_distributed", "launched_by_torchrun", "rank_seed", "shutdown_distributed"]

@@ -9,6 +9,7 @@ RUN/spool (see spool.py). Every `refresh_every` env steps it reloads
 RUN/policy/weights.safetensors if the learner has published a newer one. It stops when
 RUN/spool/STOP appears (the learner writes it when its run ends) or after max_steps.
 """
+
 from __future__ import annotations
 
 import json
@@ -69,8 +70,11 @@ def publish_weights(agent, path: Path, **meta) -> None:
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        save_file({k: v.detach().cpu().contiguous() for k, v in agent.state_dict().items()}, tmp,
-                  metadata={k: str(v) for k, v in meta.items()})
+        save_file(
+            {k: v.detach().cpu().contiguous() for k, v in agent.state_dict().items()},
+            tmp,
+            metadata={k: str(v) for k, v in meta.items()},
+        )
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -135,8 +139,15 @@ def run_actor(run_dir, actor_id: int, acfg: Optional[AsyncConfig] = None, max_st
     agent = Agent(env.policy_observation_space, env.action_space, agent_cfg, device=acfg.actor_device)
     watcher = PolicyWatcher(run_dir / POLICY)
     loads = int(watcher.maybe_load(agent) is not None)
-    explore = EpsilonGreedy(env.action_space, N, eps_start=tcfg.eps_start, eps_end=tcfg.eps_end,
-                            anneal_steps=tcfg.eps_anneal_steps, seed=seed, floor=tcfg.eps_floor)
+    explore = EpsilonGreedy(
+        env.action_space,
+        N,
+        eps_start=tcfg.eps_start,
+        eps_end=tcfg.eps_end,
+        anneal_steps=tcfg.eps_anneal_steps,
+        seed=seed,
+        floor=tcfg.eps_floor,
+    )
     buf = ReplayBuffer.from_spaces(env.observation_space, env.action_space, capacity=acfg.actor_buffer, seed=seed)
     writer = buf.stream(N)
     spool = TrajectorySpool(run_dir / SPOOL)
@@ -153,12 +164,17 @@ def run_actor(run_dir, actor_id: int, acfg: Optional[AsyncConfig] = None, max_st
             raw, state = agent.get_actions(obs, rl2s, tidx, state, sample=True)
             res = env.step(explore(raw))
             # terminated (not truncated) is stored as done so time limits bootstrap
-            committed = writer.step(res.action_vecs, res.rews, res.terminated, res.obs, res.rl2s, res.time_idxs,
-                                    end=res.done)
+            committed = writer.step(
+                res.action_vecs, res.rews, res.terminated, res.obs, res.rl2s, res.time_idxs, end=res.done
+            )
             if res.done.any():
                 ids = np.flatnonzero(res.done)
-                committed += writer.begin({k: v[ids] for k, v in res.next_obs.items()}, res.next_rl2s[ids],
-                                          res.next_time_idxs[ids], env_ids=ids)
+                committed += writer.begin(
+                    {k: v[ids] for k, v in res.next_obs.items()},
+                    res.next_rl2s[ids],
+                    res.next_time_idxs[ids],
+                    env_ids=ids,
+                )
                 agent.reset_state(state, ids)
                 explore.reset_envs(res.done)
             for tid in committed:  # read back before the small staging buffer evicts it

@@ -19,6 +19,7 @@ all-reduce as the loss's statistics reduction (`AmagoLoss.set_stats_reduce`), so
 rank applies the same update (and the same Preserve-Outputs rescaling of the critic
 output layer, which keeps the replicas' parameters identical).
 """
+
 from __future__ import annotations
 
 import inspect
@@ -161,7 +162,8 @@ class DDPLearner:
             params = inspect.signature(nn.parallel.DistributedDataParallel).parameters
             sync = {"forward_sync_buffers": False} if "forward_sync_buffers" in params else {"broadcast_buffers": False}
             self.ddp: nn.Module = nn.parallel.DistributedDataParallel(
-                self.module, device_ids=ids, find_unused_parameters=find_unused_parameters, **sync)
+                self.module, device_ids=ids, find_unused_parameters=find_unused_parameters, **sync
+            )
         else:
             self.ddp = self.module
 

@@ -9,6 +9,7 @@ evaluation, logging and checkpoints as in the synchronous Trainer. Weights are p
 to RUN/policy/weights.safetensors (atomically) at start, every publish_every gradient
 steps and at every checkpoint. An actor dying changes nothing here but the data rate.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -56,8 +57,14 @@ class IntervalLogger:
 class AsyncLearner(Trainer):
     """AsyncLearner(run_dir, cfg, agent_cfg, resume, async_cfg).run(): learn from actors' data."""
 
-    def __init__(self, run_dir, config: Optional[TrainerConfig] = None, agent_config: Optional[AgentConfig] = None,
-                 resume: bool = False, async_cfg: Optional[AsyncConfig] = None):
+    def __init__(
+        self,
+        run_dir,
+        config: Optional[TrainerConfig] = None,
+        agent_config: Optional[AgentConfig] = None,
+        resume: bool = False,
+        async_cfg: Optional[AsyncConfig] = None,
+    ):
         self.async_cfg = async_cfg or AsyncConfig()
         if config is None and resume and (Path(run_dir) / CONFIG_FILE).exists():
             config = TrainerConfig.from_dict(json.loads((Path(run_dir) / CONFIG_FILE).read_text())["trainer"])
@@ -118,8 +125,20 @@ class AsyncLearner(Trainer):
     # ------------------------------------------------------------------ actors
     def _spawn_actor(self, actor_id: int) -> subprocess.Popen:
         run_dir = self.run_dir.resolve()
-        cmd = [sys.executable, "-m", "amago_fast", "train", "--mode", "actor", "--run-dir", str(run_dir),
-               "--actor-id", str(actor_id), "--device", self.async_cfg.actor_device]
+        cmd = [
+            sys.executable,
+            "-m",
+            "amago_fast",
+            "train",
+            "--mode",
+            "actor",
+            "--run-dir",
+            str(run_dir),
+            "--actor-id",
+            str(actor_id),
+            "--device",
+            self.async_cfg.actor_device,
+        ]
         # cwd=run_dir: `python -m` puts the cwd first on sys.path, and a caller sitting in a
         # source checkout would otherwise give the actor the unbuilt source package.
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, cwd=run_dir)
@@ -138,9 +157,11 @@ class AsyncLearner(Trainer):
                 quick = time.monotonic() - self._spawned_at.get(i, 0.0) < ACTOR_QUICK_EXIT_S
                 self._quick_exits[i] = self._quick_exits.get(i, 0) + 1 if quick else 0
                 if self._quick_exits[i] >= ACTOR_MAX_QUICK_EXITS:
-                    raise RuntimeError(f"actor {i} exited with code {p.returncode} right after starting "
-                                       f"{ACTOR_MAX_QUICK_EXITS} times in a row (see its stderr above); "
-                                       "not restarting it again")
+                    raise RuntimeError(
+                        f"actor {i} exited with code {p.returncode} right after starting "
+                        f"{ACTOR_MAX_QUICK_EXITS} times in a row (see its stderr above); "
+                        "not restarting it again"
+                    )
                 warnings.warn(f"actor {i} exited with code {p.returncode}; restarting it")
                 self.actors[i] = self._spawn_actor(i)
                 self.actor_restarts += 1

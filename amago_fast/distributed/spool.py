@@ -15,6 +15,7 @@ moves each file it ingests to consumed/ and deletes those only after a checkpoin
 contains them is committed; a learner restarted from that checkpoint re-ingests
 consumed/ first (`recover`). Files are plain .npz loaded with allow_pickle=False.
 """
+
 from __future__ import annotations
 
 import json
@@ -52,8 +53,12 @@ class TrajectorySpool:
     # ------------------------------------------------------------------ actor side
     def next_seq(self, actor_id: int) -> int:
         """First unused sequence number of `actor_id` (a restarted actor continues its count)."""
-        seqs = [int(m.group(2)) for d in ("ready", "consumed") for p in (self.root / d).iterdir()
-                if (m := NAME_RE.match(p.name)) and int(m.group(1)) == actor_id]
+        seqs = [
+            int(m.group(2))
+            for d in ("ready", "consumed")
+            for p in (self.root / d).iterdir()
+            if (m := NAME_RE.match(p.name)) and int(m.group(1)) == actor_id
+        ]
         logged = self._logged_seqs(actor_id)
         return max(seqs + logged, default=-1) + 1
 
@@ -102,8 +107,11 @@ class TrajectorySpool:
             out: dict[str, Any] = {"obs": {k[4:]: z[k] for k in z.files if k.startswith("obs.")}}
             for k in FIELDS:
                 out[k] = z[k]
-        bad = [k for k, v in [*((f"obs.{k}", v) for k, v in out["obs"].items()), *((k, out[k]) for k in FIELDS)]
-               if v.dtype.kind in "fc" and not np.isfinite(v).all()]
+        bad = [
+            k
+            for k, v in [*((f"obs.{k}", v) for k, v in out["obs"].items()), *((k, out[k]) for k in FIELDS)]
+            if v.dtype.kind in "fc" and not np.isfinite(v).all()
+        ]
         if bad:
             raise ValueError(f"NaN/inf values in {bad}")
         return out
@@ -144,8 +152,18 @@ class TrajectorySpool:
                     self.vanished += 1
                 m = NAME_RE.match(p.name)
                 T = int(t["actions"].shape[0])
-                log.write(json.dumps({"file": p.name, "T": T, "actor": int(m.group(1)), "seq": int(m.group(2)),
-                                      "return": float(np.sum(t["rews"]))}) + "\n")
+                log.write(
+                    json.dumps(
+                        {
+                            "file": p.name,
+                            "T": T,
+                            "actor": int(m.group(1)),
+                            "seq": int(m.group(2)),
+                            "return": float(np.sum(t["rews"])),
+                        }
+                    )
+                    + "\n"
+                )
                 done.append((p.name, T))
             log.flush()
         return done

@@ -20,6 +20,7 @@ Resuming with M ranks from N shards: rank r takes shards {s : s % M == r} (or sh
 r % N when M > N); with M == N each rank reloads its own shard, sampler state included.
 A plain single-process `--resume` also works (it loads rank 0's shard).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -67,16 +68,26 @@ def shards_for_rank(n_shards: int, rank: int, world: int) -> list[int]:
 class DistributedTrainer(Trainer):
     """Trainer for one torchrun rank: DistributedTrainer(run_dir, cfg, agent_cfg, resume, ctx=ctx).run()."""
 
-    def __init__(self, run_dir, config: Optional[TrainerConfig] = None, agent_config: Optional[AgentConfig] = None,
-                 resume: bool = False, ctx: Optional[DistContext] = None):
+    def __init__(
+        self,
+        run_dir,
+        config: Optional[TrainerConfig] = None,
+        agent_config: Optional[AgentConfig] = None,
+        resume: bool = False,
+        ctx: Optional[DistContext] = None,
+    ):
         self.ctx = ctx = ctx or DistContext()
         if config is None and resume and (Path(run_dir) / CONFIG_FILE).exists():
             config = TrainerConfig.from_dict(json.loads((Path(run_dir) / CONFIG_FILE).read_text())["trainer"])
         self.base_cfg = config
         if config is not None:
             # own envs, exploration and sampler per rank; one progress bar
-            config = dataclasses.replace(config, seed=rank_seed(config.seed, ctx.rank), device=ctx.device,
-                                         progress=config.progress and ctx.is_main)
+            config = dataclasses.replace(
+                config,
+                seed=rank_seed(config.seed, ctx.rank),
+                device=ctx.device,
+                progress=config.progress and ctx.is_main,
+            )
         if ctx.is_main:
             self._sweep_stale_shards(Path(run_dir) / "checkpoints")
         barrier(ctx)
@@ -95,7 +106,9 @@ class DistributedTrainer(Trainer):
         if self.is_main:
             base = self.base_cfg or self.cfg
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            write_json_atomic(self.run_dir / CONFIG_FILE, {"trainer": base.to_dict(), "agent": self.agent_cfg.to_dict()})
+            write_json_atomic(
+                self.run_dir / CONFIG_FILE, {"trainer": base.to_dict(), "agent": self.agent_cfg.to_dict()}
+            )
 
     def _make_logger(self):
         return super()._make_logger() if self.is_main else _NullLogger()
@@ -109,9 +122,13 @@ class DistributedTrainer(Trainer):
             return ReplayBuffer.load(shards[rank], relabeler=relabeler)
         # A different rank count: merge this rank's shards into a fresh buffer seeded for
         # this rank (two ranks reading one shard must not draw the same batches).
-        buf = ReplayBuffer.from_spaces(self.env.observation_space, self.env.action_space,
-                                       capacity=self.cfg.buffer_capacity, seed=self.cfg.seed,
-                                       relabeler=relabeler)
+        buf = ReplayBuffer.from_spaces(
+            self.env.observation_space,
+            self.env.action_space,
+            capacity=self.cfg.buffer_capacity,
+            seed=self.cfg.seed,
+            relabeler=relabeler,
+        )
         for s in shards_for_rank(len(shards), rank, world):
             src = ReplayBuffer.load(shards[s])
             for tid in src.trajectory_ids():
@@ -171,13 +188,20 @@ class DistributedTrainer(Trainer):
         barrier(self.ctx)
         final = self.ckpt_root / name
         if self.is_main:
+
             def save_replay(path: Path) -> None:
                 self.buffer.save(path)
                 for r in range(1, self.ctx.world_size):
                     os.replace(shard_root / f"rank{r}", path.parent / f"replay_rank{r}")
 
-            final = save_checkpoint(self.ckpt_root, name, self.agent, self._trainer_state(),
-                                    save_replay=save_replay, keep=self.cfg.keep_checkpoints)
+            final = save_checkpoint(
+                self.ckpt_root,
+                name,
+                self.agent,
+                self._trainer_state(),
+                save_replay=save_replay,
+                keep=self.cfg.keep_checkpoints,
+            )
             shutil.rmtree(shard_root, ignore_errors=True)
         barrier(self.ctx)
         return final

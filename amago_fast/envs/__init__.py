@@ -6,6 +6,7 @@ built-ins (``tmaze``, ``bandit``, ``dark-key-door``, ``mazerunner``, ``meta-froz
 ``register_env(name, factory)``; ``gym:<id>``, ``popgym:<Name>``, ``babyai:<Level>``,
 ``metaworld:ML1-<task>|ML10|ML45`` and ``ale:<Game>`` resolve on demand (families.py).
 """
+
 from __future__ import annotations
 
 from .bandit import BernoulliBandit, thompson_sampling_return, thompson_sampling_returns
@@ -30,9 +31,25 @@ register_env("half-cheetah-vel", HalfCheetahVel)
 register_families(register_env, register_prefix)
 
 __all__ = [
-    "make_env", "register_env", "register_prefix", "MetaFrozenLake", "HalfCheetahVel",
-    "TaskSwitcher", "available_envs", "resolve_env", "episode_limit",
-    "AmagoVecEnv", "StepResult", "DictObservation", "ActionCodec", "action_dim", "OBS_KEY",
-    "EpsilonGreedy", "TMaze", "BernoulliBandit", "DarkKeyDoor",
-    "thompson_sampling_return", "thompson_sampling_returns",
+    "make_env",
+    "register_env",
+    "register_prefix",
+    "MetaFrozenLake",
+    "HalfCheetahVel",
+    "TaskSwitcher",
+    "available_envs",
+    "resolve_env",
+    "episode_limit",
+    "AmagoVecEnv",
+    "StepResult",
+    "DictObservation",
+    "ActionCodec",
+    "action_dim",
+    "OBS_KEY",
+    "EpsilonGreedy",
+    "TMaze",
+    "BernoulliBandit",
+    "DarkKeyDoor",
+    "thompson_sampling_return",
+    "thompson_sampling_returns",
 ]

@@ -10,6 +10,7 @@ sampling about 75 (``thompson_sampling_return`` computes it), the Bayes-optimal 
 index policy about 78 (quoted from Duan et al. 2016, "RL^2", Table 1; not computed here),
 an oracle that knows the best arm 100 * E[max of 5 U(0,1)] = 83.3.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -64,8 +65,9 @@ class BernoulliBandit(gym.Env):
         return np.zeros(1, np.float32), reward, terminated, False, self._info()
 
 
-def thompson_sampling_returns(arms: int = 5, pulls: int = 100, episodes: int = 10_000,
-                              seed: int | None = 0) -> np.ndarray:
+def thompson_sampling_returns(
+    arms: int = 5, pulls: int = 100, episodes: int = 10_000, seed: int | None = 0
+) -> np.ndarray:
     """Per-task returns (episodes,) of Beta(1, 1)-prior Thompson sampling on fresh tasks.
 
     All ``episodes`` tasks run at once: arm means (episodes, arms) ~ U[0, 1]; each pull
@@ -89,7 +91,6 @@ def thompson_sampling_returns(arms: int = 5, pulls: int = 100, episodes: int = 1
     return total
 
 
-def thompson_sampling_return(arms: int = 5, pulls: int = 100, episodes: int = 10_000,
-                             seed: int | None = 0) -> float:
+def thompson_sampling_return(arms: int = 5, pulls: int = 100, episodes: int = 10_000, seed: int | None = 0) -> float:
     """Mean return of Thompson sampling over ``episodes`` fresh tasks (about 75 for 5 x 100)."""
     return float(thompson_sampling_returns(arms, pulls, episodes, seed).mean())

@@ -14,6 +14,7 @@ Actions: Discrete(5) = stay, up, down, left, right (moves into walls are no-ops)
 ``info["success"]`` (final step): the door was opened within the trial's last
 ``episode_length`` steps, i.e. the agent still solves the task at the end of the trial.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -36,8 +37,14 @@ class DarkKeyDoor(gym.Env):
 
     metadata = {"render_modes": []}
 
-    def __init__(self, size: int = 9, episode_length: int = 50, horizon: int = 500,
-                 random_start: bool = True, show_key: bool = False):
+    def __init__(
+        self,
+        size: int = 9,
+        episode_length: int = 50,
+        horizon: int = 500,
+        random_start: bool = True,
+        show_key: bool = False,
+    ):
         self.size = _int_arg("size", size, 3)
         self.episode_length = _int_arg("episode_length", episode_length, 1)
         self.horizon = _int_arg("horizon", horizon, 1)
@@ -69,16 +76,19 @@ class DarkKeyDoor(gym.Env):
         self._inner_t = 0
 
     def _info(self) -> dict:
-        return {"key": self._key.copy(), "door": self._door.copy(),
-                "inner_episodes": self._inner_episodes, "doors_opened": self._doors}
+        return {
+            "key": self._key.copy(),
+            "door": self._door.copy(),
+            "inner_episodes": self._inner_episodes,
+            "doors_opened": self._doors,
+        }
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         cells = self.np_random.choice(self.size * self.size, 3, replace=False)
         self._key = np.array(divmod(int(cells[0]), self.size))
         self._door = np.array(divmod(int(cells[1]), self.size))
-        if not self.random_start and any(
-                np.array_equal(c, [self.size // 2] * 2) for c in (self._key, self._door)):
+        if not self.random_start and any(np.array_equal(c, [self.size // 2] * 2) for c in (self._key, self._door)):
             # keep the fixed start cell free: move the clashing object to the third cell
             third = np.array(divmod(int(cells[2]), self.size))
             if np.array_equal(self._key, [self.size // 2] * 2):

@@ -13,6 +13,7 @@ Discrete -> a uniform random index with probability eps; MultiBinary -> a unifor
 bit vector with probability eps; Box (in [-1, 1]) -> ``"gaussian"``: add N(0, eps) noise
 and clip, or ``"uniform"``: a uniform random action with probability eps.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -33,12 +34,20 @@ class EpsilonGreedy:
         explore.reset_envs(res.done)       # new epsilons for envs starting an episode
     """
 
-    def __init__(self, action_space: spaces.Space, num_envs: int, eps_start: float = 1.0,
-                 eps_end: float = 0.05, anneal_steps: int = 1_000_000, randomize: bool = True,
-                 box_noise: str = "gaussian", seed: int | None = None, floor: bool = False):
+    def __init__(
+        self,
+        action_space: spaces.Space,
+        num_envs: int,
+        eps_start: float = 1.0,
+        eps_end: float = 0.05,
+        anneal_steps: int = 1_000_000,
+        randomize: bool = True,
+        box_noise: str = "gaussian",
+        seed: int | None = None,
+        floor: bool = False,
+    ):
         if not 0.0 <= eps_end <= eps_start <= 1.0:
-            raise ValueError(f"need 0 <= eps_end <= eps_start <= 1, got eps_start={eps_start}, "
-                             f"eps_end={eps_end}")
+            raise ValueError(f"need 0 <= eps_end <= eps_start <= 1, got eps_start={eps_start}, eps_end={eps_end}")
         if anneal_steps < 0:
             raise ValueError(f"anneal_steps must be >= 0, got {anneal_steps}")
         if box_noise not in ("gaussian", "uniform"):
@@ -104,8 +113,7 @@ class EpsilonGreedy:
 
     def state_dict(self) -> dict:
         """JSON-serialisable state (for exact resume)."""
-        return {"env_steps": self.env_steps, "scale": self._scale.tolist(),
-                "rng": self._rng.bit_generator.state}
+        return {"env_steps": self.env_steps, "scale": self._scale.tolist(), "rng": self._rng.bit_generator.state}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore ``state_dict()`` output."""

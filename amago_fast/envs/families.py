@@ -5,6 +5,7 @@
 multi-task env drawing one task per episode (``multitask.TaskSwitcher``). Each package is
 imported only when its name is asked for; a missing one is a ValueError naming the extra.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -24,8 +25,9 @@ def _need(module: str, name: str, extra: str):
     try:
         return importlib.import_module(module)
     except ImportError as e:
-        raise ValueError(f"env {name!r} needs the optional {module.split('.')[0]} package: "
-                         f"pip install 'amago_fast[{extra}]' ({e})") from None
+        raise ValueError(
+            f"env {name!r} needs the optional {module.split('.')[0]} package: pip install 'amago_fast[{extra}]' ({e})"
+        ) from None
 
 
 def _split(rest: str, name: str) -> list[str]:
@@ -41,8 +43,13 @@ def _switch_or_single(factories: list[Callable[[], gym.Env]], names: list[str]) 
 
 # ---------------------------------------------------------------- POPGym multi-domain
 
-POPGYM_MULTI_DEFAULT = ("RepeatPreviousEasy", "RepeatFirstEasy", "CountRecallEasy",
-                        "AutoencodeEasy", "MultiarmedBanditEasy")
+POPGYM_MULTI_DEFAULT = (
+    "RepeatPreviousEasy",
+    "RepeatFirstEasy",
+    "CountRecallEasy",
+    "AutoencodeEasy",
+    "MultiarmedBanditEasy",
+)
 
 
 def popgym_multi(tasks: str = ",".join(POPGYM_MULTI_DEFAULT)) -> gym.Env:
@@ -61,7 +68,8 @@ def popgym_multi(tasks: str = ",".join(POPGYM_MULTI_DEFAULT)) -> gym.Env:
 
 _BABYAI_WORDS = (
     "go to the a pick up open put next you and then after behind in front of on your left "
-    "right red green blue purple yellow grey box ball key door").split()
+    "right red green blue purple yellow grey box ball key door"
+).split()
 MISSION_LEN = 16
 
 
@@ -73,11 +81,13 @@ class BabyAIObs(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
         gym.utils.RecordConstructorArgs.__init__(self)
         gym.ObservationWrapper.__init__(self, env)
         image = env.observation_space["image"]
-        self.observation_space = spaces.Dict({
-            "image": image,
-            "direction": spaces.Box(0.0, 1.0, (4,), np.float32),
-            "mission": spaces.Box(0, len(_BABYAI_WORDS) + 1, (MISSION_LEN,), np.int64),
-        })
+        self.observation_space = spaces.Dict(
+            {
+                "image": image,
+                "direction": spaces.Box(0.0, 1.0, (4,), np.float32),
+                "mission": spaces.Box(0, len(_BABYAI_WORDS) + 1, (MISSION_LEN,), np.int64),
+            }
+        )
         env.reset(seed=0)  # BabyAI levels set their step limit when they generate a mission
         self.max_episode_steps = int(env.unwrapped.max_steps)
 
@@ -120,12 +130,13 @@ def _babyai_resolver(rest: str) -> EnvFactory:
     levels = _split(rest, name)
     for level in levels:
         if _babyai_id(level) not in gym.registry:
-            known = sorted(e[len("BabyAI-"):] for e in gym.registry if e.startswith("BabyAI-"))
+            known = sorted(e[len("BabyAI-") :] for e in gym.registry if e.startswith("BabyAI-"))
             raise ValueError(f"env {name!r}: no BabyAI level {level!r}; levels: {known}")
     return lambda: _switch_or_single([partial(_babyai_one, lv) for lv in levels], levels)
 
 
 # ---------------------------------------------------------------- Meta-World (3.x)
+
 
 class MetaWorldTasks(gym.Env):
     """Meta-World ML1/ML10/ML45 train (or test) tasks: each episode one (env class, task)
@@ -154,7 +165,7 @@ class MetaWorldTasks(gym.Env):
         task = self.tasks[int(self.np_random.integers(len(self.tasks)))]
         self._env, self._task_name = self.envs[task.env_name], task.env_name
         self._env.set_task(task)
-        obs, info = self._env.reset(seed=int(self.np_random.integers(2 ** 31)))
+        obs, info = self._env.reset(seed=int(self.np_random.integers(2**31)))
         self._t = 0
         return obs.astype(np.float64), {**info, "task": task.env_name}
 
@@ -196,11 +207,14 @@ def _metaworld_resolver(rest: str) -> EnvFactory:
         rest, split = rest[: -len("-test")], "test"
         bench, _, task = rest.partition("-")
     if (bench == "ML1" and task) or (bench in ("ML10", "ML45") and not task):
+
         def make(benchmark_seed: int | None = None) -> gym.Env:
             return MetaWorldTasks(_metaworld_benchmark(bench, task, benchmark_seed), split)
     else:
-        raise ValueError(f"env {name!r}: expected metaworld:ML1-<task>, metaworld:ML10 or "
-                         "metaworld:ML45 (optionally ending in -test)")
+        raise ValueError(
+            f"env {name!r}: expected metaworld:ML1-<task>, metaworld:ML10 or "
+            "metaworld:ML45 (optionally ending in -test)"
+        )
     if bench == "ML1":
         known = sorted(metaworld.ALL_V3_ENVIRONMENTS)
         if task not in known:
@@ -209,6 +223,7 @@ def _metaworld_resolver(rest: str) -> EnvFactory:
 
 
 # ---------------------------------------------------------------- Atari (ale-py)
+
 
 class Downsample(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
     """(210, 160, 3) uint8 Atari frames -> every ``factor``-th pixel (105, 80, 3 at 2)."""
@@ -225,8 +240,13 @@ class Downsample(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
 
 
 def _ale_one(game: str, frameskip: int = 4, max_episode_steps: int = 10_000) -> gym.Env:
-    env = gym.make(f"ALE/{game}-v5", full_action_space=True, frameskip=frameskip,
-                   repeat_action_probability=0.25, max_episode_steps=max_episode_steps)
+    env = gym.make(
+        f"ALE/{game}-v5",
+        full_action_space=True,
+        frameskip=frameskip,
+        repeat_action_probability=0.25,
+        max_episode_steps=max_episode_steps,
+    )
     return Downsample(env)
 
 

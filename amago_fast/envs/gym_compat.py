@@ -12,6 +12,7 @@ amago_fast runs on gymnasium >= 0.29 so that it installs beside AMAGO (which pin
 Code that truly needs 1.x calls ``require_gymnasium((1, 0), "what")``, which raises one
 ``GymnasiumVersionError`` naming the version it needs.
 """
+
 from __future__ import annotations
 
 import re
@@ -37,8 +38,7 @@ class GymnasiumVersionError(ImportError):
     """The installed gymnasium is too old for the feature that was asked for."""
 
 
-def require_gymnasium(minimum: tuple[int, ...], what: str,
-                      installed: tuple[int, ...] | None = None) -> None:
+def require_gymnasium(minimum: tuple[int, ...], what: str, installed: tuple[int, ...] | None = None) -> None:
     """Raise ``GymnasiumVersionError`` unless gymnasium >= ``minimum`` is installed."""
     installed = GYMNASIUM_VERSION if installed is None else tuple(installed)
     minimum = tuple(minimum) + (0,) * (3 - len(minimum))
@@ -46,8 +46,8 @@ def require_gymnasium(minimum: tuple[int, ...], what: str,
         need = ".".join(map(str, minimum))
         have = ".".join(map(str, installed))
         raise GymnasiumVersionError(
-            f"{what} needs gymnasium>={need}; gymnasium {have} is installed "
-            f"(pip install 'gymnasium>={need}')")
+            f"{what} needs gymnasium>={need}; gymnasium {have} is installed (pip install 'gymnasium>={need}')"
+        )
 
 
 if GYMNASIUM_VERSION < MIN_GYMNASIUM:  # pragma: no cover - pip's pin prevents this
@@ -89,11 +89,12 @@ def final_step(info: dict, i: int) -> tuple[Any, dict]:
         final_info = info.get("final_info")
         per_copy = final_info[i] if final_info is not None else None
         return info["final_observation"][i], dict(per_copy or {})
-    raise KeyError("the vector env's info has no final observation for a finished copy "
-                   f"(keys: {sorted(info)}); was it built by make_vector_env?")
+    raise KeyError(
+        "the vector env's info has no final observation for a finished copy "
+        f"(keys: {sorted(info)}); was it built by make_vector_env?"
+    )
 
 
 def has_step_info(info: dict) -> bool:
     """Whether ``info`` holds anything beyond masks and finished-step keys."""
     return any(not k.startswith("_") and k not in FINAL_KEYS for k in info)
-

@@ -10,6 +10,7 @@ infer it in context. Built on gymnasium's MuJoCo HalfCheetah (v5 on gymnasium 1.
 Observation: the cheetah's 17 floats plus ``[episode started (0/1)]``; actions: Box(-1, 1, (6,)).
 ``info["target_velocity"]`` and, at the trial's end, ``info["mean_velocity_error"]``.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -22,11 +23,9 @@ from gymnasium import spaces
 def _make_cheetah(ctrl_cost_weight: float) -> gym.Env:
     ids = [i for i in ("HalfCheetah-v5", "HalfCheetah-v4") if i in gym.registry]
     try:
-        return gym.make(ids[0], ctrl_cost_weight=ctrl_cost_weight,
-                        max_episode_steps=None).unwrapped
+        return gym.make(ids[0], ctrl_cost_weight=ctrl_cost_weight, max_episode_steps=None).unwrapped
     except (gym.error.DependencyNotInstalled, ImportError, IndexError) as e:
-        raise ValueError("env 'half-cheetah-vel' needs MuJoCo: pip install "
-                         f"'amago_fast[mujoco]' ({e})") from None
+        raise ValueError(f"env 'half-cheetah-vel' needs MuJoCo: pip install 'amago_fast[mujoco]' ({e})") from None
 
 
 class HalfCheetahVel(gym.Env):
@@ -41,16 +40,19 @@ class HalfCheetahVel(gym.Env):
 
     metadata = {"render_modes": []}
 
-    def __init__(self, k_episodes: int = 2, episode_steps: int = 200,
-                 min_velocity: float = 0.0, max_velocity: float = 3.0,
-                 ctrl_cost_weight: float = 0.05):
+    def __init__(
+        self,
+        k_episodes: int = 2,
+        episode_steps: int = 200,
+        min_velocity: float = 0.0,
+        max_velocity: float = 3.0,
+        ctrl_cost_weight: float = 0.05,
+    ):
         for arg, value in (("k_episodes", k_episodes), ("episode_steps", episode_steps)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{arg} must be an int >= 1, got {value!r}")
-        if not (np.isfinite(min_velocity) and np.isfinite(max_velocity)
-                and min_velocity <= max_velocity):
-            raise ValueError(f"need finite min_velocity <= max_velocity, got "
-                             f"{min_velocity!r}, {max_velocity!r}")
+        if not (np.isfinite(min_velocity) and np.isfinite(max_velocity) and min_velocity <= max_velocity):
+            raise ValueError(f"need finite min_velocity <= max_velocity, got {min_velocity!r}, {max_velocity!r}")
         self.k_episodes, self.episode_steps = int(k_episodes), int(episode_steps)
         self.min_velocity, self.max_velocity = float(min_velocity), float(max_velocity)
         self.max_episode_steps = self.k_episodes * self.episode_steps
@@ -68,9 +70,10 @@ class HalfCheetahVel(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         target = (options or {}).get("target_velocity")
-        self.target_velocity = float(target) if target is not None else float(
-            self.np_random.uniform(self.min_velocity, self.max_velocity))
-        cheetah_seed = int(self.np_random.integers(2 ** 31))
+        self.target_velocity = (
+            float(target) if target is not None else float(self.np_random.uniform(self.min_velocity, self.max_velocity))
+        )
+        cheetah_seed = int(self.np_random.integers(2**31))
         obs, _ = self._cheetah.reset(seed=cheetah_seed)
         self._t, self._errors = 0, []
         return self._obs(obs, True), {"target_velocity": self.target_velocity}
@@ -85,7 +88,7 @@ class HalfCheetahVel(gym.Env):
         episode_over = self._t % self.episode_steps == 0
         info: dict[str, Any] = {"target_velocity": self.target_velocity}
         if episode_over and not terminated:  # same target, fresh physics
-            obs, _ = self._cheetah.reset(seed=int(self.np_random.integers(2 ** 31)))
+            obs, _ = self._cheetah.reset(seed=int(self.np_random.integers(2**31)))
         if terminated:
             info["mean_velocity_error"] = float(np.mean(self._errors))
         return self._obs(obs, episode_over), reward, terminated, False, info

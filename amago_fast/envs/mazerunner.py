@@ -23,6 +23,7 @@ once all goals are reached, and is truncated after ``horizon`` steps.
 ``info["success"]``: all goals reached (on the final step). Positions are compared
 exactly (tolerance 0): the same cell gives bit-identical float32 coordinates.
 """
+
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -44,9 +45,11 @@ def generate_maze(size: int, rng: np.random.Generator, loops: float = 0.1) -> np
     stack = [start]
     while stack:
         r, c = stack[-1]
-        options = [(r + 2 * dr, c + 2 * dc) for dr, dc in _MOVES
-                   if 0 < r + 2 * dr < size - 1 and 0 < c + 2 * dc < size - 1
-                   and walls[r + 2 * dr, c + 2 * dc]]
+        options = [
+            (r + 2 * dr, c + 2 * dc)
+            for dr, dc in _MOVES
+            if 0 < r + 2 * dr < size - 1 and 0 < c + 2 * dc < size - 1 and walls[r + 2 * dr, c + 2 * dc]
+        ]
         if not options:
             stack.pop()
             continue
@@ -68,8 +71,14 @@ class MazeRunner(gym.Env):
     metadata = {"render_modes": ["ansi"]}
     hidden_obs_keys = ("achieved",)  # relabeling-only keys the policy must not see
 
-    def __init__(self, size: int = 9, goals: int = 2, horizon: Optional[int] = None,
-                 loops: float = 0.1, render_mode: Optional[str] = None):
+    def __init__(
+        self,
+        size: int = 9,
+        goals: int = 2,
+        horizon: Optional[int] = None,
+        loops: float = 0.1,
+        render_mode: Optional[str] = None,
+    ):
         if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 5 or size % 2 == 0:
             raise ValueError(f"size must be an odd int >= 5, got {size!r}")
         if isinstance(goals, bool) or not isinstance(goals, (int, np.integer)) or goals < 1:
@@ -88,11 +97,13 @@ class MazeRunner(gym.Env):
         self.size, self.num_goals, self.horizon = int(size), int(goals), int(horizon)
         self.loops, self.render_mode = float(loops), render_mode
         self.max_episode_steps = self.horizon
-        self.observation_space = spaces.Dict({
-            "obs": spaces.Box(0.0, 1.0, (6,), np.float32),
-            "goals": spaces.Box(0.0, 1.0, (self.num_goals, 3), np.float32),
-            "achieved": spaces.Box(0.0, 1.0, (2,), np.float32),
-        })
+        self.observation_space = spaces.Dict(
+            {
+                "obs": spaces.Box(0.0, 1.0, (6,), np.float32),
+                "goals": spaces.Box(0.0, 1.0, (self.num_goals, 3), np.float32),
+                "achieved": spaces.Box(0.0, 1.0, (2,), np.float32),
+            }
+        )
         self.action_space = spaces.Discrete(4)
         self.walls = np.ones((self.size, self.size), dtype=bool)
         self.start = (self.size - 2, 1)
@@ -112,8 +123,7 @@ class MazeRunner(gym.Env):
 
     def _obs(self) -> dict[str, np.ndarray]:
         free = [self._free(0, -1), self._free(-1, 0), self._free(0, 1), self._free(1, 0)]
-        obs = np.array([*(f / self.size for f in free), float(self._bumped),
-                        self._t / self.horizon], dtype=np.float32)
+        obs = np.array([*(f / self.size for f in free), float(self._bumped), self._t / self.horizon], dtype=np.float32)
         goals = np.zeros((self.num_goals, 3), dtype=np.float32)
         goals[:, :2] = self._cell(self.goal_cells)
         goals[: self._reached, 2] = 1.0
@@ -122,8 +132,7 @@ class MazeRunner(gym.Env):
     def reset(self, *, seed: Optional[int] = None, options: Optional[dict] = None):
         super().reset(seed=seed)
         self.walls = generate_maze(self.size, self.np_random, self.loops)
-        rooms = [(r, c) for r in range(1, self.size - 1, 2) for c in range(1, self.size - 1, 2)
-                 if (r, c) != self.start]
+        rooms = [(r, c) for r in range(1, self.size - 1, 2) for c in range(1, self.size - 1, 2) if (r, c) != self.start]
         picks = self.np_random.choice(len(rooms), size=self.num_goals, replace=False)
         self.goal_cells = np.array([rooms[i] for i in picks], dtype=np.int64)
         self._pos = np.array(self.start)
@@ -150,7 +159,7 @@ class MazeRunner(gym.Env):
         if self.render_mode != "ansi":
             return None
         chars = np.where(self.walls, "#", ".").astype("<U1")
-        for i, (r, c) in enumerate(self.goal_cells[self._reached:], start=self._reached):
+        for i, (r, c) in enumerate(self.goal_cells[self._reached :], start=self._reached):
             chars[r, c] = str(i % 10)
         chars[self._pos[0], self._pos[1]] = "@"
         return "\n".join("".join(row) for row in chars)

@@ -13,6 +13,7 @@ The gymnasium episode is the whole trial (``k_attempts`` attempts); ``info["succ
 on its last step is whether the final attempt reached the goal, ``info["goals"]`` how
 many attempts did.
 """
+
 from __future__ import annotations
 
 from collections import deque
@@ -68,19 +69,18 @@ class MetaFrozenLake(gym.Env):
 
     metadata = {"render_modes": []}
 
-    def __init__(self, size: int = 5, k_attempts: int = 10, hole_prob: float = 0.2,
-                 attempt_steps: int | None = None):
+    def __init__(self, size: int = 5, k_attempts: int = 10, hole_prob: float = 0.2, attempt_steps: int | None = None):
         for arg, value, low in (("size", size, 2), ("k_attempts", k_attempts, 1)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
                 raise ValueError(f"{arg} must be an int >= {low}, got {value!r}")
         if not 0.0 <= float(hole_prob) <= 0.8:
             raise ValueError(f"hole_prob must be in [0, 0.8], got {hole_prob!r}")
-        if attempt_steps is not None and (isinstance(attempt_steps, bool) or
-                                          not isinstance(attempt_steps, (int, np.integer))
-                                          or attempt_steps < 1):
+        if attempt_steps is not None and (
+            isinstance(attempt_steps, bool) or not isinstance(attempt_steps, (int, np.integer)) or attempt_steps < 1
+        ):
             raise ValueError(f"attempt_steps must be an int >= 1 or None, got {attempt_steps!r}")
         self.size, self.k_attempts, self.hole_prob = int(size), int(k_attempts), float(hole_prob)
-        self.attempt_steps = int(attempt_steps) if attempt_steps else 2 * self.size ** 2
+        self.attempt_steps = int(attempt_steps) if attempt_steps else 2 * self.size**2
         self.max_episode_steps = self.k_attempts * self.attempt_steps
         self.observation_space = spaces.Box(0.0, 1.0, (4,), np.float32)
         self.action_space = spaces.Discrete(len(MOVES))
@@ -91,8 +91,9 @@ class MetaFrozenLake(gym.Env):
 
     def _obs(self, attempt_start: bool) -> np.ndarray:
         r, c = self._pos
-        return np.array([r / self.size, c / self.size, float(attempt_start),
-                         self._attempt / self.k_attempts], np.float32)
+        return np.array(
+            [r / self.size, c / self.size, float(attempt_start), self._attempt / self.k_attempts], np.float32
+        )
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)

@@ -9,6 +9,7 @@ the switcher exposes ``Discrete(max n)`` and maps an action ``a`` to ``a % n`` f
 with ``n`` actions (so every action the agent can take is valid in every task).
 ``info["task"]`` names the current task on every step.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable, Sequence
@@ -30,22 +31,22 @@ class TaskSwitcher(gym.Env):
 
     def __init__(self, factories: Sequence[Callable[[], gym.Env]], names: Sequence[str]):
         if len(factories) < 1 or len(factories) != len(names):
-            raise ValueError(f"factories and names must be non-empty and of equal length, got "
-                             f"{len(factories)} and {len(names)}")
+            raise ValueError(
+                f"factories and names must be non-empty and of equal length, got {len(factories)} and {len(names)}"
+            )
         self.envs = [f() for f in factories]
         self.names = list(names)
         first = self.envs[0]
-        self.same_spaces = all(e.observation_space == first.observation_space
-                               and e.action_space == first.action_space for e in self.envs)
+        self.same_spaces = all(
+            e.observation_space == first.observation_space and e.action_space == first.action_space for e in self.envs
+        )
         if self.same_spaces:
             self.observation_space = first.observation_space
             self.action_space = first.action_space
         else:
-            bad = [n for n, e in zip(self.names, self.envs)
-                   if not isinstance(e.action_space, spaces.Discrete)]
+            bad = [n for n, e in zip(self.names, self.envs) if not isinstance(e.action_space, spaces.Discrete)]
             if bad:
-                raise TypeError(f"tasks with different spaces need Discrete actions; "
-                                f"{bad} have other action spaces")
+                raise TypeError(f"tasks with different spaces need Discrete actions; {bad} have other action spaces")
             width = max(spaces.flatdim(e.observation_space) for e in self.envs)
             self.observation_space = spaces.Box(-np.inf, np.inf, (width,), np.float32)
             self.action_space = spaces.Discrete(max(int(e.action_space.n) for e in self.envs))
@@ -66,9 +67,8 @@ class TaskSwitcher(gym.Env):
         task = (options or {}).get("task")
         if task is not None and task not in self.names:
             raise ValueError(f"options['task'] must be one of {self.names}, got {task!r}")
-        self.task = self.names.index(task) if task is not None else int(
-            self.np_random.integers(len(self.envs)))
-        obs, info = self.envs[self.task].reset(seed=int(self.np_random.integers(2 ** 31)))
+        self.task = self.names.index(task) if task is not None else int(self.np_random.integers(len(self.envs)))
+        obs, info = self.envs[self.task].reset(seed=int(self.np_random.integers(2**31)))
         return self._obs(obs), {**info, "task": self.names[self.task]}
 
     def step(self, action: Any):

@@ -5,6 +5,7 @@ Names: the built-ins (``tmaze``, ``bandit``, ``dark-key-door``), anything added 
 imports ``module`` first, as ``gym.make`` does), and ``popgym:<Name>``
 when the optional ``popgym`` package is installed (``pip install amago_fast[popgym]``).
 """
+
 from __future__ import annotations
 
 import importlib
@@ -31,7 +32,6 @@ def register_prefix(prefix: str, resolver: Callable[[str], EnvFactory], pattern:
     _PATTERNS[prefix] = pattern
 
 
-
 def register_env(name: str, factory: EnvFactory, *, overwrite: bool = False) -> None:
     """Make ``make_env(name, **env_args)`` build envs with ``factory(**env_args)``."""
     if not isinstance(name, str) or not name or ":" in name:
@@ -55,8 +55,7 @@ def _check_env_args(factory: Callable, env_args: dict, name: str) -> None:
         return  # builtins / C extensions: let the constructor complain
     if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
         return
-    accepted = [p.name for p in sig.parameters.values()
-                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    accepted = [p.name for p in sig.parameters.values() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
     bad = sorted(set(env_args) - set(accepted))
     if bad:
         raise ValueError(f"env {name!r}: unknown env_args {bad}; accepted: {accepted}")
@@ -73,15 +72,19 @@ def _gym_factory(env_id: str, env_args: dict) -> EnvFactory:
     try:
         spec = gym.spec(bare_id)
     except gym.error.Error as e:  # NameNotFound, VersionNotFound, ...
-        raise ValueError(f"env 'gym:{env_id}': {e} (list ids with gymnasium.pprint_registry())") \
-            from None
+        raise ValueError(f"env 'gym:{env_id}': {e} (list ids with gymnasium.pprint_registry())") from None
     if isinstance(spec.entry_point, str) or callable(spec.entry_point):
         try:
-            creator = gym.envs.registration.load_env_creator(spec.entry_point) \
-                if isinstance(spec.entry_point, str) else spec.entry_point
-            _check_env_args(creator, {k: v for k, v in env_args.items()
-                                      if k not in ("max_episode_steps", "render_mode")},
-                            f"gym:{env_id}")
+            creator = (
+                gym.envs.registration.load_env_creator(spec.entry_point)
+                if isinstance(spec.entry_point, str)
+                else spec.entry_point
+            )
+            _check_env_args(
+                creator,
+                {k: v for k, v in env_args.items() if k not in ("max_episode_steps", "render_mode")},
+                f"gym:{env_id}",
+            )
         except (ImportError, AttributeError, gym.error.DependencyNotInstalled) as e:
             raise ValueError(f"env 'gym:{env_id}' cannot be loaded: {e}") from None
     return lambda **kw: gym.make(env_id, **kw)
@@ -92,8 +95,8 @@ def _popgym_factory(env_name: str) -> EnvFactory:
         import popgym.envs as popgym_envs  # optional dependency
     except ImportError:
         raise ValueError(
-            f"env 'popgym:{env_name}' needs the optional popgym package: "
-            "pip install 'amago_fast[popgym]'") from None
+            f"env 'popgym:{env_name}' needs the optional popgym package: pip install 'amago_fast[popgym]'"
+        ) from None
     classes = {c.__name__: c for c in getattr(popgym_envs, "ALL", {})}
     for attr in dir(popgym_envs):  # the ALL table may miss some classes
         obj = getattr(popgym_envs, attr)
@@ -110,10 +113,10 @@ def resolve_env(name: str, env_args: dict | None = None) -> EnvFactory:
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, got {type(name).__name__}")
     if name.startswith("gym:"):
-        return _gym_factory(name[len("gym:"):], env_args)
+        return _gym_factory(name[len("gym:") :], env_args)
     prefix, sep, rest = name.partition(":")
     if name.startswith("popgym:"):
-        factory = _popgym_factory(name[len("popgym:"):])
+        factory = _popgym_factory(name[len("popgym:") :])
     elif sep and prefix in _PREFIXES:
         factory = _PREFIXES[prefix](rest)
     elif name in _REGISTRY:
@@ -124,8 +127,9 @@ def resolve_env(name: str, env_args: dict | None = None) -> EnvFactory:
     return factory
 
 
-def make_env(name: str, num_envs: int = 1, seed: int | None = None,
-             vectorization: str = "sync", **env_args: Any) -> AmagoVecEnv:
+def make_env(
+    name: str, num_envs: int = 1, seed: int | None = None, vectorization: str = "sync", **env_args: Any
+) -> AmagoVecEnv:
     """Build ``num_envs`` copies of env ``name`` in the AMAGO time-step format.
 
     Args:
@@ -160,8 +164,14 @@ def make_env(name: str, num_envs: int = 1, seed: int | None = None,
     def make_one() -> gym.Env:
         return probe_box.pop() if probe_box else factory(**env_args)
 
-    return AmagoVecEnv([make_one] * num_envs, vectorization=vectorization, seed=seed,
-                       name=name, max_episode_steps=max_steps, hidden_obs_keys=hidden)
+    return AmagoVecEnv(
+        [make_one] * num_envs,
+        vectorization=vectorization,
+        seed=seed,
+        name=name,
+        max_episode_steps=max_steps,
+        hidden_obs_keys=hidden,
+    )
 
 
 def _hidden_obs_keys(env: gym.Env) -> tuple:

@@ -16,6 +16,7 @@ Actions: ``ActionCodec`` turns the agent's raw actions into (a) what the env rec
   to the env's bounds. A Box with any infinite bound is passed through unscaled;
 - ``MultiBinary(n)``: agent gives 0/1 of shape ``(N, n)``; stored as float 0/1.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -73,8 +74,7 @@ def _convert_obs(space: spaces.Space, value: Any) -> np.ndarray:
     if isinstance(space, spaces.MultiBinary):
         return np.asarray(value, dtype=np.int8)
     if isinstance(space, spaces.Tuple):
-        return np.concatenate([_convert_obs(s, v).ravel().astype(np.float32)
-                               for s, v in zip(space.spaces, value)])
+        return np.concatenate([_convert_obs(s, v).ravel().astype(np.float32) for s, v in zip(space.spaces, value)])
     raise TypeError(f"unsupported observation space {type(space).__name__}")
 
 
@@ -94,10 +94,7 @@ def action_dim(space: spaces.Space) -> int:
         return int(np.prod(space.shape))
     if isinstance(space, spaces.MultiBinary):
         return int(np.prod(space.n))
-    raise TypeError(
-        f"action_space: unsupported {type(space).__name__} "
-        "(supported: Discrete, Box, MultiBinary)"
-    )
+    raise TypeError(f"action_space: unsupported {type(space).__name__} (supported: Discrete, Box, MultiBinary)")
 
 
 class ActionCodec:
@@ -133,8 +130,7 @@ class ActionCodec:
             return (a + int(space.start)).astype(np.int64), vecs
         if isinstance(space, spaces.Box):
             if a.shape not in ((n, *space.shape), (n, self.dim)):
-                raise ValueError(
-                    f"actions: expected shape {(n, *space.shape)} for Box, got {a.shape}")
+                raise ValueError(f"actions: expected shape {(n, *space.shape)} for Box, got {a.shape}")
             if a.dtype.kind not in "fiu":
                 raise TypeError(f"actions: Box actions must be numeric, got {a.dtype}")
             flat = a.reshape(n, self.dim).astype(np.float64)
@@ -151,8 +147,7 @@ class ActionCodec:
             return env_actions, flat.astype(np.float32)
         # MultiBinary
         if a.shape not in ((n, *np.atleast_1d(space.n)), (n, self.dim)):
-            raise ValueError(f"actions: expected shape ({n}, {self.dim}) for MultiBinary, "
-                             f"got {a.shape}")
+            raise ValueError(f"actions: expected shape ({n}, {self.dim}) for MultiBinary, got {a.shape}")
         if a.size and not np.all((a == 0) | (a == 1)):
             raise ValueError("actions: MultiBinary actions must be 0 or 1")
         flat = a.reshape(n, self.dim)

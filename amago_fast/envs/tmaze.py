@@ -18,6 +18,7 @@ The default penalty is AMAGO's ``-1 / horizon``: without it a random policy neve
 the junction within the time limit and the task cannot be learned; ``penalty=0`` gives the
 sparse variant. ``info["success"]`` (final step) is True iff the agent turned correctly.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -34,8 +35,7 @@ class TMaze(gym.Env):
 
     metadata = {"render_modes": []}
 
-    def __init__(self, horizon: int = 20, penalty: float | None = None,
-                 goal_reward: float = 1.0):
+    def __init__(self, horizon: int = 20, penalty: float | None = None, goal_reward: float = 1.0):
         if not isinstance(horizon, (int, np.integer)) or isinstance(horizon, bool) or horizon < 1:
             raise ValueError(f"horizon must be an int >= 1, got {horizon!r}")
         self.horizon = int(horizon)

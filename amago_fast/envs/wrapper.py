@@ -14,6 +14,7 @@ that into the two views the agent and the replay buffer need:
 ``rl2s`` = ``[previous reward, previous action vector]`` (zeros at an episode's first
 step) and ``time_idxs`` counts steps since the episode (gymnasium episode) began.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,8 +37,7 @@ class DictObservation(gym.ObservationWrapper):
         self._orig_space = env.observation_space
         self.observation_space = dict_observation_space(env.observation_space)
         # the common case (one Box) skips the generic converter: it runs every step
-        self._box_dtype = env.observation_space.dtype \
-            if isinstance(env.observation_space, gym.spaces.Box) else None
+        self._box_dtype = env.observation_space.dtype if isinstance(env.observation_space, gym.spaces.Box) else None
 
     def observation(self, observation: Any) -> dict[str, np.ndarray]:
         if self._box_dtype is not None:
@@ -57,8 +57,10 @@ class FlatMultiDiscrete(gym.ActionWrapper):
         self._start = np.asarray(env.action_space.start)
         n = int(np.prod(self._nvec))
         if self._nvec.ndim != 1 or n > self.MAX_ACTIONS:
-            raise TypeError(f"action_space: MultiDiscrete {self._nvec.tolist()} is too large "
-                            f"to flatten (> {self.MAX_ACTIONS} joint actions or not 1-d)")
+            raise TypeError(
+                f"action_space: MultiDiscrete {self._nvec.tolist()} is too large "
+                f"to flatten (> {self.MAX_ACTIONS} joint actions or not 1-d)"
+            )
         self.action_space = gym.spaces.Discrete(n)
 
     def action(self, action: Any) -> np.ndarray:
@@ -130,9 +132,15 @@ class AmagoVecEnv:
     that drops those trajectories (the Trainer with ``TrainerConfig.nonfinite="drop"``).
     """
 
-    def __init__(self, env_fns: Sequence[Callable[[], gym.Env]], vectorization: str = "sync",
-                 seed: int | None = None, name: str = "env",
-                 max_episode_steps: int | None = None, hidden_obs_keys: Sequence[str] = ()):
+    def __init__(
+        self,
+        env_fns: Sequence[Callable[[], gym.Env]],
+        vectorization: str = "sync",
+        seed: int | None = None,
+        name: str = "env",
+        max_episode_steps: int | None = None,
+        hidden_obs_keys: Sequence[str] = (),
+    ):
         if vectorization not in ("sync", "async"):
             raise ValueError(f"vectorization must be 'sync' or 'async', got {vectorization!r}")
         if len(env_fns) < 1:
@@ -151,7 +159,8 @@ class AmagoVecEnv:
         # in replay for hindsight relabeling)
         self.hidden_obs_keys: tuple = tuple(hidden_obs_keys)
         self.policy_observation_space = gym.spaces.Dict(
-            {k: v for k, v in self.observation_space.spaces.items() if k not in self.hidden_obs_keys})
+            {k: v for k, v in self.observation_space.spaces.items() if k not in self.hidden_obs_keys}
+        )
         self._seed = seed
         self._t = np.zeros(self.num_envs, np.int64)  # time index of the current obs
         self._ep_return = np.zeros(self.num_envs, np.float64)
@@ -162,7 +171,7 @@ class AmagoVecEnv:
 
     @property
     def nonfinite(self) -> str:
-        """"raise" or "flag": what a NaN/inf observation or reward does (see class doc)."""
+        """ "raise" or "flag": what a NaN/inf observation or reward does (see class doc)."""
         return self._nonfinite
 
     @nonfinite.setter
@@ -183,7 +192,8 @@ class AmagoVecEnv:
         i = int(np.flatnonzero(mask)[0])
         raise NonFiniteError(
             f"env {self.name!r} copy {i} returned a NaN/inf {what} {when}; set "
-            "TrainerConfig.nonfinite='drop' (env.nonfinite='flag') to drop such trajectories instead")
+            "TrainerConfig.nonfinite='drop' (env.nonfinite='flag') to drop such trajectories instead"
+        )
 
     def reset(self, seed: int | None = None) -> tuple[Obs, np.ndarray, np.ndarray]:
         """Reset every copy -> (obs key -> (N, ...), rl2s (N, 1+A) zeros, time_idxs (N,) zeros)."""
@@ -270,10 +280,20 @@ class AmagoVecEnv:
             for i in np.flatnonzero(~done):
                 infos[i] = unbatch_info(info, i)
         return StepResult(
-            obs=obs, rl2s=rl2s, time_idxs=time_idxs, action_vecs=vecs, rews=rews,
-            terminated=terminated, truncated=truncated, done=done,
-            next_obs=next_obs, next_rl2s=next_rl2s, next_time_idxs=self._t.copy(),
-            infos=infos, nonfinite=bad, next_nonfinite=next_bad,
+            obs=obs,
+            rl2s=rl2s,
+            time_idxs=time_idxs,
+            action_vecs=vecs,
+            rews=rews,
+            terminated=terminated,
+            truncated=truncated,
+            done=done,
+            next_obs=next_obs,
+            next_rl2s=next_rl2s,
+            next_time_idxs=self._t.copy(),
+            infos=infos,
+            nonfinite=bad,
+            next_nonfinite=next_bad,
         )
 
     def close(self) -> None:
@@ -287,6 +307,8 @@ class AmagoVecEnv:
         self.close()
 
     def __repr__(self) -> str:
-        return (f"AmagoVecEnv({self.name!r}, num_envs={self.num_envs}, "
-                f"vectorization={self.vectorization!r}, action_dim={self.action_dim}, "
-                f"max_episode_steps={self.max_episode_steps})")
+        return (
+            f"AmagoVecEnv({self.name!r}, num_envs={self.num_envs}, "
+            f"vectorization={self.vectorization!r}, action_dim={self.action_dim}, "
+            f"max_episode_steps={self.max_episode_steps})"
+        )

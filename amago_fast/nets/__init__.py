@@ -1,4 +1,5 @@
 """Networks: timestep encoders, trajectory encoders (Transformer with KV cache, GRU), heads."""
+
 from .attention import cache_attention, causal_attention
 from .gru import GRUState, GRUTrajEncoder
 from .heads import ActionDist, ActorHead, CriticEnsemble, PopArt
@@ -7,6 +8,16 @@ from .transformer import KVCache, TransformerTrajEncoder
 from .tstep import TstepEncoder
 
 __all__ = [
-    "ActionDist", "ActorHead", "CriticEnsemble", "GRUState", "GRUTrajEncoder", "KVCache", "PopArt",
-    "SigmaReparamLinear", "TransformerTrajEncoder", "TstepEncoder", "cache_attention", "causal_attention",
+    "ActionDist",
+    "ActorHead",
+    "CriticEnsemble",
+    "GRUState",
+    "GRUTrajEncoder",
+    "KVCache",
+    "PopArt",
+    "SigmaReparamLinear",
+    "TransformerTrajEncoder",
+    "TstepEncoder",
+    "cache_attention",
+    "causal_attention",
 ]

@@ -10,6 +10,7 @@ Sliding window: a query at position i attends to keys i-window+1 .. i. The KV ca
 a ring buffer of `window` slots, so a rollout longer than the window sees exactly the
 same keys as `causal_attention(..., window=window)` over the full history.
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -19,9 +20,7 @@ import torch
 from ..ops import flash_attn_func, flash_attn_with_kvcache
 
 
-def causal_attention(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: Optional[int] = None
-) -> torch.Tensor:
+def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: Optional[int] = None) -> torch.Tensor:
     """Causal self-attention over a window. q, k, v: (B, L, H, Dh) -> (B, L, H, Dh).
 
     window: if set and < L, each query sees only the last `window` keys (itself included).
@@ -33,7 +32,11 @@ def causal_attention(
 
 
 def cache_attention(
-    q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+    q: torch.Tensor,
+    k_cache: torch.Tensor,
+    v_cache: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
     count: torch.Tensor,
 ) -> torch.Tensor:
     """Append one token per row to a ring-buffer cache and attend with its query.

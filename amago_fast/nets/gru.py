@@ -1,4 +1,5 @@
 """GRU trajectory encoder: the recurrent baseline AMAGO compares its Transformer with."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

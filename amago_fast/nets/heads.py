@@ -6,6 +6,7 @@ critic that takes the discount as an input feature, and PopArt as an affine laye
 shared by the online and target critics. `tests/compat/test_amago_parity.py` checks
 each against the real AMAGO.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,8 +35,14 @@ class ActionDist:
     detached sum, then exactly) as AMAGO does, so no action's probability collapses.
     """
 
-    def __init__(self, kind: str, params: torch.Tensor, log_std_range=(-5.0, 2.0),
-                 prob_clip=(1e-3, 0.99), logp_clip: float = 0.99):
+    def __init__(
+        self,
+        kind: str,
+        params: torch.Tensor,
+        log_std_range=(-5.0, 2.0),
+        prob_clip=(1e-3, 0.99),
+        logp_clip: float = 0.99,
+    ):
         self.kind = kind
         if kind == "tanh_gaussian":
             mean, raw_std = params.chunk(2, dim=-1)
@@ -165,8 +172,17 @@ class CriticEnsemble(nn.Module):
     multi-task agent's value bins) it outputs n_out logits: (..., C, G, n_out).
     """
 
-    def __init__(self, d_in: int, d_hidden: int, n_layers: int, action_dim: int, gammas: Sequence[float],
-                 n_critics: int, discrete: bool, n_out: int = 1):
+    def __init__(
+        self,
+        d_in: int,
+        d_hidden: int,
+        n_layers: int,
+        action_dim: int,
+        gammas: Sequence[float],
+        n_critics: int,
+        discrete: bool,
+        n_out: int = 1,
+    ):
         super().__init__()
         G = len(gammas)
         self.discrete, self.G, self.A, self.C, self.n_out = discrete, G, action_dim, n_critics, n_out
@@ -270,8 +286,14 @@ class PopArt(nn.Module):
     all-reduce). Disabled: every map is the identity and update does nothing.
     """
 
-    def __init__(self, n_gammas: int, beta: float, enabled: bool, init_nu: float = 100.0,
-                 stats_reduce: Optional[StatsReduce] = None):
+    def __init__(
+        self,
+        n_gammas: int,
+        beta: float,
+        enabled: bool,
+        init_nu: float = 100.0,
+        stats_reduce: Optional[StatsReduce] = None,
+    ):
         super().__init__()
         self.beta, self.enabled, self.stats_reduce = beta, enabled, stats_reduce
         self.register_buffer("mu", torch.zeros(n_gammas))
@@ -309,7 +331,7 @@ class PopArt(nn.Module):
         n = float(stats[-1])
         if n == 0 or not bool(torch.isfinite(stats).all()):
             return  # nothing to learn from, or non-finite targets that would poison mu/nu
-        mean, sq_mean = stats[:G] / n, stats[G:2 * G] / n
+        mean, sq_mean = stats[:G] / n, stats[G : 2 * G] / n
         self.t += 1
         beta_t = self.beta / (1.0 - (1.0 - self.beta) ** self.t)
         old_mu, old_sigma = self.mu.clone(), self.sigma

@@ -1,4 +1,5 @@
 """Small building blocks: sigma-reparameterised linear, position embeddings, MLP."""
+
 from __future__ import annotations
 
 import math

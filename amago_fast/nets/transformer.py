@@ -6,6 +6,7 @@ block's FF output, as AMAGO's TformerTrajEncoder. Positions always come from
 the environment's time_idxs, never from the index inside a window, so a training
 window sampled mid-trajectory and the acting cache agree on every token's position.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,8 +34,17 @@ class KVCache:
 
 
 class Block(nn.Module):
-    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float, sigma_reparam: bool, rotary: bool,
-                 head_scaling: bool = True, qkv_bias: bool = False):
+    def __init__(
+        self,
+        d_model: int,
+        n_heads: int,
+        d_ff: int,
+        dropout: float,
+        sigma_reparam: bool,
+        rotary: bool,
+        head_scaling: bool = True,
+        qkv_bias: bool = False,
+    ):
         super().__init__()
         self.n_heads, self.dh, self.rotary = n_heads, d_model // n_heads, rotary
         self.norm_attn_in = nn.LayerNorm(d_model)
@@ -83,9 +93,19 @@ class TransformerTrajEncoder(nn.Module):
     """
 
     def __init__(
-        self, d_in: int, d_model: int, n_heads: int, n_layers: int, d_ff: int, dropout: float,
-        pos_emb: str, max_seq_len: int, max_time: int, sigma_reparam: bool = True,
-        head_scaling: bool = True, qkv_bias: bool = False,
+        self,
+        d_in: int,
+        d_model: int,
+        n_heads: int,
+        n_layers: int,
+        d_ff: int,
+        dropout: float,
+        pos_emb: str,
+        max_seq_len: int,
+        max_time: int,
+        sigma_reparam: bool = True,
+        head_scaling: bool = True,
+        qkv_bias: bool = False,
     ):
         super().__init__()
         if d_model % n_heads or (d_model // n_heads) % 2:

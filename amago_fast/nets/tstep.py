@@ -1,4 +1,5 @@
 """Timestep encoder: one env step (obs dict + [prev reward, prev action]) -> one token."""
+
 from __future__ import annotations
 
 import math
@@ -30,9 +31,13 @@ class SmallCNN(nn.Module):
         super().__init__()
         h, w, c = shape
         self.conv = nn.Sequential(
-            nn.Conv2d(c, 32, 3, stride=2, padding=1), nn.LeakyReLU(),
-            nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.LeakyReLU(),
-            nn.Conv2d(64, 64, 3, stride=1, padding=1), nn.LeakyReLU(), nn.Flatten(),
+            nn.Conv2d(c, 32, 3, stride=2, padding=1),
+            nn.LeakyReLU(),
+            nn.Conv2d(32, 64, 3, stride=2, padding=1),
+            nn.LeakyReLU(),
+            nn.Conv2d(64, 64, 3, stride=1, padding=1),
+            nn.LeakyReLU(),
+            nn.Flatten(),
         )
         with torch.no_grad():
             n = self.conv(torch.zeros(1, c, h, w)).shape[-1]

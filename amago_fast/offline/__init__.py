@@ -7,6 +7,7 @@
 - ``record_dataset``: roll a scripted policy in any registered env into a snapshot;
 - ``train_offline``: gradient steps on a buffer, no environment.
 """
+
 from .datasets import detect_format, iter_offline_trajectories, load_offline_buffer
 from .record import record_dataset
 from .train import train_offline

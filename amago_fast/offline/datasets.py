@@ -12,6 +12,7 @@ Formats, told apart by what the directory holds:
   bounded Box actions to [-1, 1], observations as the env wrapper presents them), so a
   Minari dataset needs the observation and action spaces of the env it was recorded on.
 """
+
 from __future__ import annotations
 
 import os
@@ -35,8 +36,10 @@ def detect_format(path: str | os.PathLike) -> str:
     has_npz = any(p.glob("*.npz")) or any(p.glob("*/*.npz")) or any(p.glob("buffer/*/*.npz"))
     if has_npz:
         return "amago"
-    raise ValueError(f"path={str(path)!r} is not an offline dataset: expected an amago_fast snapshot "
-                     "(manifest.json), an AMAGO buffer (.npz files) or a Minari dataset (data/main_data.hdf5)")
+    raise ValueError(
+        f"path={str(path)!r} is not an offline dataset: expected an amago_fast snapshot "
+        "(manifest.json), an AMAGO buffer (.npz files) or a Minari dataset (data/main_data.hdf5)"
+    )
 
 
 def _from_buffer(buf) -> Iterator[dict]:
@@ -128,8 +131,14 @@ def _minari_episodes(path: Path, observation_space, action_space) -> Iterator[di
             obs = _minari_obs(_read_h5(ep["observations"]), observation_space, T + 1)
             rl2s = np.zeros((T + 1, 1 + acts.shape[1]), np.float32)
             rl2s[1:, 0], rl2s[1:, 1:] = rews, acts
-            yield {"obs": obs, "rl2s": rl2s, "time_idxs": np.arange(T + 1, dtype=np.int64),
-                   "actions": acts, "rews": rews, "dones": dones}
+            yield {
+                "obs": obs,
+                "rl2s": rl2s,
+                "time_idxs": np.arange(T + 1, dtype=np.int64),
+                "actions": acts,
+                "rews": rews,
+                "dones": dones,
+            }
 
 
 def iter_offline_trajectories(path: str | os.PathLike, observation_space=None, action_space=None) -> Iterator[dict]:
@@ -152,8 +161,9 @@ def trajectory_fields(t: dict) -> tuple[dict, int]:
     return {k: (tuple(v.shape[1:]), np.dtype(v.dtype)) for k, v in t["obs"].items()}, int(t["actions"].shape[1])
 
 
-def load_offline_buffer(path: str | os.PathLike, observation_space=None, action_space=None,
-                        capacity: int = 1, seed: int = 0, **kwargs: Any):
+def load_offline_buffer(
+    path: str | os.PathLike, observation_space=None, action_space=None, capacity: int = 1, seed: int = 0, **kwargs: Any
+):
     """A ReplayBuffer holding the whole dataset in its protected partition (never evicted),
     with `capacity` transitions of FIFO room for online data (offline-to-online)."""
     from ..replay import ReplayBuffer
@@ -165,8 +175,9 @@ def load_offline_buffer(path: str | os.PathLike, observation_space=None, action_
     total = sum(len(t["actions"]) for t in trajs)
     longest = max(len(t["actions"]) for t in trajs)
     # each trajectory takes T + 1 arena rows (its final observation): room for all of them
-    buf = ReplayBuffer(fields, A, capacity=max(int(capacity), longest), protected_capacity=total + len(trajs), seed=seed,
-                       **kwargs)
+    buf = ReplayBuffer(
+        fields, A, capacity=max(int(capacity), longest), protected_capacity=total + len(trajs), seed=seed, **kwargs
+    )
     for t in trajs:
         buf.add_trajectory(t["obs"], t["rl2s"], t["time_idxs"], t["actions"], t["rews"], t["dones"], protected=True)
     return buf

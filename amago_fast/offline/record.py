@@ -1,4 +1,5 @@
 """Record a dataset: roll a policy in a registered env and save the trajectories."""
+
 from __future__ import annotations
 
 import os
@@ -10,8 +11,15 @@ Policy = Callable[[dict, np.ndarray, np.ndarray], Any]
 """policy(obs {key: (N, ...)}, time_idxs (N,), rng) -> raw actions for the N envs."""
 
 
-def record_dataset(env_name: str, policy: Policy, episodes: int, out_dir: str | os.PathLike,
-                   num_envs: int = 4, seed: int = 0, env_args: Optional[dict] = None) -> dict:
+def record_dataset(
+    env_name: str,
+    policy: Policy,
+    episodes: int,
+    out_dir: str | os.PathLike,
+    num_envs: int = 4,
+    seed: int = 0,
+    env_args: Optional[dict] = None,
+) -> dict:
     """Run `policy` until `episodes` episodes finished; save them as an amago_fast replay
     snapshot in `out_dir` (load it with `load_offline_buffer` or `--offline-data`).
     Returns {"episodes", "transitions", "return_mean"}."""
@@ -34,8 +42,12 @@ def record_dataset(env_name: str, policy: Policy, episodes: int, out_dir: str | 
             ids = np.flatnonzero(res.done)
             if len(ids):
                 returns += [float(res.infos[i]["episode_return"]) for i in ids]
-                writer.begin({k: v[ids] for k, v in res.next_obs.items()}, res.next_rl2s[ids],
-                             res.next_time_idxs[ids], env_ids=ids)
+                writer.begin(
+                    {k: v[ids] for k, v in res.next_obs.items()},
+                    res.next_rl2s[ids],
+                    res.next_time_idxs[ids],
+                    env_ids=ids,
+                )
             obs, rl2s, tidx = res.next_obs, res.next_rl2s, res.next_time_idxs
         buf.save(out_dir)
     finally:

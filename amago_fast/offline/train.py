@@ -1,11 +1,19 @@
 """Gradient steps on a replay buffer with no environment (offline RL)."""
+
 from __future__ import annotations
 
 from typing import Callable, Optional
 
 
-def train_offline(agent, buffer, steps: int, batch_size: int = 24, seq_len: Optional[int] = None,
-                  padded_sampling: str = "none", on_step: Optional[Callable[[int, dict], None]] = None) -> dict:
+def train_offline(
+    agent,
+    buffer,
+    steps: int,
+    batch_size: int = 24,
+    seq_len: Optional[int] = None,
+    padded_sampling: str = "none",
+    on_step: Optional[Callable[[int, dict], None]] = None,
+) -> dict:
     """`steps` updates of `agent` on windows of `buffer`; seq_len defaults to the agent's
     context (max_seq_len - 1 transitions). on_step(i, metrics) after each update.
     Returns the last update's metrics."""

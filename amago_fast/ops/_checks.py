@@ -1,5 +1,6 @@
 """Input validation for the public attention ops: every bad input becomes a ValueError
 (or TypeError for non-tensors) naming the argument, raised before any kernel launch."""
+
 from __future__ import annotations
 
 import math
@@ -44,9 +45,7 @@ def check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
         raise ValueError(f"k and v must have the same shape, got {tuple(k.shape)} and {tuple(v.shape)}")
     b, lq, h, d = q.shape
     if k.shape[0] != b or k.shape[2] != h or k.shape[3] != d:
-        raise ValueError(
-            f"k must be (batch={b}, seqlen_k, nheads={h}, headdim={d}) to match q, got {tuple(k.shape)}"
-        )
+        raise ValueError(f"k must be (batch={b}, seqlen_k, nheads={h}, headdim={d}) to match q, got {tuple(k.shape)}")
     if h == 0 or d == 0:
         raise ValueError(f"nheads and headdim must be >= 1, got q {tuple(q.shape)}")
 
@@ -65,15 +64,17 @@ def zeros_like_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> t
     return torch.where(no, q, 0.0) + kv
 
 
-def check_options(
-    dropout_p: float, softmax_scale: Optional[float], window_size: Sequence[int]
-) -> Tuple[int, int]:
+def check_options(dropout_p: float, softmax_scale: Optional[float], window_size: Sequence[int]) -> Tuple[int, int]:
     """Validates the scalar options; returns window_size as an int pair."""
     if not isinstance(dropout_p, (int, float)) or not 0.0 <= float(dropout_p) < 1.0:
         raise ValueError(f"dropout_p must be a float in [0, 1), got {dropout_p!r}")
     if softmax_scale is not None:
-        if isinstance(softmax_scale, bool) or not isinstance(softmax_scale, (int, float)) or \
-                not math.isfinite(softmax_scale) or softmax_scale <= 0:
+        if (
+            isinstance(softmax_scale, bool)
+            or not isinstance(softmax_scale, (int, float))
+            or not math.isfinite(softmax_scale)
+            or softmax_scale <= 0
+        ):
             raise ValueError(f"softmax_scale must be a finite float > 0 or None, got {softmax_scale!r}")
     return check_window(window_size)
 
@@ -220,7 +221,9 @@ def check_cache(
             raise ValueError(f"cache_seqlens={int(cache_seqlens)} is outside [0, 2**31) (int32 lengths)")
         cache_seqlens = torch.full((b,), int(cache_seqlens), dtype=torch.int32, device=q.device)
     if not isinstance(cache_seqlens, torch.Tensor):
-        raise TypeError(f"cache_seqlens must be an int32 tensor (batch,), an int or None, got {type(cache_seqlens).__name__}")
+        raise TypeError(
+            f"cache_seqlens must be an int32 tensor (batch,), an int or None, got {type(cache_seqlens).__name__}"
+        )
     if cache_seqlens.dtype not in (torch.int32, torch.int64) or cache_seqlens.shape != (b,):
         raise ValueError(
             f"cache_seqlens must be an int32 tensor of shape ({b},), got {cache_seqlens.dtype} {tuple(cache_seqlens.shape)}"

@@ -1,6 +1,7 @@
 """The PyTorch backend: SDPA with an explicit mask where SDPA's own flags cannot express
 the rule (bottom-right causal with Lq != Lk, sliding windows, caches). Differentiable,
 supports dropout, runs anywhere PyTorch does."""
+
 from __future__ import annotations
 
 from typing import Optional, Tuple
@@ -58,9 +59,7 @@ def torch_attention(
     qt, kt, vt = (x.transpose(1, 2) for x in (q, k, v))  # (B, H, L, D)
     if left < 0 and (right < 0 or (right == 0 and lq == lk)):
         # Plain or square-causal attention: SDPA's own fast paths apply.
-        out = F.scaled_dot_product_attention(
-            qt, kt, vt, dropout_p=dropout_p, is_causal=right == 0, scale=scale
-        )
+        out = F.scaled_dot_product_attention(qt, kt, vt, dropout_p=dropout_p, is_causal=right == 0, scale=scale)
     else:
         mask = attention_mask(*training_positions(batch, lq, lk, q.device), causal, window_size)
         out = masked_sdpa(qt, kt, vt, mask, dropout_p, scale)

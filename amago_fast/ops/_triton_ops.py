@@ -4,6 +4,7 @@ fake implementations for shapes) and differentiable through register_autograd.
 No ``from __future__ import annotations`` here: torch.library infers the op schemas from
 real (non-string) type annotations.
 """
+
 from typing import Tuple
 
 import torch
@@ -28,8 +29,16 @@ def _fwd_fake(q, k, v, scale, causal, win_left, win_right):
 
 @torch.library.custom_op("amago_fast::flash_attn_bwd", mutates_args=())
 def _bwd(
-    do: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor,
-    scale: float, causal: bool, win_left: int, win_right: int,
+    do: Tensor,
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    out: Tensor,
+    lse: Tensor,
+    scale: float,
+    causal: bool,
+    win_left: int,
+    win_right: int,
 ) -> Tuple[Tensor, Tensor, Tensor]:
     from amago_fast.kernels.attention_bwd import attention_backward
 
@@ -59,8 +68,15 @@ _fwd.register_autograd(_backward, setup_context=_setup_context)
 
 @torch.library.custom_op("amago_fast::flash_attn_decode", mutates_args=())
 def _decode(
-    q: Tensor, k_cache: Tensor, v_cache: Tensor, seqlens_k: Tensor,
-    scale: float, causal: bool, win_left: int, win_right: int, ring: bool,
+    q: Tensor,
+    k_cache: Tensor,
+    v_cache: Tensor,
+    seqlens_k: Tensor,
+    scale: float,
+    causal: bool,
+    win_left: int,
+    win_right: int,
+    ring: bool,
 ) -> Tensor:
     from amago_fast.kernels.attention_decode import attention_decode
 
@@ -84,25 +100,27 @@ def _kv_append_fake(k, v, k_cache, v_cache, seqlens_old, ring):
     return None
 
 
-def triton_append(
-    k_cache: Tensor, v_cache: Tensor, k: Tensor, v: Tensor, seqlens_old: Tensor, ring: bool
-) -> Tensor:
+def triton_append(k_cache: Tensor, v_cache: Tensor, k: Tensor, v: Tensor, seqlens_old: Tensor, ring: bool) -> Tensor:
     """Write (B, Lnew, H, D) new tokens into the caches in place; -> (B,) lengths after."""
     _kv_append(k, v, k_cache, v_cache, seqlens_old, ring)
     return seqlens_old + k.shape[1]
 
 
-def triton_attention(
-    q: Tensor, k: Tensor, v: Tensor, scale: float, causal: bool, window: Tuple[int, int]
-) -> Tensor:
+def triton_attention(q: Tensor, k: Tensor, v: Tensor, scale: float, causal: bool, window: Tuple[int, int]) -> Tensor:
     """(B, Lq, H, D) x (B, Lk, H, D) -> (B, Lq, H, D) through the Triton kernels."""
     out, _ = _fwd(q, k, v, scale, causal, window[0], window[1])
     return out
 
 
 def triton_decode(
-    q: Tensor, k_cache: Tensor, v_cache: Tensor, seqlens_k: Tensor,
-    scale: float, causal: bool, window: Tuple[int, int], ring: bool,
+    q: Tensor,
+    k_cache: Tensor,
+    v_cache: Tensor,
+    seqlens_k: Tensor,
+    scale: float,
+    causal: bool,
+    window: Tuple[int, int],
+    ring: bool,
 ) -> Tensor:
     """q (B, Lq, H, D) over the already-appended cache -> (B, Lq, H, D)."""
     return _decode(q, k_cache, v_cache, seqlens_k, scale, causal, window[0], window[1], ring)

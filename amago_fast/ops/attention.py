@@ -7,6 +7,7 @@ tensors, PyTorch otherwise (fp32 and dropout included). Attention here is positi
 positional information must already be in q/k/v (amago_fast adds time-index embeddings
 to tokens; there is no rotary here).
 """
+
 from __future__ import annotations
 
 from typing import Optional, Sequence, Union
@@ -95,8 +96,18 @@ def flash_attn_qkvpacked_func(
         raise ValueError(f"qkv must be (batch, seqlen, 3, nheads, headdim), got shape {tuple(qkv.shape)}")
     q, k, v = qkv.unbind(dim=2)  # each (B, L, H, D)
     return flash_attn_func(
-        q, k, v, dropout_p, softmax_scale, causal, window_size, softcap, alibi_slopes,
-        deterministic, return_attn_probs, backend=backend,
+        q,
+        k,
+        v,
+        dropout_p,
+        softmax_scale,
+        causal,
+        window_size,
+        softcap,
+        alibi_slopes,
+        deterministic,
+        return_attn_probs,
+        backend=backend,
     )
 
 

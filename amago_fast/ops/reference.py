@@ -11,6 +11,7 @@ positions* so that training attention, cache decode and ring-buffer decode share
   forces ``right = 0``), exactly flash-attn's ``window_size`` semantics;
 - a query that sees no key at all outputs zeros (and receives zero gradient).
 """
+
 from __future__ import annotations
 
 import math

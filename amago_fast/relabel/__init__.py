@@ -5,6 +5,7 @@ and return relabeled copies; a ReplayBuffer calls ``relabel(trajs, rng_seed)`` o
 trajectories it samples, before cutting windows. Pure-Python references of both kernels
 live in ``amago_fast.relabel.reference``.
 """
+
 from __future__ import annotations
 
 from .factory import RELABEL_CHOICES, relabeler_for
@@ -12,4 +13,12 @@ from .her import HERRelabeler
 from .multigoal import MultiGoalRelabeler
 from .protocol import HERStrategy, MultiGoalStrategy, Relabeler
 
-__all__ = ["MultiGoalRelabeler", "HERRelabeler", "HERStrategy", "MultiGoalStrategy", "Relabeler", "relabeler_for", "RELABEL_CHOICES"]
+__all__ = [
+    "MultiGoalRelabeler",
+    "HERRelabeler",
+    "HERStrategy",
+    "MultiGoalStrategy",
+    "Relabeler",
+    "relabeler_for",
+    "RELABEL_CHOICES",
+]

@@ -5,6 +5,7 @@ A trajectory (docs/data.md data contract) is a dict with obs keys -> (T+1, ...) 
 float32, ``"time_idxs"`` (T+1,) or (T+1, 1), ``"actions"`` (T, A), ``"rews"`` (T,) or
 (T, 1) and ``"dones"`` (T,) or (T, 1) bool. Relabeling never writes into these arrays.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -76,8 +77,7 @@ def step_fields(traj: Mapping, i: int, goal_key: str, achieved_key: str) -> dict
     if achieved.shape[:1] != (T + 1,):
         raise ValueError(f"{where}[{achieved_key!r}] must have T+1={T + 1} rows, got {achieved.shape}")
     if rl2s.dtype != np.float32 or rl2s.ndim != 2 or rl2s.shape[0] != T + 1:
-        raise ValueError(f"{where}['rl2s'] must be float32 of shape (T+1={T + 1}, 1+A), got "
-                         f"{rl2s.dtype} {rl2s.shape}")
+        raise ValueError(f"{where}['rl2s'] must be float32 of shape (T+1={T + 1}, 1+A), got {rl2s.dtype} {rl2s.shape}")
     if dones.dtype != np.bool_:
         raise TypeError(f"{where}['dones'] must be bool, got {dones.dtype}")
     if dones.size != T or dones.shape[:1] != (T,):
@@ -101,12 +101,12 @@ def rebuild(traj: Mapping, new_len: int, goal_key: str, result: tuple) -> dict:
     obs = obs_container(traj)
     flat = obs is traj
     new_obs = {
-        k: v[: new_len + 1] if isinstance(v, np.ndarray) and not (flat and k in _NOT_OBS) else v
-        for k, v in obs.items()
+        k: v[: new_len + 1] if isinstance(v, np.ndarray) and not (flat and k in _NOT_OBS) else v for k, v in obs.items()
     }
     goal_shape = obs[goal_key].shape[1:]
-    new_obs[goal_key] = new_goals if new_goals.shape[1:] == goal_shape else \
-        new_goals.reshape((new_len + 1,) + goal_shape)
+    new_obs[goal_key] = (
+        new_goals if new_goals.shape[1:] == goal_shape else new_goals.reshape((new_len + 1,) + goal_shape)
+    )
     if flat:
         out.update(new_obs)
     else:
@@ -117,8 +117,11 @@ def rebuild(traj: Mapping, new_len: int, goal_key: str, result: tuple) -> dict:
         out["actions"] = traj["actions"][:new_len]
     out["rl2s"] = rl2s
     old_rews, old_dones = traj["rews"], traj["dones"]
-    out["rews"] = rews if old_rews.ndim == 1 and old_rews.dtype == rews.dtype else \
-        rews.reshape((new_len,) + old_rews.shape[1:]).astype(old_rews.dtype, copy=False)
+    out["rews"] = (
+        rews
+        if old_rews.ndim == 1 and old_rews.dtype == rews.dtype
+        else rews.reshape((new_len,) + old_rews.shape[1:]).astype(old_rews.dtype, copy=False)
+    )
     out["dones"] = dones if old_dones.ndim == 1 else dones.reshape((new_len,) + old_dones.shape[1:])
     return out
 

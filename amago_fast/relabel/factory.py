@@ -1,4 +1,5 @@
 """Build a relabeler from a name and an env's observation space (for CLIs and trainers)."""
+
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -10,8 +11,13 @@ from .multigoal import MultiGoalRelabeler
 RELABEL_CHOICES = ("none", "some", "all")
 
 
-def relabeler_for(strategy: str, observation_space: Any, goal_key: str = "goals",
-                  achieved_key: str = "achieved", tolerance: float = 0.0) -> Optional[MultiGoalRelabeler]:
+def relabeler_for(
+    strategy: str,
+    observation_space: Any,
+    goal_key: str = "goals",
+    achieved_key: str = "achieved",
+    tolerance: float = 0.0,
+) -> Optional[MultiGoalRelabeler]:
     """The relabeler behind ``--relabel some|all|none`` for a multi-goal env.
 
     observation_space: a gymnasium Dict with goal_key (k, d+1) and achieved_key (d,) or

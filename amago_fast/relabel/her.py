@@ -12,6 +12,7 @@ probability `prob` a trajectory gets the new goal achieved[s] in every row, with
 and every reward is recomputed: success_reward when achieved[t+1] is within `tolerance`
 of the goal in every coordinate, else failure_reward (SB3's convention is 0 / -1).
 """
+
 from __future__ import annotations
 
 import math
@@ -54,7 +55,9 @@ class HERRelabeler:
         try:
             self.strategy = HERStrategy(self.strategy)
         except ValueError:
-            raise ValueError(f"strategy must be one of {[s.value for s in HERStrategy]}, got {self.strategy!r}") from None
+            raise ValueError(
+                f"strategy must be one of {[s.value for s in HERStrategy]}, got {self.strategy!r}"
+            ) from None
         if not isinstance(self.tolerance, (int, float)) or not math.isfinite(self.tolerance) or self.tolerance < 0:
             raise ValueError(f"tolerance must be a finite number >= 0, got {self.tolerance!r}")
         if not isinstance(self.prob, (int, float)) or not 0.0 <= self.prob <= 1.0:
@@ -85,10 +88,7 @@ class HERRelabeler:
         fields = [self._fields(traj, i) for i, traj in enumerate(trajs)]
         draws = self.draws(len(trajs), rng_seed)
         results = self._run(fields, draws)
-        return [
-            traj if r is None else _traj.rebuild(traj, r[4], self.goal_key, r)
-            for traj, r in zip(trajs, results)
-        ]
+        return [traj if r is None else _traj.rebuild(traj, r[4], self.goal_key, r) for traj, r in zip(trajs, results)]
 
     __call__ = relabel
 
@@ -108,8 +108,14 @@ class HERRelabeler:
         code = HERStrategy(self.strategy).code
         dims = {f["goals"].shape[1] for f in fields}
         _traj.check_batch_shares(fields, dims)
-        args = (code, float(self.prob), float(self.tolerance), float(self.success_reward),
-                float(self.failure_reward), bool(self.terminate_on_success))
+        args = (
+            code,
+            float(self.prob),
+            float(self.tolerance),
+            float(self.success_reward),
+            float(self.failure_reward),
+            bool(self.terminate_on_success),
+        )
         if self.backend == "python":
             return [
                 reference.her_reference(f["goals"], f["achieved"], f["rl2s"], f["dones"], u, *args)
@@ -118,7 +124,12 @@ class HERRelabeler:
         from amago_fast import _C
 
         return _C.relabel_her(
-            [f["goals"] for f in fields], [f["achieved"] for f in fields],
-            [f["rl2s"] for f in fields], [f["dones"] for f in fields], draws,
-            dims.pop(), *args, self.num_threads or default_num_threads(),
+            [f["goals"] for f in fields],
+            [f["achieved"] for f in fields],
+            [f["rl2s"] for f in fields],
+            [f["dones"] for f in fields],
+            draws,
+            dims.pop(),
+            *args,
+            self.num_threads or default_num_threads(),
         )

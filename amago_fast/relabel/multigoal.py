@@ -17,6 +17,7 @@ the episode. Relabeling one trajectory:
      goals observation and the final done, and cut the trajectory where the k-th goal
      is reached.
 """
+
 from __future__ import annotations
 
 import math
@@ -64,8 +65,9 @@ class MultiGoalRelabeler:
         try:
             self.strategy = MultiGoalStrategy(self.strategy)
         except ValueError:
-            raise ValueError(f"strategy must be one of {[s.value for s in MultiGoalStrategy]}, "
-                             f"got {self.strategy!r}") from None
+            raise ValueError(
+                f"strategy must be one of {[s.value for s in MultiGoalStrategy]}, got {self.strategy!r}"
+            ) from None
         if not isinstance(self.tolerance, (int, float)) or not math.isfinite(self.tolerance) or self.tolerance < 0:
             raise ValueError(f"tolerance must be a finite number >= 0, got {self.tolerance!r}")
         if self.backend not in ("cpp", "python"):
@@ -124,9 +126,15 @@ class MultiGoalRelabeler:
         from amago_fast import _C
 
         return _C.relabel_multigoal(
-            [f["goals"] for f in fields], [f["achieved"] for f in fields],
-            [f["rl2s"] for f in fields], [f["dones"] for f in fields], draws,
-            self.num_goals, dims.pop(), code, float(self.tolerance),
+            [f["goals"] for f in fields],
+            [f["achieved"] for f in fields],
+            [f["rl2s"] for f in fields],
+            [f["dones"] for f in fields],
+            draws,
+            self.num_goals,
+            dims.pop(),
+            code,
+            float(self.tolerance),
             self.num_threads or default_num_threads(),
         )
 

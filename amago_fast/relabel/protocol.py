@@ -1,4 +1,5 @@
 """What a ReplayBuffer needs from a relabeler, and the HER strategies by name."""
+
 from __future__ import annotations
 
 from enum import Enum
@@ -30,8 +31,11 @@ class HERStrategy(str, Enum):
     @property
     def code(self) -> int:
         """The integer the C++ kernel and the reference take."""
-        return {HERStrategy.FINAL: reference.HER_FINAL, HERStrategy.FUTURE: reference.HER_FUTURE,
-                HERStrategy.EPISODE: reference.HER_EPISODE}[self]
+        return {
+            HERStrategy.FINAL: reference.HER_FINAL,
+            HERStrategy.FUTURE: reference.HER_FUTURE,
+            HERStrategy.EPISODE: reference.HER_EPISODE,
+        }[self]
 
 
 class MultiGoalStrategy(str, Enum):
@@ -43,5 +47,8 @@ class MultiGoalStrategy(str, Enum):
 
     @property
     def code(self) -> int:
-        return {MultiGoalStrategy.NONE: 0, MultiGoalStrategy.SOME: reference.STRATEGY_SOME,
-                MultiGoalStrategy.ALL: reference.STRATEGY_ALL}[self]
+        return {
+            MultiGoalStrategy.NONE: 0,
+            MultiGoalStrategy.SOME: reference.STRATEGY_SOME,
+            MultiGoalStrategy.ALL: reference.STRATEGY_ALL,
+        }[self]

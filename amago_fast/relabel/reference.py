@@ -13,6 +13,7 @@ Shapes (T transitions, k goals of dimension d, C = 1 + action dim):
 Both return (goals, rews (L,) float32, dones (L,) bool, rl2s (L+1, C), L), where L <= T
 is the length after the cut; HER returns None for a trajectory it leaves untouched.
 """
+
 from __future__ import annotations
 
 import math
@@ -83,7 +84,7 @@ def multigoal_reference(
 
     # 4. new instruction: chosen goals sorted by row, then the remaining original slots
     picks.sort(key=lambda p: p[0])
-    instruction = [g for _, g in picks] + real_goals[len(picks):]
+    instruction = [g for _, g in picks] + real_goals[len(picks) :]
 
     # 5. replay under the new instruction and cut where the last goal is reached
     reached = _replay(instruction, achieved, tol)

@@ -2,6 +2,7 @@
 
 See docs/replay.md. Public: ReplayBuffer, Batch, StreamWriter, import_amago.
 """
+
 from __future__ import annotations
 
 from .amago_import import import_amago

@@ -3,6 +3,7 @@
 Everything read here comes from a file a user may hand us, so every size is compared
 with what the manifest and the buffer expect *before* any allocation or copy.
 """
+
 from __future__ import annotations
 
 import os
@@ -25,7 +26,7 @@ def as_bytes(a: np.ndarray) -> np.ndarray:
 def crc32(a: np.ndarray) -> int:
     mv, crc = as_bytes(a), 0
     for i in range(0, len(mv), _CRC_CHUNK):
-        crc = zlib.crc32(mv[i: i + _CRC_CHUNK], crc)
+        crc = zlib.crc32(mv[i : i + _CRC_CHUNK], crc)
     return crc
 
 
@@ -74,37 +75,47 @@ def write_npy(path: Path, a: np.ndarray) -> dict:
     return {"shape": list(a.shape), "dtype": a.dtype.str, "crc32": zlib.crc32(raw)}
 
 
-def read_npy_into(path: Path, meta: dict, shape: tuple, dtype: np.dtype,
-                  out: np.ndarray | None, verify: bool) -> np.ndarray:
+def read_npy_into(
+    path: Path, meta: dict, shape: tuple, dtype: np.dtype, out: np.ndarray | None, verify: bool
+) -> np.ndarray:
     """Read ``path`` as an array of exactly ``shape``/``dtype`` (what the buffer expects;
     the manifest entry must say the same) into ``out[:shape[0]]`` or a new array."""
     dtype = np.dtype(dtype)
-    if not isinstance(meta, dict) or not isinstance(meta.get("shape"), list) or \
-            not isinstance(meta.get("dtype"), str) or not isinstance(meta.get("crc32"), int):
+    if (
+        not isinstance(meta, dict)
+        or not isinstance(meta.get("shape"), list)
+        or not isinstance(meta.get("dtype"), str)
+        or not isinstance(meta.get("crc32"), int)
+    ):
         raise ValueError(f"manifest entry of {path.name} is malformed: {meta!r}")
     if tuple(meta["shape"]) != tuple(shape) or meta["dtype"] != dtype.str:
-        raise ValueError(f"manifest entry of {path.name} says {meta['shape']} {meta['dtype']}, "
-                         f"the buffer expects {list(shape)} {dtype.str}")
+        raise ValueError(
+            f"manifest entry of {path.name} says {meta['shape']} {meta['dtype']}, "
+            f"the buffer expects {list(shape)} {dtype.str}"
+        )
     if not path.is_file():
         raise ValueError(f"snapshot file {path} is missing")
     with open(path, "rb") as fh:
         try:
             version = np.lib.format.read_magic(fh)
-            read = {(1, 0): np.lib.format.read_array_header_1_0,
-                    (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+            read = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}.get(
+                version
+            )
             if read is None:
                 raise ValueError(f"unsupported .npy version {version}")
             hshape, fortran, hdtype = read(fh)
         except Exception as e:  # noqa: BLE001 - any parse failure is corruption
             raise ValueError(f"snapshot file {path} has a corrupt .npy header: {e}") from None
         if tuple(hshape) != tuple(shape) or np.dtype(hdtype) != dtype or fortran:
-            raise ValueError(f"snapshot file {path}: header {hshape} {hdtype} does not match "
-                             f"the manifest {list(shape)} {dtype.str}")
+            raise ValueError(
+                f"snapshot file {path}: header {hshape} {hdtype} does not match the manifest {list(shape)} {dtype.str}"
+            )
         nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize  # exact, no overflow
         size = os.fstat(fh.fileno()).st_size
         if size != fh.tell() + nbytes:
-            raise ValueError(f"snapshot file {path} is truncated or padded: {size} bytes, "
-                             f"expected {fh.tell() + nbytes}")
+            raise ValueError(
+                f"snapshot file {path} is truncated or padded: {size} bytes, expected {fh.tell() + nbytes}"
+            )
         dst = np.empty(shape, dtype) if out is None else out[: shape[0]]
         if dst.shape != tuple(shape):
             raise ValueError(f"snapshot file {path}: {shape[0]} rows do not fit the buffer")

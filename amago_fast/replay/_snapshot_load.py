@@ -5,6 +5,7 @@ sizes an allocation, a read or a native call; sums are exact Python ints, so a c
 2**63-1 cannot wrap around a bounds check. Anything wrong is a ValueError naming the
 file; no input can crash the process (tests/faults/test_snapshot_files.py).
 """
+
 from __future__ import annotations
 
 import glob
@@ -59,8 +60,7 @@ def _resolve(directory) -> Path:
         if pid.isdigit() and not _pid_alive(int(pid)):
             try:  # its writer is dead: put the previous snapshot back in place
                 old.rename(d)
-                warnings.warn(f"{d} was missing; restored the previous snapshot from {old}",
-                              stacklevel=4)
+                warnings.warn(f"{d} was missing; restored the previous snapshot from {old}", stacklevel=4)
                 return d
             except OSError:
                 pass
@@ -101,29 +101,37 @@ def _build(cls, m: dict, **kw):
         raise ValueError("manifest: config.fields must be a list")
     fields = {}
     for f in c["fields"]:
-        if not isinstance(f, dict) or not isinstance(f.get("dtype"), str) or \
-                not isinstance(f.get("shape"), list) or not isinstance(f.get("key"), str):
+        if (
+            not isinstance(f, dict)
+            or not isinstance(f.get("dtype"), str)
+            or not isinstance(f.get("shape"), list)
+            or not isinstance(f.get("key"), str)
+        ):
             raise ValueError(f"manifest: malformed field entry {f!r}")
-        fields[f["key"]] = (tuple(_int(s, f"shape of {f['key']!r}", 1) for s in f["shape"]),
-                            np.dtype(f["dtype"]))
+        fields[f["key"]] = (tuple(_int(s, f"shape of {f['key']!r}", 1) for s in f["shape"]), np.dtype(f["dtype"]))
     try:
-        return cls(fields, c["action_dim"], capacity=c["capacity"],
-                   protected_capacity=c["protected_capacity"], max_traj_len=c["max_traj_len"],
-                   seed=c["seed"], discrete_actions=bool(c.get("discrete_actions", False)), **kw)
+        return cls(
+            fields,
+            c["action_dim"],
+            capacity=c["capacity"],
+            protected_capacity=c["protected_capacity"],
+            max_traj_len=c["max_traj_len"],
+            seed=c["seed"],
+            discrete_actions=bool(c.get("discrete_actions", False)),
+            **kw,
+        )
     except MemoryError:
         raise ValueError(f"manifest: capacity={c['capacity']!r} cannot be allocated") from None
 
 
-def load_buffer(cls, directory, storage="memory", path=None, num_threads=None, relabeler=None,
-                verify=True):
+def load_buffer(cls, directory, storage="memory", path=None, num_threads=None, relabeler=None, verify=True):
     from .persist import sweep_dead_writers
 
     d = _resolve(directory)
     sweep_dead_writers(d)
     m = _read_manifest(d, verify)
     try:
-        buf = _build(cls, m, storage=storage, path=path, num_threads=num_threads,
-                     relabeler=relabeler)
+        buf = _build(cls, m, storage=storage, path=path, num_threads=num_threads, relabeler=relabeler)
         next_id = _int(m["next_id"], "next_id")
         rng = m["rng_state"]
         if not isinstance(rng, list) or len(rng) != 4:
@@ -143,15 +151,14 @@ def load_buffer(cls, directory, storage="memory", path=None, num_threads=None, r
             cap_rows = buf._rows if p == 0 else buf._prows
             rows = _int(part["rows"], f"{name}.rows", 0, cap_rows)
             n = _int(part["num_trajectories"], f"{name}.num_trajectories", 0, rows // 2)
-            index = _npy.read_npy_into(d / f"{name}-index.npy", files.get(f"{name}-index.npy"),
-                                       (n, 3), np.dtype(np.int64), None, verify)
+            index = _npy.read_npy_into(
+                d / f"{name}-index.npy", files.get(f"{name}-index.npy"), (n, 3), np.dtype(np.int64), None, verify
+            )
             _check_index(name, index, rows, next_id)
             for i, f in enumerate(buf.fields):
                 fn = f"{name}-{i:02d}.npy"
-                _npy.read_npy_into(d / fn, files.get(fn), (rows,) + f.shape, f.dtype,
-                                   buf._arenas[p][i], verify)
-            buf._store.restore(p, index[:, 0].copy(), index[:, 1].copy(), index[:, 2].copy(),
-                               rows, next_id)
+                _npy.read_npy_into(d / fn, files.get(fn), (rows,) + f.shape, f.dtype, buf._arenas[p][i], verify)
+            buf._store.restore(p, index[:, 0].copy(), index[:, 1].copy(), index[:, 2].copy(), rows, next_id)
         buf._store.rng_state = rng
     except (KeyError, TypeError, AttributeError, IndexError, OverflowError) as e:
         raise ValueError(f"corrupt replay snapshot manifest in {d}: {e!r}") from None

@@ -9,6 +9,7 @@ A file that cannot be used (truncated, not a zip, missing keys, NaN/inf values, 
 env's shapes) is skipped with a warning naming it and counted; the import goes on. AMAGO's
 files are the user's data: nothing is moved or deleted.
 """
+
 from __future__ import annotations
 
 import os
@@ -52,8 +53,10 @@ def list_trajectory_files(directory, allow_pickle: bool = False) -> dict[str, li
         files = sorted(d.iterdir(), key=trajectory_time_key) if d.is_dir() else []
         pickles = [f for f in files if f.suffix == ".traj"]
         if pickles and not allow_pickle:
-            raise ValueError(f"{d} holds {len(pickles)} pickled .traj files; they can run arbitrary "
-                             "code when loaded: pass allow_pickle=True only for trusted data")
+            raise ValueError(
+                f"{d} holds {len(pickles)} pickled .traj files; they can run arbitrary "
+                "code when loaded: pass allow_pickle=True only for trusted data"
+            )
         out[part] = [f for f in files if f.suffix in (".npz", ".traj")]
     return out
 
@@ -78,14 +81,16 @@ def read_trajectory(path: Path) -> dict:
         except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError, zlib.error) as e:
             raise ValueError(f"{path}: not a readable AMAGO .npz file ({e})") from None
     missing = [k for k in _REQUIRED if k not in raw]
-    obs = {k[len(OBS_KEY_PREFIX):]: np.ascontiguousarray(v) for k, v in raw.items()
-           if k.startswith(OBS_KEY_PREFIX)}
+    obs = {k[len(OBS_KEY_PREFIX) :]: np.ascontiguousarray(v) for k, v in raw.items() if k.startswith(OBS_KEY_PREFIX)}
     if missing or not obs:
         raise ValueError(f"{path}: missing keys {missing or [OBS_KEY_PREFIX + '<key>']}")
     t = {k: np.ascontiguousarray(raw[k]) for k in _REQUIRED}
     t["obs"] = obs
-    bad = [k for k, v in [*obs.items(), *((k, t[k]) for k in _REQUIRED)]
-           if v.dtype.kind in "fc" and not np.isfinite(v).all()]
+    bad = [
+        k
+        for k, v in [*obs.items(), *((k, t[k]) for k in _REQUIRED)]
+        if v.dtype.kind in "fc" and not np.isfinite(v).all()
+    ]
     if bad:
         raise ValueError(f"{path}: NaN/inf values in {bad}")
     return t
@@ -106,8 +111,9 @@ def _spec(t: dict) -> tuple[dict, int]:
 
 def _add(buf, t: dict, protected: bool, path: Path) -> int:
     try:
-        return buf.add_trajectory(t["obs"], t["rl2s"], t["time_idxs"], t["actions"], t["rews"],
-                                  t["dones"], protected=protected)
+        return buf.add_trajectory(
+            t["obs"], t["rl2s"], t["time_idxs"], t["actions"], t["rews"], t["dones"], protected=protected
+        )
     except (ValueError, TypeError) as e:
         raise type(e)(f"{path}: {e}") from None
 
@@ -126,19 +132,25 @@ def import_into(buf, directory, allow_pickle: bool = False, skipped: list | None
                 _skip(f, e, skips)
     total = len(files["protected"]) + len(files["fifo"])
     if skips and not ids:
-        raise ValueError(f"directory={str(directory)!r}: none of its {total} files could be imported "
-                         f"(first: {skips[0][1]})")
+        raise ValueError(
+            f"directory={str(directory)!r}: none of its {total} files could be imported (first: {skips[0][1]})"
+        )
     if skips:
-        warnings.warn(f"AMAGO import: skipped {len(skips)} of {total} files in {directory} "
-                      f"(imported {len(ids)})", stacklevel=2)
+        warnings.warn(
+            f"AMAGO import: skipped {len(skips)} of {total} files in {directory} (imported {len(ids)})", stacklevel=2
+        )
     if skipped is not None:
         skipped.extend(skips)
     return ids
 
 
-def import_amago(directory: str | os.PathLike, capacity: int | None = None,
-                 protected_capacity: int | None = None, allow_pickle: bool = False,
-                 **kwargs: Any):
+def import_amago(
+    directory: str | os.PathLike,
+    capacity: int | None = None,
+    protected_capacity: int | None = None,
+    allow_pickle: bool = False,
+    **kwargs: Any,
+):
     """New ReplayBuffer holding an AMAGO buffer directory (``<dir>`` with fifo/ and
     protected/, or its parent holding ``buffer/``). The field spec is read from the
     first file; capacity defaults to the stored transitions (x2, room to keep training),
@@ -166,8 +178,10 @@ def import_amago(directory: str | os.PathLike, capacity: int | None = None,
         votes[key] = votes.get(key, 0) + 1
         lengths[f] = (key, int(t["actions"].shape[0]))
     if not votes:
-        raise ValueError(f"directory={str(directory)!r}: none of its {len(all_files)} files is a readable "
-                         f"AMAGO trajectory (first: {why})")
+        raise ValueError(
+            f"directory={str(directory)!r}: none of its {len(all_files)} files is a readable "
+            f"AMAGO trajectory (first: {why})"
+        )
     best = max(votes, key=lambda k: votes[k])  # first seen wins ties (dicts keep order)
     obs_fields, A = specs[best]
 
@@ -178,7 +192,6 @@ def import_amago(directory: str | os.PathLike, capacity: int | None = None,
         capacity = max(2 * total("fifo"), 1)
     if protected_capacity is None and files["protected"]:
         protected_capacity = total("protected")
-    buf = ReplayBuffer(obs_fields, A, capacity=capacity, protected_capacity=protected_capacity,
-                       **kwargs)
+    buf = ReplayBuffer(obs_fields, A, capacity=capacity, protected_capacity=protected_capacity, **kwargs)
     import_into(buf, directory, allow_pickle)
     return buf

@@ -4,6 +4,7 @@ One type for the whole package: the replay sampler returns it, the AMAGO update 
 (``amago_fast.agent.TorchBatch`` is this class), and ``Batch.as_tensors`` builds it from
 anything with its fields (numpy arrays, tensors, a dict) on a device.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
@@ -79,8 +80,10 @@ class Batch:
         mask, actions = t(get("mask"), torch.bool), t(get("actions"), torch.float32)
         B, L1 = ti.shape[:2]
         if mask.shape != (B, L1) or actions.shape[:2] != (B, L1 - 1):
-            raise ValueError(f"batch: mask {tuple(mask.shape)} must be (B, L+1) = {(B, L1)} and actions "
-                             f"{tuple(actions.shape)} must start with (B, L) = {(B, L1 - 1)}")
+            raise ValueError(
+                f"batch: mask {tuple(mask.shape)} must be (B, L+1) = {(B, L1)} and actions "
+                f"{tuple(actions.shape)} must start with (B, L) = {(B, L1 - 1)}"
+            )
         extras = {k: t(get(k), torch.long) for k in ("traj_ids", "starts") if get(k) is not None}
         return cls(
             obs={k: t(v) for k, v in get("obs").items()},

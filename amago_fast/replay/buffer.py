@@ -1,4 +1,5 @@
 """ReplayBuffer: the Python face of the C++ trajectory store and window sampler."""
+
 from __future__ import annotations
 
 import os
@@ -37,6 +38,7 @@ def _int_ids(x: Any, name: str) -> np.ndarray:
 if TYPE_CHECKING:
     from .stream import StreamWriter
 
+
 class ReplayBuffer:
     """Whole trajectories in native arenas; samples padded training windows in C++.
 
@@ -48,11 +50,20 @@ class ReplayBuffer:
     calling thread: same seed + same calls -> same batches, whatever ``num_threads``.
     """
 
-    def __init__(self, fields: Mapping[str, tuple], action_dim: int, capacity: int = 1_000_000,
-                 protected_capacity: int | None = None, max_traj_len: int | None = None,
-                 storage: str = "memory", path: str | os.PathLike | None = None, seed: int = 0,
-                 num_threads: int | None = None, relabeler: Any = None,
-                 discrete_actions: bool = False):
+    def __init__(
+        self,
+        fields: Mapping[str, tuple],
+        action_dim: int,
+        capacity: int = 1_000_000,
+        protected_capacity: int | None = None,
+        max_traj_len: int | None = None,
+        storage: str = "memory",
+        path: str | os.PathLike | None = None,
+        seed: int = 0,
+        num_threads: int | None = None,
+        relabeler: Any = None,
+        discrete_actions: bool = False,
+    ):
         """fields: {obs_key: (shape, dtype)}; action_dim: A (actions are (T, A) float32).
         discrete_actions: also accept integer action indices and store them one-hot
         (set by from_spaces for a Discrete action space)."""
@@ -75,25 +86,34 @@ class ReplayBuffer:
         for attr in ("goal_key", "achieved_key"):  # fail here, not at the first sample()
             key = getattr(relabeler, attr, None)
             if isinstance(key, str) and key not in self.obs_keys:
-                raise ValueError(f"relabeler.{attr}={key!r} is not an observation key of this buffer "
-                                 f"({self.obs_keys})")
+                raise ValueError(f"relabeler.{attr}={key!r} is not an observation key of this buffer ({self.obs_keys})")
         self.discrete_actions = bool(discrete_actions)
         self.dropped_nonfinite = 0  # trajectories add_trajectory(nonfinite="drop") refused
         self._out_cache: tuple | None = None
         self._rows = arena_rows(self.capacity, self.max_traj_len)
         pcap = self.protected_capacity or 0
         self._prows = arena_rows(pcap, self.max_traj_len) if pcap else 0
-        self._store = _C.ReplayStore([f.row_bytes for f in self.fields],
-                                     [f.obs_like for f in self.fields], self.capacity, self._rows,
-                                     pcap, self._prows, self.seed)
-        self._arenas = [allocate(self.fields, self._rows, storage, path, "fifo"),
-                        allocate(self.fields, self._prows, storage, path, "protected")]
+        self._store = _C.ReplayStore(
+            [f.row_bytes for f in self.fields],
+            [f.obs_like for f in self.fields],
+            self.capacity,
+            self._rows,
+            pcap,
+            self._prows,
+            self.seed,
+        )
+        self._arenas = [
+            allocate(self.fields, self._rows, storage, path, "fifo"),
+            allocate(self.fields, self._prows, storage, path, "protected"),
+        ]
         self._store.attach(0, self._arenas[0])
         if pcap:
             self._store.attach(1, self._arenas[1])
-        self._store.name_fields([f.name for f in self.fields],
-                                [np.dtype(f.dtype) for f in self.fields],
-                                [list(f.shape) for f in self.fields])
+        self._store.name_fields(
+            [f.name for f in self.fields],
+            [np.dtype(f.dtype) for f in self.fields],
+            [list(f.shape) for f in self.fields],
+        )
 
     @classmethod
     def from_spaces(cls, observation_space: Any, action_space: Any, **kwargs) -> "ReplayBuffer":
@@ -116,13 +136,12 @@ class ReplayBuffer:
 
     @property
     def obs_keys(self) -> list[str]:
-        return [f.name[len(OBS_PREFIX):] for f in self.fields if f.name.startswith(OBS_PREFIX)]
+        return [f.name[len(OBS_PREFIX) :] for f in self.fields if f.name.startswith(OBS_PREFIX)]
 
     @property
     def obs_fields(self) -> dict:
         """{obs_key: (shape, dtype)} (the explicit field spec this buffer was built from)."""
-        return {f.name[len(OBS_PREFIX):]: (f.shape, f.dtype) for f in self.fields
-                if f.name.startswith(OBS_PREFIX)}
+        return {f.name[len(OBS_PREFIX) :]: (f.shape, f.dtype) for f in self.fields if f.name.startswith(OBS_PREFIX)}
 
     @property
     def num_timesteps(self) -> int:
@@ -137,13 +156,24 @@ class ReplayBuffer:
         return self.num_timesteps
 
     def __repr__(self) -> str:
-        return (f"ReplayBuffer(obs={self.obs_keys}, action_dim={self.action_dim}, "
-                f"timesteps={self.num_timesteps}/{self.capacity}, "
-                f"trajectories={self.num_trajectories}, storage={self.storage!r})")
+        return (
+            f"ReplayBuffer(obs={self.obs_keys}, action_dim={self.action_dim}, "
+            f"timesteps={self.num_timesteps}/{self.capacity}, "
+            f"trajectories={self.num_trajectories}, storage={self.storage!r})"
+        )
 
     # ------------------------------------------------------------------ writes
-    def add_trajectory(self, obs: Any, rl2s: Any, time_idxs: Any, actions: Any, rews: Any,
-                       dones: Any, protected: bool = False, nonfinite: str = "raise") -> int:
+    def add_trajectory(
+        self,
+        obs: Any,
+        rl2s: Any,
+        time_idxs: Any,
+        actions: Any,
+        rews: Any,
+        dones: Any,
+        protected: bool = False,
+        nonfinite: str = "raise",
+    ) -> int:
         """Store one trajectory of T transitions; returns its id.
 
         NaN or inf in any float field (observations, rl2s, actions, rewards) would poison
@@ -167,8 +197,10 @@ class ReplayBuffer:
         bad = self._first_nonfinite(arrays)
         if bad is not None:
             if nonfinite == "raise":
-                raise ValueError(f"{bad}: NaN or inf in the trajectory (pass nonfinite='drop' to skip such "
-                                 "trajectories and count them)")
+                raise ValueError(
+                    f"{bad}: NaN or inf in the trajectory (pass nonfinite='drop' to skip such "
+                    "trajectories and count them)"
+                )
             self.dropped_nonfinite += 1
             return -1
         return self._add_checked(arrays, T, bool(protected))
@@ -177,7 +209,7 @@ class ReplayBuffer:
         """'<field> row <t>' of the first NaN/inf in a trajectory's float fields, else None."""
         for f, x in zip(self.fields, arrays):
             if x.dtype.kind == "f" and not np.isfinite(x).all():
-                name = f"obs[{f.name[len(OBS_PREFIX):]!r}]" if f.name.startswith(OBS_PREFIX) else f.name
+                name = f"obs[{f.name[len(OBS_PREFIX) :]!r}]" if f.name.startswith(OBS_PREFIX) else f.name
                 row = int(np.flatnonzero(~np.isfinite(x).reshape(len(x), -1).all(1))[0])
                 return f"{name} row {row}"
         return None
@@ -194,7 +226,7 @@ class ReplayBuffer:
         out = []
         for f in self.fields:
             if f.name.startswith(OBS_PREFIX):
-                key = f.name[len(OBS_PREFIX):]
+                key = f.name[len(OBS_PREFIX) :]
                 x, name = obs[key], f"{lead}obs[{key!r}]"
             else:
                 x, name = given[f.name], lead + f.name
@@ -209,8 +241,9 @@ class ReplayBuffer:
             raise ValueError("protected=True needs a buffer built with protected_capacity")
         cap = self.protected_capacity if protected else self.capacity
         if T > cap:
-            raise ValueError(f"a trajectory of {T} transitions exceeds "
-                             f"{'protected_capacity' if protected else 'capacity'}={cap}")
+            raise ValueError(
+                f"a trajectory of {T} transitions exceeds {'protected_capacity' if protected else 'capacity'}={cap}"
+            )
         tid, _evicted = self._store.add(arrays, T, protected)
         return int(tid)
 
@@ -235,10 +268,10 @@ class ReplayBuffer:
             raise KeyError(f"trajectory {traj_id} is not stored (never added or evicted)") from None
         out: dict = {"obs": {}}
         for f, arena in zip(self.fields, self._arenas[p]):
-            v = arena[off: off + (T + 1 if f.obs_like else T)]
+            v = arena[off : off + (T + 1 if f.obs_like else T)]
             v.flags.writeable = False
             if f.name.startswith(OBS_PREFIX):
-                out["obs"][f.name[len(OBS_PREFIX):]] = v
+                out["obs"][f.name[len(OBS_PREFIX) :]] = v
             else:
                 out[f.name] = v
         return out
@@ -247,17 +280,23 @@ class ReplayBuffer:
         B = _positive_int(batch_size, "batch_size")
         L = _positive_int(seq_len, "seq_len")
         if padded_sampling not in reference.PADDING_MODES:
-            raise ValueError(f"padded_sampling must be one of {reference.PADDING_MODES}, "
-                             f"got {padded_sampling!r}")
+            raise ValueError(f"padded_sampling must be one of {reference.PADDING_MODES}, got {padded_sampling!r}")
         if weighting not in WEIGHTINGS:
             raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {weighting!r}")
         if self.num_trajectories == 0:
             raise ValueError("cannot sample from an empty ReplayBuffer")
         return B, L
 
-    def sample(self, batch_size: int, seq_len: int, padded_sampling: str = "none",
-               device: Any = None, pin_memory: bool = False, weighting: str = "uniform",
-               out: Batch | None = None) -> Batch:
+    def sample(
+        self,
+        batch_size: int,
+        seq_len: int,
+        padded_sampling: str = "none",
+        device: Any = None,
+        pin_memory: bool = False,
+        weighting: str = "uniform",
+        out: Batch | None = None,
+    ) -> Batch:
         """B windows of L transitions (Batch layout: obs (B, L+1, ...), actions (B, L, A),
         mask (B, L+1), ...). Chooses trajectories uniformly (weighting='length':
         proportionally to length), then places each window by ``padded_sampling``.
@@ -274,21 +313,27 @@ class ReplayBuffer:
         if self.relabeler is not None:
             self._sample_relabeled(B, L, padded_sampling, weighting, outs, aux)
         else:
-            self._store.sample_into(B, L, padded_sampling, weighting == "length", outs, *aux,
-                                    self.num_threads)
+            self._store.sample_into(B, L, padded_sampling, weighting == "length", outs, *aux, self.num_threads)
         if out is not None and (device is None or torch.device(device).type == "cpu"):
             return out
         return self._finish(tensors, aux, device, pin_memory)
 
-    def draw(self, batch_size: int, seq_len: int, padded_sampling: str = "none",
-             weighting: str = "uniform") -> tuple[np.ndarray, np.ndarray]:
+    def draw(
+        self, batch_size: int, seq_len: int, padded_sampling: str = "none", weighting: str = "uniform"
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The random part of ``sample`` alone: (traj_ids (B,), raw_starts (B,)), raw start
         before clipping at 0. ``gather(*draw(...))`` equals ``sample(...)``."""
         B, L = self._check_sample_args(batch_size, seq_len, padded_sampling, weighting)
         return self._store.draw(B, L, padded_sampling, weighting == "length")
 
-    def gather(self, traj_ids: Sequence[int], raw_starts: Sequence[int], seq_len: int,
-               device: Any = None, pin_memory: bool = False) -> Batch:
+    def gather(
+        self,
+        traj_ids: Sequence[int],
+        raw_starts: Sequence[int],
+        seq_len: int,
+        device: Any = None,
+        pin_memory: bool = False,
+    ) -> Batch:
         """Cut the given windows (no randomness): traj_ids (B,), raw_starts (B,)."""
         L = _positive_int(seq_len, "seq_len")
         ids, st = _int_ids(traj_ids, "traj_ids"), _int_ids(raw_starts, "raw_starts")
@@ -300,15 +345,23 @@ class ReplayBuffer:
             except IndexError:
                 raise ValueError(f"traj_ids: trajectory {i} is not stored") from None
             if not -L + 1 <= s <= n - 1:
-                raise ValueError(f"raw_starts: start {s} is outside the trajectory {i} of length "
-                                 f"{n} for seq_len {L} (valid: {-L + 1}..{n - 1})")
+                raise ValueError(
+                    f"raw_starts: start {s} is outside the trajectory {i} of length "
+                    f"{n} for seq_len {L} (valid: {-L + 1}..{n - 1})"
+                )
         outs, tensors, aux = self._alloc(len(ids), L, pin_memory)
         self._store.gather_into(ids, st, L, outs, *aux, self.num_threads)
         return self._finish(tensors, aux, device, pin_memory)
 
-    def cut_windows(self, trajs: Sequence[dict], seq_len: int, padded_sampling: str = "none",
-                    traj_ids: Sequence[int] | None = None, device: Any = None,
-                    raw_starts: Sequence[int] | None = None) -> Batch:
+    def cut_windows(
+        self,
+        trajs: Sequence[dict],
+        seq_len: int,
+        padded_sampling: str = "none",
+        traj_ids: Sequence[int] | None = None,
+        device: Any = None,
+        raw_starts: Sequence[int] | None = None,
+    ) -> Batch:
         """Windows from given trajectory dicts (e.g. relabeled copies of ``trajectory()``
         views), cut natively; starts drawn from this buffer's generator by the same rules
         as ``sample`` unless raw_starts (B,) is given (each in -L+1..T-1)."""
@@ -318,8 +371,7 @@ class ReplayBuffer:
         if isinstance(trajs, Mapping) or not isinstance(trajs, Sequence) or not trajs:
             raise ValueError("trajs must be a non-empty list of trajectory dicts")
         B = len(trajs)
-        ids = np.full(B, -1, np.int64) if traj_ids is None else \
-            _int_ids(traj_ids, "traj_ids")
+        ids = np.full(B, -1, np.int64) if traj_ids is None else _int_ids(traj_ids, "traj_ids")
         if len(ids) != B:
             raise ValueError(f"traj_ids: expected {B} ids, got {len(ids)}")
         st = None
@@ -331,14 +383,15 @@ class ReplayBuffer:
             for i, (t, s) in enumerate(zip(trajs, st.tolist())):
                 n = len(t["actions"])
                 if not -L + 1 <= s <= n - 1:
-                    raise ValueError(f"raw_starts[{i}]: start {s} is outside trajs[{i}] of length "
-                                     f"{n} for seq_len {L} (valid: {-L + 1}..{n - 1})")
+                    raise ValueError(
+                        f"raw_starts[{i}]: start {s} is outside trajs[{i}] of length "
+                        f"{n} for seq_len {L} (valid: {-L + 1}..{n - 1})"
+                    )
         outs, tensors, aux = self._alloc(B, L, False)
         relabeled.cut_into(self, trajs, L, padded_sampling, ids, outs, aux, st)
         return self._finish(tensors, aux, device, False)
 
-    def _sample_relabeled(self, B: int, L: int, mode: str, weighting: str, outs: list,
-                          aux: tuple) -> None:
+    def _sample_relabeled(self, B: int, L: int, mode: str, weighting: str, outs: list, aux: tuple) -> None:
         # choose trajectories -> relabel copies -> cut windows natively. Draw order:
         # all trajectories, the relabeler's seed, then one start per relabeled trajectory.
         ids = self._store.draw_trajs(B, weighting == "length")  # (B,) int64
@@ -356,8 +409,7 @@ class ReplayBuffer:
         for f in self.fields:
             shape = (B, L + 1 if f.obs_like else L) + f.batch_shape
             if pin:
-                t = torch.empty(shape, dtype=torch.from_numpy(np.empty(0, f.dtype)).dtype,
-                                pin_memory=True)
+                t = torch.empty(shape, dtype=torch.from_numpy(np.empty(0, f.dtype)).dtype, pin_memory=True)
                 a = t.numpy()
             else:
                 a = np.empty(shape, f.dtype)
@@ -378,17 +430,28 @@ class ReplayBuffer:
     def _check_out(self, out: Batch, B: int, L: int) -> tuple:
         if not isinstance(out, Batch):
             raise TypeError(f"out must be a Batch, got {type(out).__name__}")
-        named = {**{OBS_PREFIX + k: v for k, v in out.obs.items()}, "rl2s": out.rl2s,
-                 "time_idxs": out.time_idxs, "actions": out.actions, "rews": out.rews,
-                 "dones": out.dones}
+        named = {
+            **{OBS_PREFIX + k: v for k, v in out.obs.items()},
+            "rl2s": out.rl2s,
+            "time_idxs": out.time_idxs,
+            "actions": out.actions,
+            "rews": out.rews,
+            "dones": out.dones,
+        }
         tensors = []
         for f in self.fields:
             t = named.get(f.name)
             shape = (B, L + 1 if f.obs_like else L) + f.batch_shape
-            if t is None or tuple(t.shape) != shape or t.device.type != "cpu" or \
-                    not t.is_contiguous() or t.numpy().dtype != f.dtype:
-                raise ValueError(f"out: field {f.name} is not a contiguous CPU tensor of shape "
-                                 f"{shape} and dtype {f.dtype}")
+            if (
+                t is None
+                or tuple(t.shape) != shape
+                or t.device.type != "cpu"
+                or not t.is_contiguous()
+                or t.numpy().dtype != f.dtype
+            ):
+                raise ValueError(
+                    f"out: field {f.name} is not a contiguous CPU tensor of shape {shape} and dtype {f.dtype}"
+                )
             tensors.append(t)
         aux = (out.mask, out.traj_ids, out.starts)
         if tuple(out.mask.shape) != (B, L + 1) or any(tuple(a.shape) != (B,) for a in aux[1:]):
@@ -398,9 +461,17 @@ class ReplayBuffer:
     def _finish(self, tensors: list, aux: tuple, device: Any, pin_memory: bool) -> Batch:
         named = {f.name: t for f, t in zip(self.fields, tensors)}
         mask, ids, starts = (torch.from_numpy(a) for a in aux)
-        batch = Batch(obs={k[len(OBS_PREFIX):]: v for k, v in named.items() if k.startswith(OBS_PREFIX)},
-                      rl2s=named["rl2s"], time_idxs=named["time_idxs"], actions=named["actions"],
-                      rews=named["rews"], dones=named["dones"], mask=mask, traj_ids=ids, starts=starts)
+        batch = Batch(
+            obs={k[len(OBS_PREFIX) :]: v for k, v in named.items() if k.startswith(OBS_PREFIX)},
+            rl2s=named["rl2s"],
+            time_idxs=named["time_idxs"],
+            actions=named["actions"],
+            rews=named["rews"],
+            dones=named["dones"],
+            mask=mask,
+            traj_ids=ids,
+            starts=starts,
+        )
         if device is not None and torch.device(device).type != "cpu":
             batch = batch.to(device, non_blocking=bool(pin_memory))
         return batch
@@ -415,15 +486,22 @@ class ReplayBuffer:
         save_buffer(self, directory)
 
     @classmethod
-    def load(cls, directory: str | os.PathLike, storage: str = "memory",
-             path: str | os.PathLike | None = None, num_threads: int | None = None,
-             relabeler: Any = None, verify: bool = True) -> "ReplayBuffer":
+    def load(
+        cls,
+        directory: str | os.PathLike,
+        storage: str = "memory",
+        path: str | os.PathLike | None = None,
+        num_threads: int | None = None,
+        relabeler: Any = None,
+        verify: bool = True,
+    ) -> "ReplayBuffer":
         """Load a snapshot written by ``save``; the next sample equals the one the saved
         buffer would have drawn. verify=True checks file sizes and CRC32 checksums."""
         from .persist import load_buffer
 
-        return load_buffer(cls, directory, storage=storage, path=path, num_threads=num_threads,
-                           relabeler=relabeler, verify=verify)
+        return load_buffer(
+            cls, directory, storage=storage, path=path, num_threads=num_threads, relabeler=relabeler, verify=verify
+        )
 
     def import_amago(self, directory: str | os.PathLike, allow_pickle: bool = False) -> list[int]:
         """Append an AMAGO buffer directory's trajectories; returns the new ids."""

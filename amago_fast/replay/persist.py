@@ -14,6 +14,7 @@ point leaves either the previous snapshot or the new one, never a mix. A save th
 removes its temp directory; temp directories of dead writers are swept when a save or a
 load starts.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -77,8 +78,7 @@ def _path_lock(final: Path) -> threading.Lock:
 def save_buffer(buf, directory) -> None:
     final = Path(directory).absolute()
     if final.exists() and not (final / "manifest.json").is_file():
-        raise ValueError(f"directory={str(final)!r} exists and is not a replay snapshot; "
-                         "refusing to replace it")
+        raise ValueError(f"directory={str(final)!r} exists and is not a replay snapshot; refusing to replace it")
     with _path_lock(final):
         sweep_dead_writers(final)
         tmp = final.parent / f"{final.name}.tmp-{os.getpid()}"
@@ -132,8 +132,11 @@ def _write_snapshot(buf, tmp: Path) -> None:
                 if os.pwrite(fd, head, 0) != hsize:
                     raise OSError(f"short write of the header of {paths[p][i]}")
                 os.fsync(fd)
-                files[paths[p][i].name] = {"shape": [rows, *f.shape], "dtype": f.dtype.str,
-                                           "crc32": _npy.crc32_file(fd, hsize)}
+                files[paths[p][i].name] = {
+                    "shape": [rows, *f.shape],
+                    "dtype": f.dtype.str,
+                    "crc32": _npy.crc32_file(fd, hsize),
+                }
             table = np.stack([ids, offsets, lengths], axis=1).astype(np.int64)  # (N, 3)
             files[f"{name}-index.npy"] = _npy.write_npy(tmp / f"{name}-index.npy", table)
             parts.append({"name": name, "num_trajectories": int(len(ids)), "rows": int(rows)})
@@ -142,17 +145,22 @@ def _write_snapshot(buf, tmp: Path) -> None:
             for fd in row:
                 os.close(fd)
     manifest = {
-        "format": FORMAT, "version": VERSION, "created_unix": time.time(),
+        "format": FORMAT,
+        "version": VERSION,
+        "created_unix": time.time(),
         "config": {
-            "fields": [{"key": k, "shape": list(s), "dtype": np.dtype(d).str}
-                       for k, (s, d) in buf.obs_fields.items()],
-            "action_dim": buf.action_dim, "capacity": buf.capacity,
-            "protected_capacity": buf.protected_capacity, "max_traj_len": buf.max_traj_len,
-            "seed": buf.seed, "discrete_actions": buf.discrete_actions,
+            "fields": [{"key": k, "shape": list(s), "dtype": np.dtype(d).str} for k, (s, d) in buf.obs_fields.items()],
+            "action_dim": buf.action_dim,
+            "capacity": buf.capacity,
+            "protected_capacity": buf.protected_capacity,
+            "max_traj_len": buf.max_traj_len,
+            "seed": buf.seed,
+            "discrete_actions": buf.discrete_actions,
         },
         "rng_state": [int(v) for v in rng_state],
         "next_id": int(next_id),
-        "partitions": parts, "files": files,
+        "partitions": parts,
+        "files": files,
     }
     manifest["manifest_crc32"] = manifest_crc(manifest)
     with open(tmp / "manifest.json", "x") as fh:
@@ -160,4 +168,3 @@ def _write_snapshot(buf, tmp: Path) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     _fsync_dir(tmp)
-

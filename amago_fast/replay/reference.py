@@ -5,6 +5,7 @@ choices, then all starts) and the docs/data.md ``padded_sampling`` rules, writte
 as possible. Tests compare the native sampler with it window for window; the buffer's
 relabeling path also uses ``cut_windows`` to window relabeled trajectory copies.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -72,8 +73,9 @@ def start_bounds(n: int, L: int, mode: str) -> tuple[int, int]:
     }[mode]
 
 
-def draw_windows(rng: Xoshiro256, lengths: Sequence[int], B: int, L: int, mode: str,
-                 by_length: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def draw_windows(
+    rng: Xoshiro256, lengths: Sequence[int], B: int, L: int, mode: str, by_length: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """(trajectory indices (B,), raw starts (B,)) drawn as the native sampler does."""
     lengths = [int(n) for n in lengths]
     if by_length:
@@ -121,14 +123,14 @@ def cut_window(traj: dict, raw_start: int, L: int) -> dict:
 def cut_windows(trajs: Sequence[dict], raw_starts: Sequence[int], L: int) -> dict:
     """Stack ``cut_window`` over a batch: the Batch layout as numpy arrays."""
     ws = [cut_window(t, int(s), L) for t, s in zip(trajs, raw_starts)]
-    out = {k: np.stack([w[k] for w in ws]) for k in ("rl2s", "time_idxs", "actions", "rews",
-                                                     "dones", "mask", "start")}
+    out = {k: np.stack([w[k] for w in ws]) for k in ("rl2s", "time_idxs", "actions", "rews", "dones", "mask", "start")}
     out["obs"] = {key: np.stack([w["obs"][key] for w in ws]) for key in ws[0]["obs"]}
     return out
 
 
-def sample_reference(trajs: Sequence[dict], rng: Xoshiro256, B: int, L: int, mode: str,
-                     by_length: bool = False) -> tuple[np.ndarray, dict]:
+def sample_reference(
+    trajs: Sequence[dict], rng: Xoshiro256, B: int, L: int, mode: str, by_length: bool = False
+) -> tuple[np.ndarray, dict]:
     """(chosen trajectory indices, windows) drawing from ``rng`` like the native sampler."""
     idx, starts = draw_windows(rng, [len(t["actions"]) for t in trajs], B, L, mode, by_length)
     return idx, cut_windows([trajs[i] for i in idx], starts, L)

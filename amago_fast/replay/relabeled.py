@@ -8,6 +8,7 @@ match (dict of C-contiguous arrays of the stored dtypes and shapes) and reports 
 others by index; those are validated and converted here, where errors name the
 argument, and the cut is retried once.
 """
+
 from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
@@ -31,21 +32,36 @@ def canonical(buf: Any, traj: Any, i: int) -> dict:
             raise ValueError(f"{where} has no {k!r} field")
     a = to_numpy(traj["actions"], f"{where}.actions")
     if a.ndim < 1 or a.shape[0] < 1:
-        raise ValueError(f"{where}.actions: a trajectory needs at least one transition, "
-                         f"got shape {a.shape}")
-    arrays = buf._check_fields(traj["obs"], traj["rl2s"], traj["time_idxs"], traj["actions"],
-                               traj["rews"], traj["dones"], int(a.shape[0]), where + ".")
+        raise ValueError(f"{where}.actions: a trajectory needs at least one transition, got shape {a.shape}")
+    arrays = buf._check_fields(
+        traj["obs"],
+        traj["rl2s"],
+        traj["time_idxs"],
+        traj["actions"],
+        traj["rews"],
+        traj["dones"],
+        int(a.shape[0]),
+        where + ".",
+    )
     out: dict = {"obs": {}}
     for f, x in zip(buf.fields, arrays):
         if f.name.startswith(OBS_PREFIX):
-            out["obs"][f.name[len(OBS_PREFIX):]] = x
+            out["obs"][f.name[len(OBS_PREFIX) :]] = x
         else:
             out[f.name] = x
     return out
 
 
-def cut_into(buf: Any, trajs: Sequence, L: int, mode: str, traj_ids: np.ndarray,
-             outs: list, aux: tuple, raw_starts: np.ndarray | None = None) -> None:
+def cut_into(
+    buf: Any,
+    trajs: Sequence,
+    L: int,
+    mode: str,
+    traj_ids: np.ndarray,
+    outs: list,
+    aux: tuple,
+    raw_starts: np.ndarray | None = None,
+) -> None:
     """Cut one window per trajectory dict into preallocated outputs (``_alloc`` layout);
     traj_ids (B,) int64 is copied to the batch. Starts are drawn by the buffer's rules
     unless raw_starts (B,) is given."""

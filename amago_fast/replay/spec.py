@@ -5,6 +5,7 @@ keys, ``rl2s`` and ``time_idxs`` hold T+1 rows ("obs-like"); ``actions``, ``rews
 ``dones`` hold T rows ("transition" fields). Everything a user passes in is checked here,
 before any native call, so mistakes surface as ValueError/TypeError naming the argument.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -105,8 +106,7 @@ def spec_from_spaces(observation_space: Any, action_space: Any) -> tuple[dict, i
     elif isinstance(action_space, (spaces.Box, spaces.MultiBinary)):
         A = int(np.prod(action_space.shape))
     else:
-        raise TypeError(f"action_space: unsupported space {type(action_space).__name__} "
-                        "(Discrete, Box or MultiBinary)")
+        raise TypeError(f"action_space: unsupported space {type(action_space).__name__} (Discrete, Box or MultiBinary)")
     return obs_fields, A
 
 
@@ -154,8 +154,10 @@ def one_hot_actions(x: Any, A: int, name: str = "actions") -> Any:
     anything else is returned unchanged for the usual (n, A) checks."""
     arr = to_numpy(x, name)
     if arr.ndim == 1 and A > 1 and arr.dtype.kind == "f":
-        raise TypeError(f"{name}: Discrete action indices must be integers, got {arr.dtype} "
-                        f"(or pass one-hot vectors of shape (n, {A}))")
+        raise TypeError(
+            f"{name}: Discrete action indices must be integers, got {arr.dtype} "
+            f"(or pass one-hot vectors of shape (n, {A}))"
+        )
     if arr.dtype.kind not in "iu" or arr.ndim not in (1, 2) or (arr.ndim == 2 and arr.shape[1] != 1):
         return x
     idx = arr.reshape(-1)

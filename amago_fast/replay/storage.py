@@ -4,6 +4,7 @@ The C++ store only sees base pointers; the arrays here own the memory. In mmap m
 arena is a sparse .npy file under ``path``: the OS allocates disk blocks as rows are
 written and pages them in and out, so a buffer can exceed RAM.
 """
+
 from __future__ import annotations
 
 import os
@@ -33,8 +34,9 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
 
 
-def allocate(fields: list[Field], rows: int, storage: str, path: str | os.PathLike | None,
-             tag: str) -> list[np.ndarray]:
+def allocate(
+    fields: list[Field], rows: int, storage: str, path: str | os.PathLike | None, tag: str
+) -> list[np.ndarray]:
     """One zeroed arena (rows, *field.shape) per field."""
     if rows == 0:
         return [np.zeros((0,) + f.shape, f.dtype) for f in fields]

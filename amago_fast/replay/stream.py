@@ -7,6 +7,7 @@ case a new trajectory continues from its last observation (AMAGO's save-every
 behaviour: the last row, rl2s and time index included, becomes row 0 of the next one).
 Open trajectories live only here: they are not part of ``save()`` snapshots.
 """
+
 from __future__ import annotations
 
 from typing import Any, Mapping
@@ -35,8 +36,11 @@ class StreamWriter:
         if env_ids is None:
             return np.arange(self.num_envs)
         ids = np.asarray(env_ids).reshape(-1)
-        if ids.dtype.kind not in "iu" or len(np.unique(ids)) != len(ids) or \
-                (len(ids) and (ids.min() < 0 or ids.max() >= self.num_envs)):
+        if (
+            ids.dtype.kind not in "iu"
+            or len(np.unique(ids)) != len(ids)
+            or (len(ids) and (ids.min() < 0 or ids.max() >= self.num_envs))
+        ):
             raise ValueError(f"env_ids must be distinct ints in [0, {self.num_envs}), got {env_ids!r}")
         return ids.astype(np.int64)
 
@@ -55,7 +59,7 @@ class StreamWriter:
             if not f.obs_like:
                 continue
             if f.name.startswith(OBS_PREFIX):
-                key = f.name[len(OBS_PREFIX):]
+                key = f.name[len(OBS_PREFIX) :]
                 x, name = obs[key], f"obs[{key!r}]"
             else:
                 x, name = given[f.name], f.name
@@ -75,8 +79,9 @@ class StreamWriter:
         self._open[ids] = True
         return committed
 
-    def step(self, actions: Any, rews: Any, dones: Any, obs: Any, rl2s: Any, time_idxs: Any,
-             end: Any = None) -> list[int]:
+    def step(
+        self, actions: Any, rews: Any, dones: Any, obs: Any, rl2s: Any, time_idxs: Any, end: Any = None
+    ) -> list[int]:
         """One transition for every env: actions (N, A) (or (N,) indices for a Discrete
         buffer), rews (N,), dones (N,) bool, then
         the next obs {key: (N, ...)}, rl2s (N, 1+A), time_idxs (N,). ``end`` (N,) bool

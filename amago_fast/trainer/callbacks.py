@@ -10,6 +10,7 @@
 Every hook gets the Trainer first; its return value is ignored (use ``trainer.stop()``).
 Hooks run in the training process, between rounds: a slow hook slows training.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

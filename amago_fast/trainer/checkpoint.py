@@ -16,6 +16,7 @@ directory (``latest_checkpoint``): a kill between the rename and latest.json los
 Weights are checked before anything is written: a non-finite state dict is refused
 (``NonFiniteWeightsError``), so pruning can never drop a finite checkpoint for a broken one.
 """
+
 from __future__ import annotations
 
 import json
@@ -130,7 +131,11 @@ def set_rng_state(tensors: dict[str, torch.Tensor], meta: dict) -> None:
 
 
 def save_checkpoint(
-    ckpt_root: Path, name: str, agent, state: dict, save_replay: Optional[Callable[[Path], None]] = None,
+    ckpt_root: Path,
+    name: str,
+    agent,
+    state: dict,
+    save_replay: Optional[Callable[[Path], None]] = None,
     keep: int = 2,
 ) -> Path:
     """Write checkpoint `name` under ckpt_root atomically; update latest.json; prune old ones."""
@@ -140,7 +145,8 @@ def save_checkpoint(
     if bad:
         raise NonFiniteWeightsError(
             f"checkpoint {name}: refused, {len(bad)} weight tensor(s) hold NaN/inf (first: {bad[0]}); "
-            f"the checkpoints already in {ckpt_root} are kept")
+            f"the checkpoints already in {ckpt_root} are kept"
+        )
     ckpt_root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=ckpt_root))
     try:
@@ -177,8 +183,11 @@ def save_checkpoint(
 
 def nonfinite_tensors(tensors: dict[str, torch.Tensor]) -> list[str]:
     """Names of floating-point tensors holding NaN or inf."""
-    return [k for k, v in tensors.items()
-            if torch.is_tensor(v) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    return [
+        k
+        for k, v in tensors.items()
+        if torch.is_tensor(v) and v.is_floating_point() and not bool(torch.isfinite(v).all())
+    ]
 
 
 def is_complete(path: Path) -> bool:
@@ -197,9 +206,9 @@ def is_complete(path: Path) -> bool:
 
 def _step_of(path: Path) -> Optional[int]:
     name = path.name
-    if not name.startswith(PREFIX) or not name[len(PREFIX):].isdigit():
+    if not name.startswith(PREFIX) or not name[len(PREFIX) :].isdigit():
         return None
-    return int(name[len(PREFIX):])
+    return int(name[len(PREFIX) :])
 
 
 def complete_checkpoints(ckpt_root: Path) -> list[Path]:
@@ -247,7 +256,11 @@ def load_checkpoint(ckpt: Path, agent) -> dict:
     load_weights(agent, ckpt)
     state = json.loads((ckpt / "state.json").read_text())
     tensors = load_file(str(ckpt / "optimizer.safetensors"))
-    optimizer_from_flat(agent.optimizer, {k: v.to(agent.device) if not k.startswith("rng.") else v for k, v in tensors.items()}, state["optimizer"])
+    optimizer_from_flat(
+        agent.optimizer,
+        {k: v.to(agent.device) if not k.startswith("rng.") else v for k, v in tensors.items()},
+        state["optimizer"],
+    )
     sched = dict(state["scheduler"])
     sched["lr_lambdas"] = [None] * len(agent.optimizer.param_groups)
     agent.scheduler.load_state_dict(sched)

@@ -1,4 +1,5 @@
 """TrainerConfig: the collect / learn / evaluate / checkpoint schedule."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
@@ -99,8 +100,15 @@ class TrainerConfig:
         for name in ("num_envs", "collect_steps", "batch_size", "eval_episodes", "eval_envs", "keep_checkpoints"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("total_steps", "grad_steps_per_round", "learning_starts", "eval_every", "checkpoint_every",
-                     "offline_steps", "context_cap"):
+        for name in (
+            "total_steps",
+            "grad_steps_per_round",
+            "learning_starts",
+            "eval_every",
+            "checkpoint_every",
+            "offline_steps",
+            "context_cap",
+        ):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.nonfinite not in ("raise", "drop"):

@@ -1,4 +1,5 @@
 """Evaluation: run the policy (mode action, no exploration) on fresh envs."""
+
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -6,8 +7,17 @@ from typing import Any, Optional
 import numpy as np
 
 
-def evaluate(agent, env_name: str, env_args: dict, episodes: int, num_envs: int = 8, seed: Optional[int] = None,
-             max_steps: int = 100_000, sample: bool = False, nonfinite: str = "raise") -> dict[str, Any]:
+def evaluate(
+    agent,
+    env_name: str,
+    env_args: dict,
+    episodes: int,
+    num_envs: int = 8,
+    seed: Optional[int] = None,
+    max_steps: int = 100_000,
+    sample: bool = False,
+    nonfinite: str = "raise",
+) -> dict[str, Any]:
     """Run `episodes` episodes of `env_name` with the agent acting greedily (sample=False).
 
     Returns {"return_mean", "return_std", "episodes", "length_mean"} plus "success_rate"

@@ -1,5 +1,6 @@
 """Stopping a run from outside: SIGINT/SIGTERM ask the trainer to checkpoint and stop after
 the current round; `TrainingInterrupted` then tells the caller where the checkpoint is."""
+
 from __future__ import annotations
 
 import signal
@@ -27,8 +28,11 @@ def install_stop_handlers(stop: Callable[[str], None], stopping: Callable[[], bo
         if stopping() and signum == signal.SIGINT:
             raise KeyboardInterrupt  # second Ctrl-C: abort without a checkpoint
         stop(name)
-        print(f"\n{name}: saving a checkpoint after this round (Ctrl-C again to abort without one)",
-              file=sys.stderr, flush=True)
+        print(
+            f"\n{name}: saving a checkpoint after this round (Ctrl-C again to abort without one)",
+            file=sys.stderr,
+            flush=True,
+        )
 
     old = {}
     for sig in (signal.SIGINT, signal.SIGTERM):

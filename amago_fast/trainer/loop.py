@@ -1,4 +1,5 @@
 """Trainer: collect -> store -> sample -> update -> evaluate -> log -> checkpoint."""
+
 from __future__ import annotations
 
 import importlib
@@ -55,8 +56,14 @@ class Trainer:
     `callbacks`: Callback objects (see trainer/callbacks.py); `stop()` ends the run early.
     """
 
-    def __init__(self, run_dir, config: Optional[TrainerConfig] = None, agent_config: Optional[AgentConfig] = None,
-                 resume: bool = False, callbacks=None):
+    def __init__(
+        self,
+        run_dir,
+        config: Optional[TrainerConfig] = None,
+        agent_config: Optional[AgentConfig] = None,
+        resume: bool = False,
+        callbacks=None,
+    ):
         from amago_fast.envs import EpsilonGreedy, make_env
         from amago_fast.replay import ReplayBuffer
 
@@ -70,8 +77,10 @@ class Trainer:
                 raise FileNotFoundError(f"--resume: no {CONFIG_FILE} in run dir {self.run_dir}")
             ckpt = latest_checkpoint(self.ckpt_root)
             if ckpt is None:
-                raise ResumeError(f"--resume: {self.run_dir} has no complete checkpoint in {self.ckpt_root} "
-                                  "(nothing to resume; start a new run in another --run-dir)")
+                raise ResumeError(
+                    f"--resume: {self.run_dir} has no complete checkpoint in {self.ckpt_root} "
+                    "(nothing to resume; start a new run in another --run-dir)"
+                )
             saved = json.loads((self.run_dir / CONFIG_FILE).read_text())
             config = config or TrainerConfig.from_dict(saved["trainer"])
             agent_config = AgentConfig.from_saved(saved["agent"])  # the run's sized config
@@ -81,7 +90,9 @@ class Trainer:
         self._seed_everything(cfg.seed)
         for module in cfg.env_modules:  # they register the user's envs
             importlib.import_module(module)
-        self.env = make_env(cfg.env, num_envs=cfg.num_envs, seed=cfg.seed, vectorization=cfg.vectorization, **cfg.env_args)
+        self.env = make_env(
+            cfg.env, num_envs=cfg.num_envs, seed=cfg.seed, vectorization=cfg.vectorization, **cfg.env_args
+        )
         self.env.nonfinite = "flag" if cfg.nonfinite == "drop" else "raise"
         acfg = agent_config or AgentConfig()
         if not resume:
@@ -89,9 +100,15 @@ class Trainer:
         self.agent_cfg = acfg
         self.agent = Agent(self.env.policy_observation_space, self.env.action_space, acfg, device=cfg.device)
         self.seq_len = cfg.seq_len or max(1, acfg.max_seq_len - 1)
-        self.explore = EpsilonGreedy(self.env.action_space, cfg.num_envs, eps_start=cfg.eps_start,
-                                     eps_end=cfg.eps_end, anneal_steps=cfg.eps_anneal_steps, seed=cfg.seed,
-                                     floor=cfg.eps_floor)
+        self.explore = EpsilonGreedy(
+            self.env.action_space,
+            cfg.num_envs,
+            eps_start=cfg.eps_start,
+            eps_end=cfg.eps_end,
+            anneal_steps=cfg.eps_anneal_steps,
+            seed=cfg.seed,
+            floor=cfg.eps_floor,
+        )
         self.env_steps = self.grad_steps = self.rounds = self.evals = 0
         self.skipped_updates = self.dropped_trajectories = self.dropped_transitions = 0
         self.wall_s = 0.0
@@ -132,8 +149,7 @@ class Trainer:
 
     def _offline_buffer(self, buf_kw: dict):
         """A buffer with the offline dataset in its protected partition (see offline_data)."""
-        return offline_replay_buffer(self.cfg.offline_data, self.env.observation_space, self.env.action_space,
-                                     **buf_kw)
+        return offline_replay_buffer(self.cfg.offline_data, self.env.observation_space, self.env.action_space, **buf_kw)
 
     def _offline_phase(self, log) -> None:
         """cfg.offline_steps updates on the (offline) buffer before any env step; resumable."""
@@ -142,7 +158,9 @@ class Trainer:
         while self.grad_steps < cfg.offline_steps and self._stop_reason is None:
             before_grad = self.grad_steps
             record = self.learn(min(chunk, cfg.offline_steps - self.grad_steps))
-            self.skipped_updates += int(round(record.get("train/skipped_nonfinite", 0.0) * (self.grad_steps - before_grad)))
+            self.skipped_updates += int(
+                round(record.get("train/skipped_nonfinite", 0.0) * (self.grad_steps - before_grad))
+            )
             done = self.grad_steps >= cfg.offline_steps
             every = cfg.eval_every  # counts updates in this phase
             if done or (every > 0 and self.grad_steps // every > before_grad // every):
@@ -158,14 +176,21 @@ class Trainer:
 
     def _save_run_config(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(self.run_dir / CONFIG_FILE, {"trainer": self.cfg.to_dict(), "agent": self.agent_cfg.to_dict()})
+        write_json_atomic(
+            self.run_dir / CONFIG_FILE, {"trainer": self.cfg.to_dict(), "agent": self.agent_cfg.to_dict()}
+        )
 
     def _make_logger(self):
         from amago_fast.logging import MetricsLogger
 
         cfg = self.cfg
-        return MetricsLogger(self.run_dir, tensorboard=cfg.tensorboard, wandb=cfg.wandb,
-                             wandb_project=cfg.wandb_project, config={"trainer": cfg.to_dict(), "agent": self.agent_cfg.to_dict()})
+        return MetricsLogger(
+            self.run_dir,
+            tensorboard=cfg.tensorboard,
+            wandb=cfg.wandb,
+            wandb_project=cfg.wandb_project,
+            config={"trainer": cfg.to_dict(), "agent": self.agent_cfg.to_dict()},
+        )
 
     def _seed_everything(self, seed: int) -> None:
         random.seed(seed)
@@ -174,10 +199,16 @@ class Trainer:
 
     def _trainer_state(self) -> dict:
         return {
-            "env_steps": self.env_steps, "grad_steps": self.grad_steps, "rounds": self.rounds,
-            "evals": self.evals, "wall_s": self.wall_s, "last_eval": self.last_eval,
-            "explore": self.explore.state_dict(), "skipped_updates": self.skipped_updates,
-            "dropped_trajectories": self.dropped_trajectories, "dropped_transitions": self.dropped_transitions,
+            "env_steps": self.env_steps,
+            "grad_steps": self.grad_steps,
+            "rounds": self.rounds,
+            "evals": self.evals,
+            "wall_s": self.wall_s,
+            "last_eval": self.last_eval,
+            "explore": self.explore.state_dict(),
+            "skipped_updates": self.skipped_updates,
+            "dropped_trajectories": self.dropped_trajectories,
+            "dropped_transitions": self.dropped_transitions,
         }
 
     def _load_trainer_state(self, state: dict) -> None:
@@ -214,15 +245,20 @@ class Trainer:
             # everything its trajectory staged; recording restarts at the next finite row
             drop = (res.nonfinite | self._begun_bad) if drop_mode else np.zeros(len(res.done), bool)
             # store terminated (not truncated) as done, so time limits bootstrap
-            self.writer.step(res.action_vecs, res.rews, res.terminated, res.obs, res.rl2s, res.time_idxs,
-                             end=res.done & ~drop)
+            self.writer.step(
+                res.action_vecs, res.rews, res.terminated, res.obs, res.rl2s, res.time_idxs, end=res.done & ~drop
+            )
             restart = res.done | drop
             if drop.any():
                 self._drop(np.flatnonzero(drop))
             if restart.any():
                 ids = np.flatnonzero(restart)
-                self.writer.begin({k: v[ids] for k, v in res.next_obs.items()}, res.next_rl2s[ids],
-                                  res.next_time_idxs[ids], env_ids=ids)
+                self.writer.begin(
+                    {k: v[ids] for k, v in res.next_obs.items()},
+                    res.next_rl2s[ids],
+                    res.next_time_idxs[ids],
+                    env_ids=ids,
+                )
             if drop_mode:
                 self._begun_bad = res.next_nonfinite & restart
             if res.done.any():
@@ -259,9 +295,17 @@ class Trainer:
         return {k: v / max(1, done) for k, v in sums.items()}
 
     def evaluate(self) -> dict[str, float]:
-        res = evaluate(self.agent, self.cfg.env, self.cfg.env_args, self.cfg.eval_episodes, self.cfg.eval_envs,
-                       seed=_derived_seed(self.cfg.seed, 2, self.evals), max_steps=self.cfg.eval_max_steps,
-                       sample=self.cfg.eval_sample, nonfinite=self.cfg.nonfinite)
+        res = evaluate(
+            self.agent,
+            self.cfg.env,
+            self.cfg.env_args,
+            self.cfg.eval_episodes,
+            self.cfg.eval_envs,
+            seed=_derived_seed(self.cfg.seed, 2, self.evals),
+            max_steps=self.cfg.eval_max_steps,
+            sample=self.cfg.eval_sample,
+            nonfinite=self.cfg.nonfinite,
+        )
         self.evals += 1
         self.last_eval = res
         return res
@@ -273,8 +317,14 @@ class Trainer:
             self._drop(np.flatnonzero(self._begun_bad))  # never flush a NaN row into replay
         self.writer.flush()
         self._needs_reset = True
-        return save_checkpoint(self.ckpt_root, f"step_{self.env_steps:010d}", self.agent, self._trainer_state(),
-                               save_replay=self.buffer.save, keep=self.cfg.keep_checkpoints)
+        return save_checkpoint(
+            self.ckpt_root,
+            f"step_{self.env_steps:010d}",
+            self.agent,
+            self._trainer_state(),
+            save_replay=self.buffer.save,
+            keep=self.cfg.keep_checkpoints,
+        )
 
     def stop(self, reason: str = "stop() called") -> None:
         """End `run` after the current round (a checkpoint is saved first). Safe from callbacks
@@ -286,8 +336,10 @@ class Trainer:
         try:
             path = self.checkpoint()
         except NonFiniteWeightsError as e:
-            raise NonFiniteWeightsError(f"{e}; training stopped at step {self.env_steps}; last finite checkpoint: "
-                                        f"{self.last_checkpoint or 'none'}") from None
+            raise NonFiniteWeightsError(
+                f"{e}; training stopped at step {self.env_steps}; last finite checkpoint: "
+                f"{self.last_checkpoint or 'none'}"
+            ) from None
         self.last_checkpoint = path
         self._last_ckpt_t = time.monotonic()
         fire(self.callbacks, "on_checkpoint", self, path)
@@ -315,8 +367,9 @@ class Trainer:
         if cfg.progress:
             from tqdm import tqdm
 
-            bar = tqdm(total=total, initial=min(self.env_steps, total), unit="step", dynamic_ncols=True,
-                       bar_format=BAR_FORMAT)
+            bar = tqdm(
+                total=total, initial=min(self.env_steps, total), unit="step", dynamic_ncols=True, bar_format=BAR_FORMAT
+            )
         eta = Eta()
         self._stop_reason = None
         self._last_ckpt_t = time.monotonic()
@@ -357,15 +410,20 @@ class Trainer:
                     record.update({f"eval/{k}": v for k, v in res.items()})
                     fire(self.callbacks, "on_eval", self, res)
                 self.wall_s = time.perf_counter() - t0
-                record.update(env_steps=self.env_steps, grad_steps=self.grad_steps, wall_s=self.wall_s,
-                              epsilon=float(self.explore.ceiling()))
+                record.update(
+                    env_steps=self.env_steps,
+                    grad_steps=self.grad_steps,
+                    wall_s=self.wall_s,
+                    epsilon=float(self.explore.ceiling()),
+                )
                 log.log(record)
                 fire(self.callbacks, "on_step", self, record)
                 if bar is not None:
                     self._update_bar(bar, before, eta, total)
                 first_update = before_grad == 0 and self.grad_steps > 0
-                timed = cfg.checkpoint_interval_s > 0 and \
-                    time.monotonic() - self._last_ckpt_t >= cfg.checkpoint_interval_s
+                timed = (
+                    cfg.checkpoint_interval_s > 0 and time.monotonic() - self._last_ckpt_t >= cfg.checkpoint_interval_s
+                )
                 if self._due(cfg.checkpoint_every, before) or finished or first_update or timed:
                     self._save()
                     saved_at = self.env_steps
@@ -385,8 +443,14 @@ class Trainer:
     def _update_bar(self, bar, before: int, eta: Eta, total: int) -> None:
         cfg = self.cfg
         bar.update(self.env_steps - before)
-        left = work_left(self.env_steps, total, max(1, self.env_steps - before), cfg.learning_starts,
-                         cfg.grad_steps_per_round, cfg.eval_every)
+        left = work_left(
+            self.env_steps,
+            total,
+            max(1, self.env_steps - before),
+            cfg.learning_starts,
+            cfg.grad_steps_per_round,
+            cfg.eval_every,
+        )
         bar.set_postfix(bar_postfix(self.grad_steps, self.last_eval, format_seconds(eta.remaining(**left))))
 
     def close(self) -> None:

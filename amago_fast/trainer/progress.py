@@ -5,6 +5,7 @@ collection-only steps and the ETA is many times too short. `Eta` keeps a moving 
 of the measured cost of each kind of work (seconds per env step collected, per gradient
 step, per evaluation) and adds up what is left of each.
 """
+
 from __future__ import annotations
 
 import math
@@ -57,8 +58,9 @@ class Eta:
         return total
 
 
-def work_left(env_steps: int, total: int, steps_per_round: int, learning_starts: int,
-              grad_steps_per_round: int, eval_every: int) -> dict[str, int]:
+def work_left(
+    env_steps: int, total: int, steps_per_round: int, learning_starts: int, grad_steps_per_round: int, eval_every: int
+) -> dict[str, int]:
     """Units of work before `total` env steps: {collect, learn, eval} (see Trainer.run)."""
     left = max(0, total - env_steps)
     learn_from = max(env_steps, learning_starts)

@@ -1,5 +1,6 @@
 """What one training round reports: statistics of the episodes it finished (for the
 metrics record) and the progress bar's postfix."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,5 +1,6 @@
 """The files a run directory holds beside its checkpoints, and keeping them consistent
 with the checkpoint a resume starts from."""
+
 from __future__ import annotations
 
 import json

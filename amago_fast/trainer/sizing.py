@@ -1,4 +1,5 @@
 """Fitting the agent's context length to the env before training."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -18,4 +19,3 @@ def sized_agent_config(agent_cfg: AgentConfig, cfg: TrainerConfig, max_episode_s
     if cfg.context_cap:
         tokens = min(tokens, int(cfg.context_cap))
     return dataclasses.replace(agent_cfg, max_seq_len=tokens, max_time=max(agent_cfg.max_time, tokens))
-

@@ -14,8 +14,18 @@ OBS = gym.spaces.Dict({"observation": gym.spaces.Box(-1, 1, (3,), np.float32)})
 
 
 def tiny_config(**kw) -> AgentConfig:
-    base = dict(d_model=32, n_heads=2, n_layers=2, d_ff=64, max_seq_len=16, tstep_dim=16,
-                tstep_hidden=32, head_hidden=32, dropout=0.0, warmup=1)
+    base = dict(
+        d_model=32,
+        n_heads=2,
+        n_layers=2,
+        d_ff=64,
+        max_seq_len=16,
+        tstep_dim=16,
+        tstep_hidden=32,
+        head_hidden=32,
+        dropout=0.0,
+        warmup=1,
+    )
     base.update(kw)
     return AgentConfig(**base)
 

@@ -9,9 +9,16 @@ def _params(dist):
     return dist.mean if dist.kind == "tanh_gaussian" else dist.logits
 
 
-@pytest.mark.parametrize("traj_encoder,pos_emb,window", [
-    ("transformer", "fixed", 16), ("transformer", "rotary", 4), ("transformer", "learned", 4), ("gru", "fixed", 16),
-], ids=["fixed", "rotary-ring", "learned-ring", "gru"])
+@pytest.mark.parametrize(
+    "traj_encoder,pos_emb,window",
+    [
+        ("transformer", "fixed", 16),
+        ("transformer", "rotary", 4),
+        ("transformer", "learned", 4),
+        ("gru", "fixed", 16),
+    ],
+    ids=["fixed", "rotary-ring", "learned-ring", "gru"],
+)
 def test_get_actions_equals_full_forward_with_independent_resets(make_agent, space, traj_encoder, pos_emb, window):
     agent = make_agent(space, traj_encoder=traj_encoder, pos_emb=pos_emb, max_seq_len=window, dropout=0.2)
     agent.train()  # acting must switch dropout off by itself
@@ -27,14 +34,19 @@ def test_get_actions_equals_full_forward_with_independent_resets(make_agent, spa
             if done.any():
                 agent.reset_state(state, np.flatnonzero(done))
                 start[done], tidx[done] = t, 0
-        raw, state, dist = agent.get_actions({"observation": obs[:, t]}, rl2s[:, t], tidx, state, sample=False, return_dist=True)
+        raw, state, dist = agent.get_actions(
+            {"observation": obs[:, t]}, rl2s[:, t], tidx, state, sample=False, return_dist=True
+        )
         assert agent.training
         agent.eval()
         with torch.no_grad():
             for n in range(N):
                 sl = slice(start[n], t + 1)
-                s = agent.states({"observation": torch.tensor(obs[n : n + 1, sl])}, torch.tensor(rl2s[n : n + 1, sl]),
-                                 torch.arange(t + 1 - start[n])[None])
+                s = agent.states(
+                    {"observation": torch.tensor(obs[n : n + 1, sl])},
+                    torch.tensor(rl2s[n : n + 1, sl]),
+                    torch.arange(t + 1 - start[n])[None],
+                )
                 ref = _params(agent.actor(s[:, -1]))[0, -1]
                 torch.testing.assert_close(_params(dist)[n, -1], ref, atol=2e-5, rtol=1e-5)
         agent.train()
@@ -48,7 +60,9 @@ def test_get_actions_equals_full_forward_with_independent_resets(make_agent, spa
 def test_sampled_actions_are_valid(make_agent, space):
     agent = make_agent(space)
     state = agent.init_state(64)
-    raw, _ = agent.get_actions({"observation": np.zeros((64, 3), np.float32)}, np.zeros((64, 1 + agent.action_dim)), np.zeros(64), state)
+    raw, _ = agent.get_actions(
+        {"observation": np.zeros((64, 3), np.float32)}, np.zeros((64, 1 + agent.action_dim)), np.zeros(64), state
+    )
     if space == "box":
         assert np.all(np.abs(raw) <= 1.0)
     elif space == "multibinary":
@@ -74,6 +88,7 @@ def test_bad_inputs_raise_clear_errors(make_agent):
         import gymnasium as gym
 
         from amago_fast.agent import Agent
+
         Agent(gym.spaces.Box(0, 1, (3,)), gym.spaces.Discrete(2))
 
 
@@ -108,8 +123,17 @@ def test_cuda_acting_uses_triton_decode(monkeypatch):
     real = tops.triton_decode
     monkeypatch.setattr(tops, "triton_decode", lambda *a, **k: calls.append(1) or real(*a, **k))
     obs_space = gym.spaces.Dict({"observation": gym.spaces.Box(-1, 1, (3,), np.float32)})
-    cfg = AgentConfig(d_model=64, n_heads=2, n_layers=2, d_ff=64, max_seq_len=16, tstep_dim=16, tstep_hidden=32,
-                      head_hidden=32, dropout=0.0)
+    cfg = AgentConfig(
+        d_model=64,
+        n_heads=2,
+        n_layers=2,
+        d_ff=64,
+        max_seq_len=16,
+        tstep_dim=16,
+        tstep_hidden=32,
+        head_hidden=32,
+        dropout=0.0,
+    )
     agent = Agent(obs_space, gym.spaces.Discrete(3), cfg, device="cuda")
     state = agent.init_state(3)
     obs = {"observation": np.zeros((3, 3), np.float32)}

@@ -56,8 +56,9 @@ def test_loss_is_finite_and_every_online_parameter_gets_gradient(space, make_age
     loss, metrics = amago_loss(agent, b)
     assert torch.isfinite(loss) and all(np.isfinite(v) for v in metrics.values())
     loss.backward()
-    missing = [n for n, p in agent.named_parameters()
-               if p.requires_grad and (p.grad is None or not p.grad.abs().sum() > 0)]
+    missing = [
+        n for n, p in agent.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.abs().sum() > 0)
+    ]
     # learned-position table rows for unused time steps aside, all online weights learn
     assert missing == []
     assert all(p.grad is None for p in agent.target.parameters())
@@ -129,8 +130,9 @@ def test_continuous_critic_reads_the_discount_as_an_input(make_agent):
 
 def test_short_training_fits_a_constant_reward(make_agent, random_batch):
     # critics must regress towards r / (1 - gamma) for a never-ending constant reward
-    agent = make_agent("discrete", lr=3e-3, gammas=[0.5], policy_gamma=0.75, popart=False, tau=0.1,
-                       reward_multiplier=1.0)
+    agent = make_agent(
+        "discrete", lr=3e-3, gammas=[0.5], policy_gamma=0.75, popart=False, tau=0.1, reward_multiplier=1.0
+    )
     batch = random_batch(agent, B=2, L=6)
     batch["rews"][:] = 1.0
     for _ in range(300):
@@ -175,7 +177,9 @@ def test_actor_and_critic_terms_equal_a_restatement_of_the_update(make_agent, ra
         a_c = buffer_action_for_critic("discrete", b.actions)[:, :, None, None, :]
         q = (table[:, :-1] * a_c).sum(-1)
         adv = q.mean(2) - q_pi.mean(2)
-        logp = torch.log(probs[:, :-1].gather(-1, b.actions.argmax(-1)[:, :, None, None].expand(-1, -1, probs.shape[2], 1)))[..., 0]
+        logp = torch.log(
+            probs[:, :-1].gather(-1, b.actions.argmax(-1)[:, :, None, None].expand(-1, -1, probs.shape[2], 1))
+        )[..., 0]
         dpg = -(pa.w * q_pi.min(2).values + pa.b)
         actor = masked_mean(0.7 * dpg - 0.4 * (adv > 0).float() * logp, valid)
         y_norm = (y - pa.mu) / pa.sigma
@@ -230,11 +234,19 @@ def test_one_batch_type_from_numpy_torch_and_either_scalar_layout(make_agent, ra
     b = Batch.as_tensors(raw, agent.device)
     assert (b.traj_ids, b.starts) == (None, None)
     assert Batch.as_tensors(b, agent.device).mask is b.mask  # already there: no copy
-    as_np = Batch.as_tensors({k: ({n: x.numpy() for n, x in v.items()} if k == "obs" else v.numpy())
-                              for k, v in raw.items()}, agent.device)
+    as_np = Batch.as_tensors(
+        {k: ({n: x.numpy() for n, x in v.items()} if k == "obs" else v.numpy()) for k, v in raw.items()}, agent.device
+    )
     assert as_np.rews.dtype == torch.float32 and as_np.dones.dtype == torch.bool and as_np.time_idxs.dtype == torch.long
-    squeezed = Batch(obs=b.obs, rl2s=b.rl2s, time_idxs=b.time_idxs[..., 0], actions=b.actions,
-                     rews=b.rews[..., 0], dones=b.dones[..., 0], mask=b.mask)
+    squeezed = Batch(
+        obs=b.obs,
+        rl2s=b.rl2s,
+        time_idxs=b.time_idxs[..., 0],
+        actions=b.actions,
+        rews=b.rews[..., 0],
+        dones=b.dones[..., 0],
+        mask=b.mask,
+    )
     losses = []
     for x in (b, as_np, squeezed):
         torch.manual_seed(2)

@@ -1,4 +1,5 @@
 """AMAGO-2's multi-task update: value bins, and the reward-scale invariance it is for."""
+
 import copy
 
 import numpy as np
@@ -15,7 +16,7 @@ def _grads(agent, batch):
     torch.manual_seed(1)
     loss, m = amago_loss(agent, Batch.as_tensors(batch, agent.device))
     loss.backward()
-    norm = lambda mod: torch.sqrt(sum((p.grad ** 2).sum() for p in mod.parameters() if p.grad is not None))  # noqa: E731
+    norm = lambda mod: torch.sqrt(sum((p.grad**2).sum() for p in mod.parameters() if p.grad is not None))  # noqa: E731
     return {n: p.grad.clone() for n, p in agent.actor.named_parameters()}, float(norm(agent.critics)), m
 
 
@@ -65,8 +66,12 @@ def test_multitask_agent_trains_and_acts_for_every_action_kind(make_agent, rando
         m = agent.train_step(random_batch(agent))
     assert np.isfinite(m["train/loss"]) and m["train/skipped_nonfinite"] == 0.0
     state = agent.init_state(2)
-    a, _ = agent.get_actions({"observation": np.zeros((2, 3), np.float32)},
-                             np.zeros((2, 1 + agent.action_dim), np.float32), np.zeros(2, np.int64), state)
+    a, _ = agent.get_actions(
+        {"observation": np.zeros((2, 3), np.float32)},
+        np.zeros((2, 1 + agent.action_dim), np.float32),
+        np.zeros(2, np.int64),
+        state,
+    )
     assert len(a) == 2
 
 

@@ -1,4 +1,5 @@
 """--mode both / learner: one metrics line per round of data or updates, not per idle loop."""
+
 from __future__ import annotations
 
 from amago_fast.distributed.learner import AsyncLearner, IntervalLogger
@@ -36,9 +37,12 @@ def test_async_learner_logs_through_the_interval_logger(tmp_path):
     from amago_fast.trainer import TrainerConfig
 
     cfg = TrainerConfig(env="tmaze", env_args={"horizon": 3}, num_envs=2, collect_steps=8, progress=False)
-    learner = AsyncLearner(tmp_path / "run", cfg, AgentConfig(d_model=16, n_heads=2, n_layers=1, d_ff=32, tstep_dim=8,
-                                                               tstep_hidden=16, head_hidden=16),
-                           async_cfg=AsyncConfig(num_actors=0))
+    learner = AsyncLearner(
+        tmp_path / "run",
+        cfg,
+        AgentConfig(d_model=16, n_heads=2, n_layers=1, d_ff=32, tstep_dim=8, tstep_hidden=16, head_hidden=16),
+        async_cfg=AsyncConfig(num_actors=0),
+    )
     log = learner._make_logger()
     try:
         assert isinstance(log, IntervalLogger) and log.every == cfg.steps_per_round == 16

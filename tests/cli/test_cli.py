@@ -8,25 +8,57 @@ import pytest
 from amago_fast.cli import build_parser, parse_env_arg
 
 TINY = {
-    "trainer": {"num_envs": 2, "collect_steps": 8, "grad_steps_per_round": 2, "learning_starts": 16,
-                "batch_size": 4, "eval_every": 32, "eval_episodes": 2, "eval_envs": 2, "checkpoint_every": 32},
-    "agent": {"d_model": 16, "n_heads": 2, "n_layers": 1, "d_ff": 32, "tstep_dim": 8, "tstep_hidden": 16,
-              "head_hidden": 16},
+    "trainer": {
+        "num_envs": 2,
+        "collect_steps": 8,
+        "grad_steps_per_round": 2,
+        "learning_starts": 16,
+        "batch_size": 4,
+        "eval_every": 32,
+        "eval_episodes": 2,
+        "eval_envs": 2,
+        "checkpoint_every": 32,
+    },
+    "agent": {
+        "d_model": 16,
+        "n_heads": 2,
+        "n_layers": 1,
+        "d_ff": 32,
+        "tstep_dim": 8,
+        "tstep_hidden": 16,
+        "head_hidden": 16,
+    },
 }
 
 
 def _run(*args, cwd):
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    return subprocess.run([sys.executable, "-m", "amago_fast", *args], capture_output=True, text=True, cwd=cwd,
-                          env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "amago_fast", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
+    )
 
 
 def test_cli_train_resume_eval_plot_smoke(tmp_path):
     cfg = tmp_path / "tiny.json"
     cfg.write_text(json.dumps(TINY))
     run = tmp_path / "run"
-    r = _run("train", "--env", "tmaze", "--env-arg", "horizon=3", "--total-steps", "32", "--run-dir", str(run),
-             "--config", str(cfg), "--seed", "1", "--no-progress", cwd=tmp_path)
+    r = _run(
+        "train",
+        "--env",
+        "tmaze",
+        "--env-arg",
+        "horizon=3",
+        "--total-steps",
+        "32",
+        "--run-dir",
+        str(run),
+        "--config",
+        str(cfg),
+        "--seed",
+        "1",
+        "--no-progress",
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout.strip().splitlines()[-1])["env_steps"] == 32
     recs = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
@@ -79,8 +111,27 @@ def test_cli_mazerunner_with_relabeling_smoke(tmp_path):
     cfg = tmp_path / "tiny.json"
     cfg.write_text(json.dumps(TINY))
     run = tmp_path / "mr"
-    r = _run("train", "--env", "mazerunner", "--env-arg", "size=5", "--env-arg", "goals=2", "--env-arg", "horizon=8", "--relabel", "some",
-             "--total-steps", "32", "--run-dir", str(run), "--config", str(cfg), "--no-progress", cwd=tmp_path)
+    r = _run(
+        "train",
+        "--env",
+        "mazerunner",
+        "--env-arg",
+        "size=5",
+        "--env-arg",
+        "goals=2",
+        "--env-arg",
+        "horizon=8",
+        "--relabel",
+        "some",
+        "--total-steps",
+        "32",
+        "--run-dir",
+        str(run),
+        "--config",
+        str(cfg),
+        "--no-progress",
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     saved = json.loads((run / "config.json").read_text())
     assert saved["trainer"]["relabel"] == "some"
@@ -110,8 +161,15 @@ def test_trainer_builds_the_policy_without_hidden_keys_and_relabels(tmp_path):
     from amago_fast.relabel import MultiGoalRelabeler
     from amago_fast.trainer import Trainer, TrainerConfig
 
-    tcfg = TrainerConfig.from_dict({**TINY["trainer"], "env": "mazerunner", "env_args": {"size": 5, "goals": 2},
-                                    "relabel": "all", "progress": False})
+    tcfg = TrainerConfig.from_dict(
+        {
+            **TINY["trainer"],
+            "env": "mazerunner",
+            "env_args": {"size": 5, "goals": 2},
+            "relabel": "all",
+            "progress": False,
+        }
+    )
     tr = Trainer(tmp_path / "run", tcfg, AgentConfig(**TINY["agent"]))
     assert "achieved" in tr.env.observation_space.spaces
     assert "achieved" not in tr.env.policy_observation_space.spaces

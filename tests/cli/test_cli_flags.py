@@ -1,5 +1,6 @@
 """The generated CLI as a user types it (subprocesses): every config field a flag with its
 docstring, presets, --version, custom envs, and one-line errors for the usual mistakes."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -17,10 +18,41 @@ from amago_fast.agent import AgentConfig
 from amago_fast.cli_config import field_docs
 from amago_fast.trainer import TrainerConfig
 
-TINY_FLAGS = ["--num-envs", "2", "--collect-steps", "8", "--grad-steps-per-round", "2", "--learning-starts", "16",
-              "--batch-size", "4", "--eval-every", "0", "--eval-episodes", "2", "--eval-envs", "2",
-              "--checkpoint-every", "32", "--d-model", "16", "--n-heads", "2", "--n-layers", "1", "--d-ff", "32",
-              "--tstep-dim", "8", "--tstep-hidden", "16", "--head-hidden", "16", "--no-progress"]
+TINY_FLAGS = [
+    "--num-envs",
+    "2",
+    "--collect-steps",
+    "8",
+    "--grad-steps-per-round",
+    "2",
+    "--learning-starts",
+    "16",
+    "--batch-size",
+    "4",
+    "--eval-every",
+    "0",
+    "--eval-episodes",
+    "2",
+    "--eval-envs",
+    "2",
+    "--checkpoint-every",
+    "32",
+    "--d-model",
+    "16",
+    "--n-heads",
+    "2",
+    "--n-layers",
+    "1",
+    "--d-ff",
+    "32",
+    "--tstep-dim",
+    "8",
+    "--tstep-hidden",
+    "16",
+    "--head-hidden",
+    "16",
+    "--no-progress",
+]
 
 
 def _run(*args, cwd, extra_path=None):
@@ -28,8 +60,14 @@ def _run(*args, cwd, extra_path=None):
     env.pop("AMAGO_FAST_DEBUG", None)
     if extra_path:
         env["PYTHONPATH"] = os.pathsep.join([str(extra_path), env.get("PYTHONPATH", "")])
-    return subprocess.run([sys.executable, "-m", "amago_fast", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "amago_fast", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=300,
+    )
 
 
 def _one_line_error(r, *needles):
@@ -63,6 +101,7 @@ def test_field_docs_reads_the_string_below_each_field():
         c: float = 0.5
         """Spans
         two lines."""
+
     assert field_docs(C) == {"a": "First field.", "c": "Spans two lines."}
 
 
@@ -72,16 +111,44 @@ def test_version_is_the_package_version(tmp_path):
     r = _run("--version", cwd=tmp_path)
     assert r.returncode == 0 and r.stdout.strip() == f"amago-fast {amago_fast.__version__}"
     # instant: --version does not import torch (seconds on a loaded box)
-    r = subprocess.run([sys.executable, "-c", "import sys; from amago_fast.cli import main; main(['--version']); "
-                        "print('torch' in sys.modules)"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from amago_fast.cli import main; main(['--version']); print('torch' in sys.modules)",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert r.returncode == 0 and r.stdout.split()[-1] == "False", r.stdout + r.stderr
 
 
 def test_preset_and_flags_layer_into_the_saved_config(tmp_path):
     run = tmp_path / "run"
-    r = _run("train", "--preset", "tmaze20", "--run-dir", run, *TINY_FLAGS, "--total-steps", "16",
-             "--env-arg", "horizon=4", "--no-context-from-env", "--max-seq-len", "6", "--gammas", "0.9,0.99",
-             "--lr", "1e-3", "--eps-end", "0.2", cwd=tmp_path)
+    r = _run(
+        "train",
+        "--preset",
+        "tmaze20",
+        "--run-dir",
+        run,
+        *TINY_FLAGS,
+        "--total-steps",
+        "16",
+        "--env-arg",
+        "horizon=4",
+        "--no-context-from-env",
+        "--max-seq-len",
+        "6",
+        "--gammas",
+        "0.9,0.99",
+        "--lr",
+        "1e-3",
+        "--eps-end",
+        "0.2",
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     saved = json.loads((run / "config.json").read_text())
     t, a = saved["trainer"], saved["agent"]
@@ -94,8 +161,19 @@ def test_preset_and_flags_layer_into_the_saved_config(tmp_path):
 
 
 def test_auto_sized_context_is_reported(tmp_path):
-    r = _run("train", "--env", "tmaze", "--env-arg", "horizon=3", "--run-dir", tmp_path / "run", *TINY_FLAGS,
-             "--total-steps", "16", cwd=tmp_path)
+    r = _run(
+        "train",
+        "--env",
+        "tmaze",
+        "--env-arg",
+        "horizon=3",
+        "--run-dir",
+        tmp_path / "run",
+        *TINY_FLAGS,
+        "--total-steps",
+        "16",
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     assert "context max_seq_len=5 tokens (was 128)" in r.stderr and "episode limit is 4 steps" in r.stderr
 
@@ -133,10 +211,14 @@ MY_ENVS = textwrap.dedent('''
 def test_custom_env_from_the_command_line(tmp_path, how):
     (tmp_path / "my_envs.py").write_text(MY_ENVS)
     run = tmp_path / "run"
-    env_flags = ["--env", "gym:my_envs:MyCorridor-v0"] if how == "gym_module_id" else \
-        ["--env", "my-corridor", "--env-module", "my_envs"]
-    r = _run("train", *env_flags, "--run-dir", run, *TINY_FLAGS, "--total-steps", "32", cwd=tmp_path,
-             extra_path=tmp_path)
+    env_flags = (
+        ["--env", "gym:my_envs:MyCorridor-v0"]
+        if how == "gym_module_id"
+        else ["--env", "my-corridor", "--env-module", "my_envs"]
+    )
+    r = _run(
+        "train", *env_flags, "--run-dir", run, *TINY_FLAGS, "--total-steps", "32", cwd=tmp_path, extra_path=tmp_path
+    )
     assert r.returncode == 0, r.stderr
     saved = json.loads((run / "config.json").read_text())["trainer"]
     assert saved["env_modules"] == ([] if how == "gym_module_id" else ["my_envs"])
@@ -150,11 +232,24 @@ def trained_run(tmp_path_factory):
     from amago_fast.trainer import Trainer
 
     run = tmp_path_factory.mktemp("cli") / "run"
-    cfg = TrainerConfig(env="tmaze", env_args={"horizon": 3}, num_envs=2, collect_steps=8, grad_steps_per_round=2,
-                        learning_starts=16, batch_size=4, eval_every=0, eval_episodes=2, eval_envs=2,
-                        checkpoint_every=32, total_steps=32, progress=False)
-    tr = Trainer(run, cfg, AgentConfig(d_model=16, n_heads=2, n_layers=1, d_ff=32, tstep_dim=8, tstep_hidden=16,
-                                       head_hidden=16))
+    cfg = TrainerConfig(
+        env="tmaze",
+        env_args={"horizon": 3},
+        num_envs=2,
+        collect_steps=8,
+        grad_steps_per_round=2,
+        learning_starts=16,
+        batch_size=4,
+        eval_every=0,
+        eval_episodes=2,
+        eval_envs=2,
+        checkpoint_every=32,
+        total_steps=32,
+        progress=False,
+    )
+    tr = Trainer(
+        run, cfg, AgentConfig(d_model=16, n_heads=2, n_layers=1, d_ff=32, tstep_dim=8, tstep_hidden=16, head_hidden=16)
+    )
     tr.run()
     tr.close()
     return run
@@ -176,8 +271,10 @@ def _truncated_copy(run, dest, which="latest"):
 def test_truncated_weights_are_one_line_errors(tmp_path, trained_run):
     run, _ = _truncated_copy(trained_run, tmp_path / "damaged", which="all")
     _one_line_error(_run("eval", "--run-dir", run, "--episodes", "2", cwd=tmp_path), "damaged or truncated")
-    _one_line_error(_run("train", "--run-dir", run, "--resume", "--total-steps", "64", "--no-progress", cwd=tmp_path),
-                    "damaged or truncated")
+    _one_line_error(
+        _run("train", "--run-dir", run, "--resume", "--total-steps", "64", "--no-progress", cwd=tmp_path),
+        "damaged or truncated",
+    )
 
 
 def test_a_damaged_latest_checkpoint_is_named_and_skipped(tmp_path, trained_run):
@@ -200,6 +297,7 @@ def test_run_config_without_trainer_section(tmp_path, trained_run):
 def _box2d_installed():
     try:
         import Box2D  # noqa: F401
+
         return True
     except ImportError:
         return False
@@ -207,6 +305,7 @@ def _box2d_installed():
 
 def _cuda():
     import torch
+
     return torch.cuda.is_available()
 
 
@@ -237,8 +336,9 @@ def test_train_mistakes_are_one_line_errors(tmp_path):
             continue
         args = [str(flat) if a == "FLAT" else a for a in args]
         cmd = [sys.executable, "-m", "amago_fast", "train", "--run-dir", str(tmp_path / case), *args]
-        procs[case] = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-                                       env=env)
+        procs[case] = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env
+        )
     assert len(procs) >= len(ERRORS) - 2
     for case, proc in procs.items():
         out, err = proc.communicate(timeout=300)
@@ -260,10 +360,32 @@ def test_ctrl_c_after_the_first_update_saves_and_eval_works(tmp_path):
     run = tmp_path / "run"
     env = dict(os.environ, OMP_NUM_THREADS="1")
     env.pop("AMAGO_FAST_DEBUG", None)
-    proc = subprocess.Popen([sys.executable, "-m", "amago_fast", "train", "--env", "tmaze", "--env-arg", "horizon=3",
-                             "--run-dir", str(run), *TINY_FLAGS, "--total-steps", "100000", "--checkpoint-every", "0",
-                             "--checkpoint-interval-s", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "amago_fast",
+            "train",
+            "--env",
+            "tmaze",
+            "--env-arg",
+            "horizon=3",
+            "--run-dir",
+            str(run),
+            *TINY_FLAGS,
+            "--total-steps",
+            "100000",
+            "--checkpoint-every",
+            "0",
+            "--checkpoint-interval-s",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+    )
     try:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
@@ -290,4 +412,6 @@ def test_resume_and_eval_without_any_checkpoint(tmp_path, trained_run):
     shutil.copytree(trained_run, run)
     shutil.rmtree(run / "checkpoints")
     _one_line_error(_run("eval", "--run-dir", run, cwd=tmp_path), "no checkpoint yet")
-    _one_line_error(_run("train", "--run-dir", run, "--resume", "--no-progress", cwd=tmp_path), "no complete checkpoint")
+    _one_line_error(
+        _run("train", "--run-dir", run, "--resume", "--no-progress", cwd=tmp_path), "no complete checkpoint"
+    )

@@ -8,6 +8,7 @@ Transformer's attention type; reference: AMAGO's own `DiskTrajDataset` and
 OUT_DIR/result.json (updates made, losses finite, the dataset and attention classes
 actually used). Run by tests/compat/test_amago_real_adapters.py with AMAGO_SRC on the path.
 """
+
 from __future__ import annotations
 
 import json
@@ -41,18 +42,37 @@ def main(out_dir: str, mode: str) -> None:
     else:
         dataset = DiskTrajDataset(dset_root=out_dir, dset_name="tmaze", dset_max_size=50_000)
         attention = transformer.VanillaAttention
-    make_env = lambda: AMAGOEnv(TMazeAltPassive(corridor_length=H, penalty=-1.0 / H),  # noqa: E731
-                                env_name=f"TMazePassive-H{H}")
+    make_env = lambda: AMAGOEnv(
+        TMazeAltPassive(corridor_length=H, penalty=-1.0 / H),  # noqa: E731
+        env_name=f"TMazePassive-H{H}",
+    )
     traj = partial(TformerTrajEncoder, d_model=32, n_heads=2, d_ff=64, n_layers=1, attention_type=attention)
     tstep = partial(FFTstepEncoder, n_layers=1, d_hidden=32, d_output=32)
     agent = partial(amago.agent.Agent, reward_multiplier=10.0)
     exp = amago.Experiment(
-        run_name=f"tmaze_{mode}", ckpt_base_dir=out_dir, max_seq_len=H + 1, traj_save_len=H + 1,
-        dataset=dataset, tstep_encoder_type=tstep, traj_encoder_type=traj, agent_type=agent,
-        make_train_env=make_env, make_val_env=make_env, parallel_actors=2, env_mode="sync",
-        val_timesteps_per_epoch=H + 1, epochs=3, train_timesteps_per_epoch=2 * (H + 1),
-        train_batches_per_epoch=8, batch_size=4, dloader_workers=0, val_interval=2,
-        ckpt_interval=None, log_to_wandb=False, verbose=False, lr_warmup_steps=1,
+        run_name=f"tmaze_{mode}",
+        ckpt_base_dir=out_dir,
+        max_seq_len=H + 1,
+        traj_save_len=H + 1,
+        dataset=dataset,
+        tstep_encoder_type=tstep,
+        traj_encoder_type=traj,
+        agent_type=agent,
+        make_train_env=make_env,
+        make_val_env=make_env,
+        parallel_actors=2,
+        env_mode="sync",
+        val_timesteps_per_epoch=H + 1,
+        epochs=3,
+        train_timesteps_per_epoch=2 * (H + 1),
+        train_batches_per_epoch=8,
+        batch_size=4,
+        dloader_workers=0,
+        val_interval=2,
+        ckpt_interval=None,
+        log_to_wandb=False,
+        verbose=False,
+        lr_warmup_steps=1,
     )
     exp.start()
     losses = []
@@ -66,8 +86,7 @@ def main(out_dir: str, mode: str) -> None:
     exp.train_step = counted
     exp.learn()
     # the acting path: the policy's cache and AMAGO's own rollout loop ran the attention
-    attn_types = sorted({type(m).__name__ for m in exp.policy.modules()
-                         if isinstance(m, transformer.SelfAttention)})
+    attn_types = sorted({type(m).__name__ for m in exp.policy.modules() if isinstance(m, transformer.SelfAttention)})
     result = {
         "updates": len(losses),
         "losses_finite": all(math.isfinite(x) for x in losses),

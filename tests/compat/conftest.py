@@ -1,4 +1,5 @@
 """Shared helpers for the compat tests: plain-PyTorch attention references and AMAGO fakes."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -84,8 +85,7 @@ def fake_amago(monkeypatch):
     loading.RLDataset, loading.RLData = FakeRLDataset, FakeRLData
     amago.nets, amago.loading = nets, loading
     nets.transformer = transformer
-    mods = (("amago", amago), ("amago.nets", nets), ("amago.nets.transformer", transformer),
-            ("amago.loading", loading))
+    mods = (("amago", amago), ("amago.nets", nets), ("amago.nets.transformer", transformer), ("amago.loading", loading))
     for name, mod in mods:
         mod.__spec__ = importlib_spec(name)
         monkeypatch.setitem(sys.modules, name, mod)
@@ -102,8 +102,11 @@ def importlib_spec(name: str):
 def ref():
     """The references and fakes above, as a namespace (test modules cannot import conftest)."""
     return types.SimpleNamespace(
-        causal=ref_causal_attention, decode=ref_decode, FakeSelfAttention=FakeSelfAttention,
-        FakeRLDataset=FakeRLDataset, FakeRLData=FakeRLData,
+        causal=ref_causal_attention,
+        decode=ref_decode,
+        FakeSelfAttention=FakeSelfAttention,
+        FakeRLDataset=FakeRLDataset,
+        FakeRLData=FakeRLData,
     )
 
 

@@ -1,4 +1,5 @@
 """AmagoFlashAttention: AMAGO's SelfAttention contract on amago_fast's attention ops."""
+
 from __future__ import annotations
 
 import importlib

@@ -1,4 +1,5 @@
 """AmagoReplayDataset: AMAGO's dataset protocol over the C++ ReplayBuffer."""
+
 from __future__ import annotations
 
 import os
@@ -146,8 +147,12 @@ def test_new_files_unreadable_files_and_edit_rights(tmp_path, amago_files):
 def test_configure_from_experiment_and_description(tmaze_root):
     dset = AmagoReplayDataset(str(tmaze_root), "run")
     exp = types.SimpleNamespace(
-        train_batches_per_epoch=5, batch_size=3, accelerator=types.SimpleNamespace(num_processes=2),
-        max_seq_len=16, padded_sampling="left", has_dset_edit_rights=False,
+        train_batches_per_epoch=5,
+        batch_size=3,
+        accelerator=types.SimpleNamespace(num_processes=2),
+        max_seq_len=16,
+        padded_sampling="left",
+        has_dset_edit_rights=False,
     )
     dset.configure_from_experiment(exp)
     assert len(dset) == 30 and dset.max_seq_len == 16 and dset.padded_sampling == "left"
@@ -160,9 +165,7 @@ def test_sample_random_trajectory_is_a_whole_file(tmaze_root):
     dset = AmagoReplayDataset(str(tmaze_root), "run")
     item = dset.sample_random_trajectory()
     sources = [_load(os.path.join(_fifo(tmaze_root), f)) for f in os.listdir(_fifo(tmaze_root))]
-    assert any(
-        len(s["actions"]) == len(item) and np.array_equal(s["actions"], item.actions.numpy()) for s in sources
-    )
+    assert any(len(s["actions"]) == len(item) and np.array_equal(s["actions"], item.actions.numpy()) for s in sources)
 
 
 def test_delete_empties_fifo_keeps_protected(tmp_path, amago_files):

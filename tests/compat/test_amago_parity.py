@@ -8,6 +8,7 @@ through a pass-through timestep encoder and an identity trajectory encoder, amag
 through `loss_from_states`. Losses, the gradients of s and of every actor and critic
 weight, and the PopArt statistics after the update must agree to float tolerance.
 """
+
 from __future__ import annotations
 
 import gymnasium as gym
@@ -51,8 +52,13 @@ def _amago_agent(real_amago, space, A: int, multitask: bool = False, **kw):
     rl2_space = gym.spaces.Box(-np.inf, np.inf, (1 + A,), np.float32)
     cls = real_amago.agent.MultiTaskAgent if multitask else real_amago.agent.Agent
     return cls(
-        obs_space=obs_space, rl2_space=rl2_space, action_space=space, max_seq_len=L + 1,
-        tstep_encoder_type=PassThroughTstep, traj_encoder_type=IdentityTraj, **kw,
+        obs_space=obs_space,
+        rl2_space=rl2_space,
+        action_space=space,
+        max_seq_len=L + 1,
+        tstep_encoder_type=PassThroughTstep,
+        traj_encoder_type=IdentityTraj,
+        **kw,
     )
 
 
@@ -70,11 +76,11 @@ def _batch(kind: str, A: int, seed: int, lengths=(L, 6, 2)):
     mask = torch.zeros(B, L + 1, dtype=torch.bool)
     for i, n in enumerate(lengths):  # right padding, AMAGO's pad value everywhere
         mask[i, : n + 1] = True
-        rl2s[i, n + 1:] = PAD
+        rl2s[i, n + 1 :] = PAD
         actions[i, n:] = PAD
         rews[i, n:] = PAD
         dones[i, n:] = PAD
-        s[i, n + 1:] = PAD
+        s[i, n + 1 :] = PAD
     return s, actions, rews, dones, rl2s, mask
 
 
@@ -83,15 +89,35 @@ def _run_pair(real_amago, kind: str, seed: int = 0, multitask: bool = False, **c
     popart = cfg_kw.get("popart", True)
     n_step = cfg_kw.get("n_step", 1)
     make_cfg = AgentConfig.multitask if multitask else AgentConfig
-    cfg = make_cfg(d_model=D, n_heads=2, n_layers=1, d_ff=32, max_seq_len=L + 1, tstep_dim=16,
-                   tstep_hidden=16, dropout=0.0, **cfg_kw)
+    cfg = make_cfg(
+        d_model=D,
+        n_heads=2,
+        n_layers=1,
+        d_ff=32,
+        max_seq_len=L + 1,
+        tstep_dim=16,
+        tstep_hidden=16,
+        dropout=0.0,
+        **cfg_kw,
+    )
     torch.manual_seed(seed)
     ours = Agent(gym.spaces.Dict({"observation": gym.spaces.Box(-1, 1, (D,), np.float32)}), space, cfg)
-    theirs = _amago_agent(real_amago, space, A, multitask=multitask, num_critics=cfg.num_critics, num_critics_td=cfg.redq_subset,
-                          online_coeff=cfg.online_coeff, offline_coeff=cfg.offline_coeff,
-                          critic_loss_weight=cfg.critic_loss_weight, gamma=cfg.policy_gamma,
-                          reward_multiplier=cfg.reward_multiplier, popart=popart, n_step=n_step,
-                          num_actions_for_value_in_actor_loss=cfg.value_samples)
+    theirs = _amago_agent(
+        real_amago,
+        space,
+        A,
+        multitask=multitask,
+        num_critics=cfg.num_critics,
+        num_critics_td=cfg.redq_subset,
+        online_coeff=cfg.online_coeff,
+        offline_coeff=cfg.offline_coeff,
+        critic_loss_weight=cfg.critic_loss_weight,
+        gamma=cfg.policy_gamma,
+        reward_multiplier=cfg.reward_multiplier,
+        popart=popart,
+        n_step=n_step,
+        num_actions_for_value_in_actor_loss=cfg.value_samples,
+    )
     # A PopArt state away from its initial values, so its affine map is exercised.
     with torch.no_grad():
         G = len(cfg.all_gammas)
@@ -106,8 +132,15 @@ def _run_pair(real_amago, kind: str, seed: int = 0, multitask: bool = False, **c
 
     s, actions, rews, dones, rl2s, mask = _batch(kind, A, seed)
     s_ours, s_theirs = s.clone().requires_grad_(True), s.clone().requires_grad_(True)
-    b = TorchBatch(obs={}, rl2s=rl2s, time_idxs=torch.arange(L + 1).repeat(B, 1), actions=actions,
-                   rews=rews[..., 0], dones=dones[..., 0] > 0.5, mask=mask)
+    b = TorchBatch(
+        obs={},
+        rl2s=rl2s,
+        time_idxs=torch.arange(L + 1).repeat(B, 1),
+        actions=actions,
+        rews=rews[..., 0],
+        dones=dones[..., 0] > 0.5,
+        mask=mask,
+    )
     b.rews = torch.where(mask[:, 1:], b.rews, torch.zeros_like(b.rews))
     b.dones = b.dones & mask[:, 1:]
     torch.manual_seed(100 + seed)
@@ -117,7 +150,11 @@ def _run_pair(real_amago, kind: str, seed: int = 0, multitask: bool = False, **c
     ours.last_metrics = metrics
 
     batch = real_amago.loading.Batch(
-        obs={"s": s_theirs}, rl2s=rl2s, rews=rews, dones=dones, actions=actions,
+        obs={"s": s_theirs},
+        rl2s=rl2s,
+        rews=rews,
+        dones=dones,
+        actions=actions,
         time_idxs=torch.arange(L + 1).repeat(B, 1)[..., None],
     )
     torch.manual_seed(100 + seed)
@@ -170,7 +207,9 @@ def test_multitask_update_matches_amagos_multitask_agent(real_amago, cfg_kw):
         assert g_ours is not None and g_theirs is not None, name
         torch.testing.assert_close(g_ours, g_theirs, **tol, msg=lambda m: f"{name}: {m}")
     for key, ref in (("train/critic_loss", "Critic Loss"), ("train/actor_loss", "Actor Loss")):
-        assert ours.last_metrics[key] == pytest.approx(float(torch.as_tensor(theirs.update_info[ref]).detach()), rel=5e-5, abs=5e-5), key
+        assert ours.last_metrics[key] == pytest.approx(
+            float(torch.as_tensor(theirs.update_info[ref]).detach()), rel=5e-5, abs=5e-5
+        ), key
     torch.testing.assert_close(ours.popart.mu, theirs.popart.mu.view(-1), **tol)
 
 
@@ -179,7 +218,9 @@ def test_critic_and_actor_terms_match_amago_separately(real_amago, kind):
     # The total could hide two compensating errors: compare AMAGO's logged terms too.
     ours, theirs, _, _ = _run_pair(real_amago, kind, seed=3)
     for key, ref in (("train/critic_loss", "Critic Loss"), ("train/actor_loss", "Actor Loss")):
-        assert ours.last_metrics[key] == pytest.approx(float(torch.as_tensor(theirs.update_info[ref]).detach()), rel=2e-5, abs=2e-5), key
+        assert ours.last_metrics[key] == pytest.approx(
+            float(torch.as_tensor(theirs.update_info[ref]).detach()), rel=2e-5, abs=2e-5
+        ), key
 
 
 def test_nstep_targets_equal_amago_nstep_return(real_amago):
@@ -199,6 +240,12 @@ def test_nstep_targets_equal_amago_nstep_return(real_amago):
     for n in (1, 2, 4):
         ours = nstep_targets(r, d & valid, valid, v, gammas, n)
         five = lambda x: x.reshape(Bn, Ln, 1, -1, 1).expand(Bn, Ln, 1, G, 1).float()  # noqa: E731
-        theirs = nstep_return(five(r), five((d & valid).float()), v.reshape(Bn, Ln, 1, G, 1),
-                              gammas[:, None], n, valid.float().reshape(Bn, Ln, 1, 1, 1))
+        theirs = nstep_return(
+            five(r),
+            five((d & valid).float()),
+            v.reshape(Bn, Ln, 1, G, 1),
+            gammas[:, None],
+            n,
+            valid.float().reshape(Bn, Ln, 1, 1, 1),
+        )
         torch.testing.assert_close(ours[valid], theirs[..., 0, :, 0][valid], rtol=1e-5, atol=1e-5)

@@ -3,6 +3,7 @@
 Only the AMAGO adapters' own modules (compat.amago_dataset, compat.amago_attention) look
 amago up when they are imported, by design: their classes subclass AMAGO's when it is there.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,8 +25,9 @@ def _run(code: str) -> subprocess.CompletedProcess:
 def test_importing_amago_fast_and_compat_imports_no_peer():
     # First prove which peers this interpreter CAN import; the check below is only
     # meaningful for those (without any, the test would pass vacuously).
-    probe = _run("import importlib.util\n"
-                 f"print(sorted(m for m in {PEERS!r} if importlib.util.find_spec(m) is not None))")
+    probe = _run(
+        f"import importlib.util\nprint(sorted(m for m in {PEERS!r} if importlib.util.find_spec(m) is not None))"
+    )
     assert probe.returncode == 0, probe.stderr
     importable = eval(probe.stdout.strip())  # noqa: S307 - our own printed list
     if not importable:
@@ -44,8 +46,10 @@ def test_importing_amago_fast_and_compat_imports_no_peer():
 def test_the_amago_adapter_modules_subclass_the_real_amago_when_it_is_there():
     if not os.environ.get("AMAGO_SRC"):
         pytest.skip("AMAGO_SRC is not set")
-    out = _run("import amago_fast.compat.amago_dataset as d, amago_fast.compat.amago_attention as a\n"
-               "import amago.loading, amago.nets.transformer as t\n"
-               "print(issubclass(d.AmagoReplayDataset, amago.loading.RLDataset), issubclass(a.AmagoFlashAttention, t.SelfAttention))")
+    out = _run(
+        "import amago_fast.compat.amago_dataset as d, amago_fast.compat.amago_attention as a\n"
+        "import amago.loading, amago.nets.transformer as t\n"
+        "print(issubclass(d.AmagoReplayDataset, amago.loading.RLDataset), issubclass(a.AmagoFlashAttention, t.SelfAttention))"
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split()[-2:] == ["True", "True"]

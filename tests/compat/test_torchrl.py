@@ -1,4 +1,5 @@
 """TorchRL interop: Batch <-> TensorDict, and SliceSampler-identical windows."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,6 +21,7 @@ def _needs_tensordict():
     # be imported before tests/conftest.py decides TRITON_INTERPRET (it does, at startup).
     pytest.importorskip("tensordict")
 
+
 A, OBS = 3, (2,)
 
 
@@ -28,8 +30,10 @@ def _traj(T: int, seed: int) -> dict:
     act = np.eye(A, dtype=np.float32)[rng.integers(A, size=T)]
     rews = rng.normal(size=T).astype(np.float32)
     return dict(
-        obs={"observation": rng.normal(size=(T + 1,) + OBS).astype(np.float32),
-             "goal": rng.integers(0, 9, size=(T + 1, 1)).astype(np.int64)},
+        obs={
+            "observation": rng.normal(size=(T + 1,) + OBS).astype(np.float32),
+            "goal": rng.integers(0, 9, size=(T + 1, 1)).astype(np.int64),
+        },
         rl2s=np.concatenate([np.r_[0.0, rews][:, None], np.r_[np.zeros((1, A)), act]], 1).astype(np.float32),
         time_idxs=np.arange(T + 1),
         actions=act,
@@ -80,7 +84,9 @@ def test_torchrl_layout_follows_step_convention():
 def test_reserved_obs_key_and_bad_layout_raise():
     buf = ReplayBuffer({"action": (OBS, np.float32)}, A, capacity=100)
     t = _traj(4, 0)
-    buf.add_trajectory({"action": t["obs"]["observation"]}, t["rl2s"], t["time_idxs"], t["actions"], t["rews"], t["dones"])
+    buf.add_trajectory(
+        {"action": t["obs"]["observation"]}, t["rl2s"], t["time_idxs"], t["actions"], t["rews"], t["dones"]
+    )
     batch = buf.sample(2, 3)
     with pytest.raises(ValueError, match="collide"):
         batch_to_tensordict(batch, layout="torchrl")

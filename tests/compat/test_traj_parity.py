@@ -9,6 +9,7 @@ KV-cache rollout step by step (past the window, with a mid-rollout reset), and a
 forward at converged power-iteration vectors and from unconverged ones (both update u
 from the stored v, then v from u).
 """
+
 from __future__ import annotations
 
 import copy
@@ -69,8 +70,17 @@ def _pair(real_amago, pos: str, amago_pos: str, max_seq_len: int = 32, seed: int
     torch.manual_seed(seed)
     ours = TransformerTrajEncoder(D_IN, D, H, N_LAYERS, D_FF, 0.0, pos, max_seq_len, MAX_TIME, **kw)
     theirs = TformerTrajEncoder(
-        D_IN, max_seq_len, d_model=D, n_heads=H, d_ff=D_FF, n_layers=N_LAYERS, dropout_ff=0.0, dropout_emb=0.0,
-        pos_emb=amago_pos, attention_type=VanillaAttention, **kw,
+        D_IN,
+        max_seq_len,
+        d_model=D,
+        n_heads=H,
+        d_ff=D_FF,
+        n_layers=N_LAYERS,
+        dropout_ff=0.0,
+        dropout_emb=0.0,
+        pos_emb=amago_pos,
+        attention_type=VanillaAttention,
+        **kw,
     )
     _randomize(ours, seed, converged)
     perm = copy_traj_encoder_to_amago(ours, theirs)
@@ -123,7 +133,9 @@ def test_mapping_copies_every_parameter_and_buffer(real_amago, gin_max_time):
     names = [n for n, *_ in amago_traj_tensors(ours, theirs)]
     n_ours = sum(1 for _ in ours.parameters()) + sum(1 for n, _ in ours.named_buffers() if n.endswith((".u", ".v")))
     assert len(names) == len(set(names)) == n_ours
-    n_theirs = sum(1 for _ in theirs.parameters()) + sum(1 for n, _ in theirs.named_buffers() if n.endswith((".u", ".v")))
+    n_theirs = sum(1 for _ in theirs.parameters()) + sum(
+        1 for n, _ in theirs.named_buffers() if n.endswith((".u", ".v"))
+    )
     assert n_theirs == n_ours
     for name, a, b in amago_traj_tensors(ours, theirs):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=lambda m: f"{name}: {m}")
@@ -200,10 +212,24 @@ def test_mismatched_configurations_are_rejected(real_amago, gin_max_time):
 
     ours = TransformerTrajEncoder(D_IN, D, H, N_LAYERS, D_FF, 0.0, "learned", 32, MAX_TIME)
     make = lambda **kw: TformerTrajEncoder(  # noqa: E731
-        D_IN, 32, **{"d_model": D, "n_heads": H, "d_ff": D_FF, "n_layers": N_LAYERS,
-                     "attention_type": VanillaAttention, "pos_emb": "learnable", **kw})
-    for bad, match in [({"pos_emb": "rope"}, "pos_emb"), ({"n_heads": 2}, "heads"),
-                       ({"sigma_reparam": False}, "sigma_reparam"), ({"n_layers": 1}, "n_layers"),
-                       ({"activation": "gelu"}, "activation")]:
+        D_IN,
+        32,
+        **{
+            "d_model": D,
+            "n_heads": H,
+            "d_ff": D_FF,
+            "n_layers": N_LAYERS,
+            "attention_type": VanillaAttention,
+            "pos_emb": "learnable",
+            **kw,
+        },
+    )
+    for bad, match in [
+        ({"pos_emb": "rope"}, "pos_emb"),
+        ({"n_heads": 2}, "heads"),
+        ({"sigma_reparam": False}, "sigma_reparam"),
+        ({"n_layers": 1}, "n_layers"),
+        ({"activation": "gelu"}, "activation"),
+    ]:
         with pytest.raises(ValueError, match=match):
             copy_traj_encoder_to_amago(ours, make(**bad))

@@ -1,4 +1,5 @@
 """Helpers shared by test_ddp.py and worker_ddp.py (plain module, imported by path)."""
+
 import gymnasium as gym
 import numpy as np
 import torch
@@ -13,8 +14,21 @@ def make_agent() -> Agent:
     # One critic: REDQ's per-element draw (with replacement, as AMAGO) can then only pick
     # critic 0, so the rank-local RNG cannot pick other critics than the single process;
     # dropout 0 likewise.
-    cfg = AgentConfig(d_model=16, n_heads=2, n_layers=1, d_ff=32, max_seq_len=12, tstep_dim=8, tstep_hidden=16,
-                      head_hidden=16, dropout=0.0, warmup=1, num_critics=1, redq_subset=1, popart_beta=0.1)
+    cfg = AgentConfig(
+        d_model=16,
+        n_heads=2,
+        n_layers=1,
+        d_ff=32,
+        max_seq_len=12,
+        tstep_dim=8,
+        tstep_hidden=16,
+        head_hidden=16,
+        dropout=0.0,
+        warmup=1,
+        num_critics=1,
+        redq_subset=1,
+        popart_beta=0.1,
+    )
     torch.manual_seed(0)
     return Agent(OBS, ACT, cfg)
 
@@ -46,4 +60,4 @@ def split_rows(flat: dict, rank: int, world: int) -> dict:
     """Rank r's contiguous share of the batch rows (the concatenation is the whole batch)."""
     B = flat["mask"].shape[0]
     per = B // world
-    return to_batch({k: v[rank * per:(rank + 1) * per] for k, v in flat.items()})
+    return to_batch({k: v[rank * per : (rank + 1) * per] for k, v in flat.items()})

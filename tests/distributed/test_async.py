@@ -1,4 +1,5 @@
 """Asynchronous actors and learner over the trajectory spool."""
+
 import json
 import os
 import signal
@@ -15,22 +16,43 @@ from amago_fast.distributed.spool import NAME_RE, TrajectorySpool
 from amago_fast.replay import ReplayBuffer
 
 TINY = {
-    "trainer": {"env": "tmaze", "env_args": {"horizon": 3}, "num_envs": 2, "collect_steps": 8,
-                "grad_steps_per_round": 2, "learning_starts": 16, "batch_size": 4, "eval_every": 0,
-                "eval_episodes": 2, "eval_envs": 2, "checkpoint_every": 160, "seed": 4},
-    "agent": {"d_model": 16, "n_heads": 2, "n_layers": 1, "d_ff": 32, "tstep_dim": 8, "tstep_hidden": 16,
-              "head_hidden": 16},
+    "trainer": {
+        "env": "tmaze",
+        "env_args": {"horizon": 3},
+        "num_envs": 2,
+        "collect_steps": 8,
+        "grad_steps_per_round": 2,
+        "learning_starts": 16,
+        "batch_size": 4,
+        "eval_every": 0,
+        "eval_episodes": 2,
+        "eval_envs": 2,
+        "checkpoint_every": 160,
+        "seed": 4,
+    },
+    "agent": {
+        "d_model": 16,
+        "n_heads": 2,
+        "n_layers": 1,
+        "d_ff": 32,
+        "tstep_dim": 8,
+        "tstep_hidden": 16,
+        "head_hidden": 16,
+    },
 }
 EP_LEN = 4  # tmaze horizon=3: every episode is 4 transitions, ending in a terminal step
 
 
 def traj(T, A=3, seed=0):
     g = np.random.default_rng(seed)
-    return {"obs": {"observation": g.standard_normal((T + 1, 3)).astype(np.float32)},
-            "rl2s": g.standard_normal((T + 1, 1 + A)).astype(np.float32),
-            "time_idxs": np.arange(T + 1, dtype=np.int64),
-            "actions": np.eye(A, dtype=np.float32)[g.integers(0, A, T)],
-            "rews": g.standard_normal(T).astype(np.float32), "dones": np.arange(T) == T - 1}
+    return {
+        "obs": {"observation": g.standard_normal((T + 1, 3)).astype(np.float32)},
+        "rl2s": g.standard_normal((T + 1, 1 + A)).astype(np.float32),
+        "time_idxs": np.arange(T + 1, dtype=np.int64),
+        "actions": np.eye(A, dtype=np.float32)[g.integers(0, A, T)],
+        "rews": g.standard_normal(T).astype(np.float32),
+        "dones": np.arange(T) == T - 1,
+    }
 
 
 def buffer():
@@ -121,8 +143,14 @@ def test_actor_in_process_spools_complete_episodes_and_loads_weights(tmp_path):
 
 def _cli(*args, cwd):
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    return subprocess.Popen([sys.executable, "-m", "amago_fast", "train", *args], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "amago_fast", "train", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _reap(p):
@@ -149,8 +177,18 @@ def test_actor_sigkilled_mid_run_learner_keeps_going(tmp_path):
     (tmp_path / "tiny.json").write_text(json.dumps(TINY))
     run = tmp_path / "run"
     sp_root = run / "spool"
-    learner = _cli("--mode", "learner", "--run-dir", str(run), "--config", "tiny.json", "--total-steps", "800",
-                   "--no-progress", cwd=tmp_path)
+    learner = _cli(
+        "--mode",
+        "learner",
+        "--run-dir",
+        str(run),
+        "--config",
+        "tiny.json",
+        "--total-steps",
+        "800",
+        "--no-progress",
+        cwd=tmp_path,
+    )
     actor = None
     try:
         _wait(lambda: (run / POLICY).exists(), 120, "the learner's first weights")

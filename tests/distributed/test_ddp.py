@@ -1,4 +1,5 @@
 """2 gloo ranks under torchrun: DDP-averaged gradients == one process on the concatenated batch."""
+
 import os
 import subprocess
 import sys

@@ -9,9 +9,14 @@ from amago_fast.replay import ReplayBuffer
 
 
 def _traj(T=3, rew=0.5):
-    return {"obs": {"observation": np.zeros((T + 1, 2), np.float32)}, "rl2s": np.zeros((T + 1, 2), np.float32),
-            "time_idxs": np.arange(T + 1), "actions": np.ones((T, 1), np.float32),
-            "rews": np.full(T, rew, np.float32), "dones": np.zeros(T, bool)}
+    return {
+        "obs": {"observation": np.zeros((T + 1, 2), np.float32)},
+        "rl2s": np.zeros((T + 1, 2), np.float32),
+        "time_idxs": np.arange(T + 1),
+        "actions": np.ones((T, 1), np.float32),
+        "rews": np.full(T, rew, np.float32),
+        "dones": np.zeros(T, bool),
+    }
 
 
 def _buf():

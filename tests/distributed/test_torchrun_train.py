@@ -1,4 +1,5 @@
 """`torchrun -m amago_fast train` on CPU (gloo): rank-0 checkpoints, resume with other rank counts."""
+
 import json
 import os
 import subprocess
@@ -8,17 +9,43 @@ from amago_fast.distributed.trainer import replay_shards, shards_for_rank
 from amago_fast.replay import ReplayBuffer
 
 TINY = {
-    "trainer": {"num_envs": 2, "collect_steps": 8, "grad_steps_per_round": 2, "learning_starts": 16,
-                "batch_size": 4, "eval_every": 0, "eval_episodes": 2, "eval_envs": 2, "checkpoint_every": 32},
-    "agent": {"d_model": 16, "n_heads": 2, "n_layers": 1, "d_ff": 32, "tstep_dim": 8, "tstep_hidden": 16,
-              "head_hidden": 16},
+    "trainer": {
+        "num_envs": 2,
+        "collect_steps": 8,
+        "grad_steps_per_round": 2,
+        "learning_starts": 16,
+        "batch_size": 4,
+        "eval_every": 0,
+        "eval_episodes": 2,
+        "eval_envs": 2,
+        "checkpoint_every": 32,
+    },
+    "agent": {
+        "d_model": 16,
+        "n_heads": 2,
+        "n_layers": 1,
+        "d_ff": 32,
+        "tstep_dim": 8,
+        "tstep_hidden": 16,
+        "head_hidden": 16,
+    },
 }
 
 
 def train(nproc, *args, cwd):
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
-           "-m", "amago_fast", "train", *args, "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={nproc}",
+        "-m",
+        "amago_fast",
+        "train",
+        *args,
+        "--no-progress",
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
     assert r.returncode == 0, r.stderr[-4000:]
     return [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
@@ -42,8 +69,22 @@ def test_shard_assignment_covers_every_shard():
 def test_torchrun_two_ranks_then_resume_on_one_then_three(tmp_path):
     (tmp_path / "tiny.json").write_text(json.dumps(TINY))
     run = tmp_path / "run"
-    out = train(2, "--env", "tmaze", "--env-arg", "horizon=3", "--total-steps", "64", "--run-dir", str(run),
-                "--config", "tiny.json", "--seed", "3", cwd=tmp_path)
+    out = train(
+        2,
+        "--env",
+        "tmaze",
+        "--env-arg",
+        "horizon=3",
+        "--total-steps",
+        "64",
+        "--run-dir",
+        str(run),
+        "--config",
+        "tiny.json",
+        "--seed",
+        "3",
+        cwd=tmp_path,
+    )
     assert len(out) == 1 and out[0]["env_steps"] == 64  # only rank 0 reports
     assert json.loads((run / "config.json").read_text())["trainer"]["seed"] == 3  # the base seed, not rank 1's
     recs = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
@@ -56,6 +97,7 @@ def test_torchrun_two_ranks_then_resume_on_one_then_three(tmp_path):
     counts = [n_trajs(p) for p in shards]
     assert all(c > 0 for c in counts)
     assert not list((run / "checkpoints").glob(".*"))  # no shard staging or temp dirs left
+
     def actions(p):
         buf = ReplayBuffer.load(p)
         return [buf.trajectory(int(t))["actions"].tolist() for t in buf.trajectory_ids()]

@@ -1,5 +1,6 @@
 """torchrun worker for test_ddp.py (not a test module): N gloo ranks, each takes its
 slice of the saved batches, runs DDPLearner.train_step on each, saves grads + params."""
+
 import os
 import sys
 

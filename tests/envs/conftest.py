@@ -1,4 +1,5 @@
 """Tiny deterministic envs whose time-step sequences can be written out by hand."""
+
 from __future__ import annotations
 
 import gymnasium as gym

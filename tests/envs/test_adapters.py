@@ -1,4 +1,5 @@
 """gym:/popgym: adapters, Tuple observations and MultiDiscrete actions."""
+
 from __future__ import annotations
 
 import importlib.util

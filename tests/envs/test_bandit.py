@@ -1,4 +1,5 @@
 """Bernoulli bandit env and the Thompson-sampling baseline."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Dark key-to-door: rewards, inner-episode resets inside a fixed-horizon trial."""
+
 from __future__ import annotations
 
 import numpy as np

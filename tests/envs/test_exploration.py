@@ -1,4 +1,5 @@
 """EpsilonGreedy: annealing schedule, per-env epsilons, action formats, exact resume."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,7 @@ from amago_fast.envs import EpsilonGreedy
 
 
 def test_ceiling_anneals_linearly_with_env_steps():
-    ex = EpsilonGreedy(spaces.Discrete(3), num_envs=4, eps_start=1.0, eps_end=0.1,
-                       anneal_steps=100, seed=0)
+    ex = EpsilonGreedy(spaces.Discrete(3), num_envs=4, eps_start=1.0, eps_end=0.1, anneal_steps=100, seed=0)
     assert ex.ceiling() == 1.0
     for _ in range(10):  # 10 calls x 4 envs = 40 env steps
         ex(np.zeros(4, int))
@@ -23,8 +23,9 @@ def test_ceiling_anneals_linearly_with_env_steps():
     assert ex.ceiling() == pytest.approx(0.1)
     eps = ex.epsilon  # AMAGO: u * ceiling, spread over [0, eps_end) once annealed
     assert eps.shape == (4,) and np.all((eps >= 0.0) & (eps < 0.1))
-    floored = EpsilonGreedy(spaces.Discrete(3), num_envs=4, eps_start=1.0, eps_end=0.1, anneal_steps=0,
-                            seed=0, floor=True)
+    floored = EpsilonGreedy(
+        spaces.Discrete(3), num_envs=4, eps_start=1.0, eps_end=0.1, anneal_steps=0, seed=0, floor=True
+    )
     assert np.allclose(floored.epsilon, 0.1)
 
 
@@ -51,8 +52,7 @@ def test_per_env_epsilons_differ_and_redraw_on_reset():
 
 def test_discrete_rate_matches_epsilon():
     n = 20_000
-    ex = EpsilonGreedy(spaces.Discrete(4), num_envs=n, eps_start=0.4, eps_end=0.4,
-                       randomize=False, seed=2)
+    ex = EpsilonGreedy(spaces.Discrete(4), num_envs=n, eps_start=0.4, eps_end=0.4, randomize=False, seed=2)
     out = ex(np.zeros(n, int))
     # a random action equals the greedy one 1/4 of the time: changed = 0.4 * 3/4
     assert abs((out != 0).mean() - 0.3) < 0.015
@@ -60,9 +60,11 @@ def test_discrete_rate_matches_epsilon():
 
 
 def test_zero_epsilon_is_identity_and_inputs_are_not_mutated():
-    for space, acts in [(spaces.Discrete(5), np.array([1, 4, 2])),
-                        (spaces.Box(-1, 1, (2,)), np.full((3, 2), 0.5, np.float32)),
-                        (spaces.MultiBinary(4), np.ones((3, 4), np.int8))]:
+    for space, acts in [
+        (spaces.Discrete(5), np.array([1, 4, 2])),
+        (spaces.Box(-1, 1, (2,)), np.full((3, 2), 0.5, np.float32)),
+        (spaces.MultiBinary(4), np.ones((3, 4), np.int8)),
+    ]:
         ex = EpsilonGreedy(space, 3, eps_start=0.0, eps_end=0.0, seed=0)
         before = acts.copy()
         np.testing.assert_array_equal(ex(acts), acts)
@@ -75,8 +77,7 @@ def test_box_noise_modes_stay_in_bounds():
     out = g(np.zeros((1000, 3), np.float32))
     assert out.dtype == np.float32 and np.abs(out).max() <= 1.0
     assert abs(out.std() - 0.5) < 0.05
-    u = EpsilonGreedy(box, 1000, eps_start=0.5, eps_end=0.5, randomize=False,
-                      box_noise="uniform", seed=0)
+    u = EpsilonGreedy(box, 1000, eps_start=0.5, eps_end=0.5, randomize=False, box_noise="uniform", seed=0)
     out = u(np.zeros((1000, 3), np.float32))
     changed = np.any(out != 0, axis=1).mean()
     assert abs(changed - 0.5) < 0.06 and np.abs(out).max() <= 1.0

@@ -1,6 +1,7 @@
 """AMAGO's env families: meta-frozen-lake, half-cheetah-vel, popgym-multi, babyai:, ale:,
 metaworld:. Each: gymnasium's env checker, seeded determinism through make_env, and a
 scripted policy whose return differs from a random one. Optional packages skip cleanly."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -44,17 +45,18 @@ def test_every_family_is_listed():
 
 # ------------------------------------------------------------------ meta-frozen-lake
 
+
 def test_meta_frozen_lake_passes_the_env_checker():
     check_env(MetaFrozenLake(size=4, k_attempts=3), skip_render_check=True)
 
 
 def test_meta_frozen_lake_is_seeded():
-    _assert_deterministic("meta-frozen-lake", 60, np.random.default_rng(0).integers(0, 5, 60),
-                          size=4, k_attempts=3)
+    _assert_deterministic("meta-frozen-lake", 60, np.random.default_rng(0).integers(0, 5, 60), size=4, k_attempts=3)
 
 
-@pytest.mark.parametrize("bad", [dict(size=1), dict(k_attempts=0), dict(hole_prob=0.9),
-                                 dict(attempt_steps=0), dict(size=2.5)])
+@pytest.mark.parametrize(
+    "bad", [dict(size=1), dict(k_attempts=0), dict(hole_prob=0.9), dict(attempt_steps=0), dict(size=2.5)]
+)
 def test_meta_frozen_lake_bad_args_name_the_argument(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
         MetaFrozenLake(**bad)
@@ -89,13 +91,15 @@ def test_meta_frozen_lake_rewards_exploiting_a_remembered_path():
 
 # ------------------------------------------------------------------ half-cheetah-vel
 
+
 def test_half_cheetah_vel():
     pytest.importorskip("mujoco", reason="half-cheetah-vel needs mujoco (extra 'mujoco')")
     from amago_fast.envs import HalfCheetahVel
 
     check_env(HalfCheetahVel(k_episodes=1, episode_steps=20), skip_render_check=True)
-    _assert_deterministic("half-cheetah-vel", 30, np.random.default_rng(0).uniform(-1, 1, (30, 6)),
-                          k_episodes=2, episode_steps=15)
+    _assert_deterministic(
+        "half-cheetah-vel", 30, np.random.default_rng(0).uniform(-1, 1, (30, 6)), k_episodes=2, episode_steps=15
+    )
     env = HalfCheetahVel(k_episodes=2, episode_steps=50)
     targets = {env.reset(seed=s)[1]["target_velocity"] for s in range(4)}
     assert len(targets) == 4 and all(0.0 <= t <= 3.0 for t in targets)
@@ -111,6 +115,7 @@ def test_half_cheetah_vel():
             ret += r
         assert sum(starts) == 2  # two episodes, physics reset at step 50
         return ret
+
     # target 0: standing still beats flailing (velocity error and control cost)
     assert trial("still", 0.0) > trial("random", 0.0) + 5
     # the target changes the reward: standing still is penalised |0 - 3| per step
@@ -118,6 +123,7 @@ def test_half_cheetah_vel():
 
 
 # ------------------------------------------------------------------ popgym-multi
+
 
 def test_popgym_multi_domain():
     pytest.importorskip("popgym", reason="popgym-multi needs popgym (extra 'popgym')")
@@ -143,10 +149,12 @@ def test_popgym_multi_domain():
             hist.append(obs)
             total, done = total + r, term or trunc
         return total
+
     assert ret("memory", 0) > ret("random", 0) + 0.3
 
 
 # ------------------------------------------------------------------ BabyAI
+
 
 def test_babyai_single_and_multitask():
     pytest.importorskip("minigrid", reason="babyai: needs minigrid (extra 'babyai')")
@@ -160,8 +168,7 @@ def test_babyai_single_and_multitask():
     assert obs["mission"].shape == (2, 16) and (obs["mission"][:, 0] > 1).all()  # known words
     assert env.max_episode_steps == 64
     env.close()
-    _assert_deterministic("babyai:GoToLocal,PickupLoc", 30,
-                          np.random.default_rng(0).integers(0, 7, 30))
+    _assert_deterministic("babyai:GoToLocal,PickupLoc", 30, np.random.default_rng(0).integers(0, 7, 30))
     with pytest.raises(ValueError, match="no BabyAI level"):
         resolve_env("babyai:NoSuchLevel")
 
@@ -174,11 +181,13 @@ def test_babyai_single_and_multitask():
             _, _, term, trunc, info = e.step(a)
             done = term or trunc
         return info["success"]
+
     assert sum(success("bot", s) for s in range(5)) == 5
     assert sum(success("random", s) for s in range(5)) < 5
 
 
 # ------------------------------------------------------------------ Atari
+
 
 def test_ale_single_and_multigame():
     pytest.importorskip("ale_py", reason="ale: needs ale-py (extra 'ale')")
@@ -189,8 +198,7 @@ def test_ale_single_and_multigame():
     assert obs["observation"].shape == (1, 105, 80, 3) and obs["observation"].dtype == np.uint8
     assert env.action_space.n == 18  # the full action set, shared by every game
     env.close()
-    _assert_deterministic("ale:Breakout", 40, np.random.default_rng(0).integers(0, 18, 40),
-                          max_episode_steps=100)
+    _assert_deterministic("ale:Breakout", 40, np.random.default_rng(0).integers(0, 18, 40), max_episode_steps=100)
     with pytest.raises(ValueError, match="no Atari game"):
         resolve_env("ale:NoSuchGame")
 
@@ -203,6 +211,7 @@ def test_ale_single_and_multigame():
             _, r, term, trunc, _ = e.step(a)
             total, done = total + r, term or trunc
         return total
+
     assert ret("noop") == 0.0 < ret("random")
 
 
@@ -216,13 +225,13 @@ def test_image_obs_reach_the_cnn_timestep_encoder():
     obs, rl2s, _ = env.reset()
     enc = TstepEncoder(env.observation_space, 1 + env.action_dim, d_hidden=32, d_out=16)
     assert list(enc.cnns) == ["observation"]  # the (105, 80, 3) uint8 frame goes to the CNN
-    out = enc({k: torch.as_tensor(v)[:, None] for k, v in obs.items()},
-              torch.as_tensor(rl2s)[:, None])
+    out = enc({k: torch.as_tensor(v)[:, None] for k, v in obs.items()}, torch.as_tensor(rl2s)[:, None])
     assert out.shape == (1, 1, 16) and torch.isfinite(out).all()
     env.close()
 
 
 # ------------------------------------------------------------------ Meta-World
+
 
 def test_metaworld_ml1():
     pytest.importorskip("metaworld", reason="metaworld: needs metaworld 3.x (extra 'metaworld')")
@@ -235,8 +244,9 @@ def test_metaworld_ml1():
         resolve_env("metaworld:ML1-no-such-v3")
     with pytest.raises(ValueError, match="expected metaworld:ML1"):
         resolve_env("metaworld:ML7")
-    _assert_deterministic("metaworld:ML1-reach-v3", 20,
-                          np.random.default_rng(0).uniform(-1, 1, (20, 4)), benchmark_seed=0)
+    _assert_deterministic(
+        "metaworld:ML1-reach-v3", 20, np.random.default_rng(0).uniform(-1, 1, (20, 4)), benchmark_seed=0
+    )
 
     def success(policy, seed):
         obs, _ = env.reset(seed=seed)
@@ -249,6 +259,7 @@ def test_metaworld_ml1():
             if info["success"]:
                 return True
         return False
+
     assert success("expert", 0) and success("expert", 1)
     assert not (success("random", 0) and success("random", 1))
 
@@ -265,20 +276,41 @@ def test_metaworld_ml10_ml45_draw_every_train_class(bench, n_classes):
     assert obs.shape == env.observation_space.shape and info["task"] in env.envs
 
 
-_TINY = {"trainer": {"num_envs": 2, "collect_steps": 8, "grad_steps_per_round": 2,
-                     "learning_starts": 16, "batch_size": 4, "eval_every": 32, "eval_episodes": 2,
-                     "eval_envs": 2, "checkpoint_every": 32},
-         "agent": {"d_model": 16, "n_heads": 2, "n_layers": 1, "d_ff": 32, "tstep_dim": 8,
-                   "tstep_hidden": 16, "head_hidden": 16}}
+_TINY = {
+    "trainer": {
+        "num_envs": 2,
+        "collect_steps": 8,
+        "grad_steps_per_round": 2,
+        "learning_starts": 16,
+        "batch_size": 4,
+        "eval_every": 32,
+        "eval_episodes": 2,
+        "eval_envs": 2,
+        "checkpoint_every": 32,
+    },
+    "agent": {
+        "d_model": 16,
+        "n_heads": 2,
+        "n_layers": 1,
+        "d_ff": 32,
+        "tstep_dim": 8,
+        "tstep_hidden": 16,
+        "head_hidden": 16,
+    },
+}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("env,args,package", [
-    ("meta-frozen-lake", ["size=3", "k_attempts=2"], None),
-    ("half-cheetah-vel", ["k_episodes=1", "episode_steps=10"], "mujoco"),
-    ("popgym-multi", [], "popgym"),
-    ("babyai:GoToRedBallNoDists", [], "minigrid"),
-], ids=["meta-frozen-lake", "half-cheetah-vel", "popgym-multi", "babyai"])
+@pytest.mark.parametrize(
+    "env,args,package",
+    [
+        ("meta-frozen-lake", ["size=3", "k_attempts=2"], None),
+        ("half-cheetah-vel", ["k_episodes=1", "episode_steps=10"], "mujoco"),
+        ("popgym-multi", [], "popgym"),
+        ("babyai:GoToRedBallNoDists", [], "minigrid"),
+    ],
+    ids=["meta-frozen-lake", "half-cheetah-vel", "popgym-multi", "babyai"],
+)
 def test_family_trains_through_the_cli(tmp_path, env, args, package):
     """The whole stack (collection, replay, agent, eval) runs on the family's spaces."""
     import json
@@ -289,8 +321,23 @@ def test_family_trains_through_the_cli(tmp_path, env, args, package):
         pytest.importorskip(package, reason=f"{env} needs {package}")
     cfg = tmp_path / "tiny.json"
     cfg.write_text(json.dumps(_TINY))
-    cmd = [sys.executable, "-m", "amago_fast", "train", "--env", env, "--total-steps", "32",
-           "--run-dir", str(tmp_path / "run"), "--config", str(cfg), "--seed", "0", "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "amago_fast",
+        "train",
+        "--env",
+        env,
+        "--total-steps",
+        "32",
+        "--run-dir",
+        str(tmp_path / "run"),
+        "--config",
+        str(cfg),
+        "--seed",
+        "0",
+        "--no-progress",
+    ]
     for a in args:
         cmd += ["--env-arg", a]
     r = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=600)

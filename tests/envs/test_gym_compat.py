@@ -1,4 +1,5 @@
 """The gymnasium 0.29 / 1.x shims (amago_fast/envs/gym_compat.py); runs under either."""
+
 from __future__ import annotations
 
 import gymnasium as gym
@@ -21,8 +22,11 @@ def test_version_parse_and_flag_match_the_installed_gymnasium():
 
 
 def test_require_gymnasium_names_the_version_it_needs():
-    with pytest.raises(gc.GymnasiumVersionError, match=r"feature X needs gymnasium>=1\.0\.0; "
-                                                        r"gymnasium 0\.29\.1 is installed"):
+    with pytest.raises(
+        gc.GymnasiumVersionError,
+        match=r"feature X needs gymnasium>=1\.0\.0; "
+        r"gymnasium 0\.29\.1 is installed",
+    ):
         gc.require_gymnasium((1, 0), "feature X", installed=(0, 29, 1))
     gc.require_gymnasium((0, 29), "feature X", installed=(0, 29, 1))  # no error
     gc.require_gymnasium((1, 0), "feature X", installed=(1, 4, 0))
@@ -37,7 +41,8 @@ def _info_1x():
         "_final_obs": np.array([False, True]),
         "final_info": {"success": np.array([False, True]), "_success": np.array([False, True])},
         "_final_info": np.array([False, True]),
-        "step_key": np.array([1, 2]), "_step_key": np.array([True, True]),
+        "step_key": np.array([1, 2]),
+        "_step_key": np.array([True, True]),
     }
 
 
@@ -48,7 +53,8 @@ def _info_029():
         "_final_observation": np.array([False, True]),
         "final_info": np.array([None, {"success": True}], dtype=object),
         "_final_info": np.array([False, True]),
-        "step_key": np.array([1, 2]), "_step_key": np.array([True, True]),
+        "step_key": np.array([1, 2]),
+        "_step_key": np.array([True, True]),
     }
 
 
@@ -71,9 +77,12 @@ def test_final_step_without_final_obs_is_a_clear_error():
 
 
 def test_unbatch_info_respects_masks_and_nesting():
-    info = {"a": np.array([1, 2]), "_a": np.array([True, False]),
-            "nested": {"b": np.array([3, 4]), "_b": np.array([False, True])},
-            "_nested": np.array([True, True])}
+    info = {
+        "a": np.array([1, 2]),
+        "_a": np.array([True, False]),
+        "nested": {"b": np.array([3, 4]), "_b": np.array([False, True])},
+        "_nested": np.array([True, True]),
+    }
     assert gc.unbatch_info(info, 0) == {"a": 1, "nested": {}}
     assert gc.unbatch_info(info, 1) == {"nested": {"b": 4}}
 
@@ -103,8 +112,7 @@ class _Counter(gym.Env):
 def test_vector_env_gives_true_final_obs_and_final_info(vectorization):
     """Under the installed gymnasium: the stored view holds the real last observation, the
     agent's view the reset one, and the episode's final info reaches infos."""
-    env = AmagoVecEnv([lambda: _Counter(2), lambda: _Counter(3)], vectorization=vectorization,
-                      seed=0)
+    env = AmagoVecEnv([lambda: _Counter(2), lambda: _Counter(3)], vectorization=vectorization, seed=0)
     try:
         env.reset()
         env.step(np.zeros(2, np.int64))

@@ -1,5 +1,6 @@
 """MazeRunner: maze generation, observations, the reward rule, and that its rollouts are
 exactly what the multi-goal relabeler expects."""
+
 from __future__ import annotations
 
 from collections import deque
@@ -30,7 +31,7 @@ def _path_actions(walls, src, dst):
     prev, todo = {src: None}, deque([src])
     while todo:
         cur = todo.popleft()
-        for (dr, dc) in moves:
+        for dr, dc in moves:
             nxt = (cur[0] + dr, cur[1] + dc)
             if not walls[nxt] and nxt not in prev:
                 prev[nxt] = cur
@@ -124,10 +125,17 @@ def test_seeding_is_deterministic_and_mazes_vary():
     assert varied
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(size=8), "size"), (dict(size=3), "size"), (dict(goals=0), "goals"),
-    (dict(size=5, goals=4), "goals"), (dict(horizon=0), "horizon"), (dict(loops=2.0), "loops"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(size=8), "size"),
+        (dict(size=3), "size"),
+        (dict(goals=0), "goals"),
+        (dict(size=5, goals=4), "goals"),
+        (dict(horizon=0), "horizon"),
+        (dict(loops=2.0), "loops"),
+    ],
+)
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         MazeRunner(**kwargs)
@@ -154,8 +162,13 @@ def _rollout(env, seed, rng):
         if term or trunc:
             break
     traj = {k: np.stack(v) for k, v in keys.items()}
-    traj.update(rl2s=np.stack(rl2s), actions=np.stack(acts), rews=np.array(rews, np.float32),
-                dones=np.array(dones), time_idxs=np.arange(len(rews) + 1))
+    traj.update(
+        rl2s=np.stack(rl2s),
+        actions=np.stack(acts),
+        rews=np.array(rews, np.float32),
+        dones=np.array(dones),
+        time_idxs=np.arange(len(rews) + 1),
+    )
     return traj
 
 

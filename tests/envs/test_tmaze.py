@@ -1,4 +1,5 @@
 """Passive T-Maze: dynamics, rewards, and AMAGO's observation layout (real fixture)."""
+
 from __future__ import annotations
 
 import glob

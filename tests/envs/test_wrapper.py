@@ -1,4 +1,5 @@
 """AmagoVecEnv against hand-computed time-step sequences."""
+
 from __future__ import annotations
 
 import gymnasium as gym
@@ -140,13 +141,18 @@ def test_discrete_start_offset_is_added(counter_env):
 
 
 def test_observation_conversions():
-    space = spaces.Dict({"pos": spaces.Discrete(4, start=1), "img": spaces.Box(0, 255, (2, 2), np.uint8),
-                         "md": spaces.MultiDiscrete([2, 3]), "mb": spaces.MultiBinary(2)})
+    space = spaces.Dict(
+        {
+            "pos": spaces.Discrete(4, start=1),
+            "img": spaces.Box(0, 255, (2, 2), np.uint8),
+            "md": spaces.MultiDiscrete([2, 3]),
+            "mb": spaces.MultiBinary(2),
+        }
+    )
     conv = dict_observation_space(space)
     assert conv["pos"].shape == (4,) and conv["img"].dtype == np.uint8
     assert conv["md"].shape == (5,) and conv["mb"].dtype == np.int8
-    out = to_dict_obs(space, {"pos": 2, "img": np.ones((2, 2)), "md": np.array([1, 2]),
-                              "mb": np.array([1, 0])})
+    out = to_dict_obs(space, {"pos": 2, "img": np.ones((2, 2)), "md": np.array([1, 2]), "mb": np.array([1, 0])})
     np.testing.assert_array_equal(out["pos"], [0, 1, 0, 0])
     np.testing.assert_array_equal(out["md"], [0, 1, 0, 0, 1])
     for key, value in out.items():
@@ -212,8 +218,9 @@ def test_register_env(counter_env):
 def test_sync_and_async_give_identical_seeded_rollouts():
     runs = []
     for vectorization in ("sync", "async"):
-        env = make_env("dark-key-door", num_envs=3, seed=11, vectorization=vectorization,
-                       size=5, episode_length=6, horizon=15)
+        env = make_env(
+            "dark-key-door", num_envs=3, seed=11, vectorization=vectorization, size=5, episode_length=6, horizon=15
+        )
         obs, _, _ = env.reset()
         trace = [obs["observation"].copy()]
         rng = np.random.default_rng(0)
@@ -239,8 +246,7 @@ class _DictObsEnv(gym.Env):
 
     def __init__(self, length):
         self.length = length
-        self.observation_space = spaces.Dict({"pos": spaces.Discrete(5),
-                                              "vec": spaces.Box(-10, 10, (2,), np.float32)})
+        self.observation_space = spaces.Dict({"pos": spaces.Discrete(5), "vec": spaces.Box(-10, 10, (2,), np.float32)})
         self.action_space = spaces.Discrete(2)
 
     def reset(self, *, seed=None, options=None):

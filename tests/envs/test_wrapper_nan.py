@@ -1,4 +1,5 @@
 """NaN/inf from an env is caught in AmagoVecEnv: raised by name, or zeroed and flagged."""
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -36,10 +37,14 @@ def _vec(n=2, **kw):
     return AmagoVecEnv([lambda: BadValueEnv(**kw)] * n, name="bad", seed=0)
 
 
-@pytest.mark.parametrize("where,value,match", [
-    ("reward", np.nan, "NaN/inf reward"), ("obs", np.inf, r"observation\['observation'\]"),
-    ("obs", -np.inf, "observation"),
-])
+@pytest.mark.parametrize(
+    "where,value,match",
+    [
+        ("reward", np.nan, "NaN/inf reward"),
+        ("obs", np.inf, r"observation\['observation'\]"),
+        ("obs", -np.inf, "observation"),
+    ],
+)
 def test_raise_mode_names_copy_field_and_step(where, value, match):
     env = _vec(where=where, value=value)
     env.reset()

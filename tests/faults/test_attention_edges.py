@@ -1,5 +1,6 @@
 """Edge cases of the public attention ops found by fault injection (issue 10, row H):
 empty shapes behave like flash-attn, impossible arguments are ValueErrors naming them."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,8 +14,9 @@ def _t(*shape, grad=False):
     return torch.randn(*shape, dtype=torch.float32, requires_grad=grad)
 
 
-@pytest.mark.parametrize("b,lq,lk", [(0, 4, 4), (2, 0, 4), (2, 3, 0), (0, 0, 0)],
-                         ids=["batch0", "seqlen_q0", "seqlen_k0", "all0"])
+@pytest.mark.parametrize(
+    "b,lq,lk", [(0, 4, 4), (2, 0, 4), (2, 3, 0), (0, 0, 0)], ids=["batch0", "seqlen_q0", "seqlen_k0", "all0"]
+)
 @pytest.mark.parametrize("causal", [False, True])
 def test_empty_shapes_return_empty_or_zero_outputs(b, lq, lk, causal):
     q, k, v = _t(b, lq, 2, 16, grad=True), _t(b, lk, 2, 16, grad=True), _t(b, lk, 2, 16, grad=True)
@@ -79,8 +81,9 @@ def test_bad_softmax_scale(scale):
     with pytest.raises(ValueError, match="softmax_scale"):
         flash_attn_func(q, q, q, softmax_scale=scale)
     with pytest.raises(ValueError, match="softmax_scale"):
-        flash_attn_with_kvcache(q[:, :1], torch.zeros(1, 6, 2, 16), torch.zeros(1, 6, 2, 16),
-                                cache_seqlens=2, softmax_scale=scale)
+        flash_attn_with_kvcache(
+            q[:, :1], torch.zeros(1, 6, 2, 16), torch.zeros(1, 6, 2, 16), cache_seqlens=2, softmax_scale=scale
+        )
 
 
 def test_all_zero_rng_state_is_refused_natively():
@@ -96,8 +99,14 @@ def test_all_zero_rng_state_is_refused_natively():
 def test_gather_refuses_float_ids(arg):
     buf = ReplayBuffer({"x": ((2,), np.float32)}, 1, capacity=100)
     for _ in range(3):
-        buf.add_trajectory({"x": np.zeros((6, 2), np.float32)}, np.zeros((6, 2), np.float32),
-                           np.arange(6), np.zeros((5, 1), np.float32), np.zeros(5), np.zeros(5, bool))
+        buf.add_trajectory(
+            {"x": np.zeros((6, 2), np.float32)},
+            np.zeros((6, 2), np.float32),
+            np.arange(6),
+            np.zeros((5, 1), np.float32),
+            np.zeros(5),
+            np.zeros(5, bool),
+        )
     kw = {"traj_ids": [1, 2], "raw_starts": [0, 1]}
     kw[arg] = [1.7, 2.0]  # used to be truncated to [1, 2]
     with pytest.raises(TypeError, match=arg):

@@ -1,5 +1,6 @@
 """kill -9 at seeded points inside checkpoint writes: the next start sweeps the temp
 leftovers and resumes from the newest complete checkpoint, then trains to the end."""
+
 import json
 import os
 import signal
@@ -13,7 +14,7 @@ import pytest
 from amago_fast.trainer import Trainer
 from amago_fast.trainer.checkpoint import complete_checkpoints
 
-CHILD = textwrap.dedent('''
+CHILD = textwrap.dedent("""
     import os, signal, sys
     from amago_fast.agent import AgentConfig
     from amago_fast.trainer import Callback, Trainer, TrainerConfig
@@ -45,7 +46,7 @@ CHILD = textwrap.dedent('''
     tr = Trainer(run_dir, cfg, acfg, callbacks=[Arm()])
     tr.run()
     print("finished after", ops[0], "file operations")
-''')
+""")
 
 # One checkpoint of this run makes 29 counted operations (fsyncs and renames of the replay
 # snapshot, weights, optimizer, state.json, the checkpoint dir, latest.json): two seeded
@@ -58,8 +59,9 @@ KILL_POINTS = sorted(np.random.default_rng(2026).choice(np.arange(1, 59), size=2
 def test_sigkill_during_checkpoint_writes_then_resume(tmp_path, kill_at):
     run = tmp_path / "run"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    p = subprocess.run([sys.executable, "-c", CHILD, str(run), str(kill_at)], capture_output=True, text=True,
-                       timeout=300, env=env)
+    p = subprocess.run(
+        [sys.executable, "-c", CHILD, str(run), str(kill_at)], capture_output=True, text=True, timeout=300, env=env
+    )
     assert p.returncode == -signal.SIGKILL, (p.returncode, p.stdout, p.stderr[-2000:])
     done = complete_checkpoints(run / "checkpoints")
     assert done, "the first checkpoint was committed before any kill point"

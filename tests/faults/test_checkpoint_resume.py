@@ -1,5 +1,6 @@
 """Checkpoints under faults: resume scans for the newest complete one or refuses, temp
 leftovers are swept, non-finite weights are never written nor allowed to prune."""
+
 import json
 import shutil
 
@@ -10,14 +11,30 @@ from amago_fast.agent import AgentConfig
 from amago_fast.trainer import NonFiniteWeightsError, ResumeError, Trainer, TrainerConfig, latest_checkpoint
 from amago_fast.trainer.checkpoint import complete_checkpoints, save_checkpoint, sweep_temp, write_json_atomic
 
-AGENT = dict(d_model=16, n_heads=2, n_layers=1, d_ff=32, tstep_dim=8, tstep_hidden=16, head_hidden=16,
-             dropout=0.0, warmup=5)
+AGENT = dict(
+    d_model=16, n_heads=2, n_layers=1, d_ff=32, tstep_dim=8, tstep_hidden=16, head_hidden=16, dropout=0.0, warmup=5
+)
 
 
 def _cfg(**kw):
-    base = dict(env="tmaze", env_args={"horizon": 4}, num_envs=2, total_steps=96, collect_steps=8,
-                grad_steps_per_round=1, learning_starts=32, batch_size=4, eval_every=0, eval_episodes=2,
-                eval_envs=2, checkpoint_every=32, checkpoint_interval_s=0, keep_checkpoints=5, progress=False, seed=3)
+    base = dict(
+        env="tmaze",
+        env_args={"horizon": 4},
+        num_envs=2,
+        total_steps=96,
+        collect_steps=8,
+        grad_steps_per_round=1,
+        learning_starts=32,
+        batch_size=4,
+        eval_every=0,
+        eval_episodes=2,
+        eval_envs=2,
+        checkpoint_every=32,
+        checkpoint_interval_s=0,
+        keep_checkpoints=5,
+        progress=False,
+        seed=3,
+    )
     base.update(kw)
     return TrainerConfig(**base)
 

@@ -1,4 +1,5 @@
 """ReplayBuffer.add_trajectory refuses NaN/inf (row C: they used to poison every weight)."""
+
 import numpy as np
 import pytest
 
@@ -7,10 +8,14 @@ from amago_fast import ReplayBuffer
 
 def _traj(T=5, A=2, seed=0):
     g = np.random.default_rng(seed)
-    return dict(obs={"x": g.normal(size=(T + 1, 3)).astype(np.float32)},
-                rl2s=g.normal(size=(T + 1, 1 + A)).astype(np.float32), time_idxs=np.arange(T + 1),
-                actions=g.uniform(-1, 1, (T, A)).astype(np.float32), rews=g.normal(size=T).astype(np.float32),
-                dones=np.zeros(T, bool))
+    return dict(
+        obs={"x": g.normal(size=(T + 1, 3)).astype(np.float32)},
+        rl2s=g.normal(size=(T + 1, 1 + A)).astype(np.float32),
+        time_idxs=np.arange(T + 1),
+        actions=g.uniform(-1, 1, (T, A)).astype(np.float32),
+        rews=g.normal(size=T).astype(np.float32),
+        dones=np.zeros(T, bool),
+    )
 
 
 @pytest.mark.parametrize("field,where", [("rews", (3,)), ("actions", (1, 0)), ("rl2s", (2, 1)), ("obs", (4, 2))])

@@ -1,5 +1,6 @@
 """NaN/inf from an env inside Trainer.run: a clear NonFiniteError ("raise") or the
 trajectory dropped and counted ("drop"); replay, weights and checkpoints stay finite."""
+
 import json
 
 import gymnasium as gym
@@ -12,8 +13,9 @@ from amago_fast.envs import register_env
 from amago_fast.envs.wrapper import NonFiniteError
 from amago_fast.trainer import NonFiniteWeightsError, Trainer, TrainerConfig, latest_checkpoint
 
-AGENT = dict(d_model=16, n_heads=2, n_layers=1, d_ff=32, tstep_dim=8, tstep_hidden=16, head_hidden=16,
-             dropout=0.0, warmup=5)
+AGENT = dict(
+    d_model=16, n_heads=2, n_layers=1, d_ff=32, tstep_dim=8, tstep_hidden=16, head_hidden=16, dropout=0.0, warmup=5
+)
 
 
 class SometimesNaN(gym.Env):
@@ -59,9 +61,22 @@ def _emitted(tr):
 
 
 def _cfg(**kw):
-    base = dict(env="sometimes-nan", num_envs=2, total_steps=96, collect_steps=6, grad_steps_per_round=2,
-                learning_starts=24, batch_size=4, eval_every=0, eval_episodes=4, eval_envs=2,
-                checkpoint_every=48, checkpoint_interval_s=0, progress=False, seed=1)
+    base = dict(
+        env="sometimes-nan",
+        num_envs=2,
+        total_steps=96,
+        collect_steps=6,
+        grad_steps_per_round=2,
+        learning_starts=24,
+        batch_size=4,
+        eval_every=0,
+        eval_episodes=4,
+        eval_envs=2,
+        checkpoint_every=48,
+        checkpoint_interval_s=0,
+        progress=False,
+        seed=1,
+    )
     base.update(kw)
     return TrainerConfig(**base)
 
@@ -69,8 +84,10 @@ def _cfg(**kw):
 @pytest.mark.parametrize("where", ["reward", "obs"])
 def test_raise_policy_names_the_problem_instead_of_crashing_in_get_actions(tmp_path, where):
     tr = Trainer(tmp_path, _cfg(env_args={"where": where}), AgentConfig(**AGENT))
-    with pytest.raises(NonFiniteError, match=f"'sometimes-nan' copy 0 returned a NaN/inf "
-                                             f"{'reward' if where == 'reward' else 'observation'}"):
+    with pytest.raises(
+        NonFiniteError,
+        match=f"'sometimes-nan' copy 0 returned a NaN/inf {'reward' if where == 'reward' else 'observation'}",
+    ):
         tr.run()
     assert tr.env_steps < 96 and sum(_emitted(tr)) >= 1
     tr.close()
@@ -78,8 +95,11 @@ def test_raise_policy_names_the_problem_instead_of_crashing_in_get_actions(tmp_p
 
 @pytest.mark.parametrize("where,value", [("reward", float("nan")), ("obs", float("inf"))])
 def test_drop_policy_keeps_replay_finite_and_counts(tmp_path, where, value):
-    tr = Trainer(tmp_path, _cfg(env_args={"where": where, "value": value}, nonfinite="drop", eval_episodes=6),
-                 AgentConfig(**AGENT))
+    tr = Trainer(
+        tmp_path,
+        _cfg(env_args={"where": where, "value": value}, nonfinite="drop", eval_episodes=6),
+        AgentConfig(**AGENT),
+    )
     tr.run()
     # each bad row sits in its own episode: one dropped trajectory per bad value handed out
     bad = sum(_emitted(tr))

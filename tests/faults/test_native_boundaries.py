@@ -2,6 +2,7 @@
 wraps around (rows * row_bytes, B * (L+1) * row_bytes) used to let a too-small array
 pass. Each call runs in a child process, so a memory error fails the test, not pytest.
 (The hypothesis fuzz of every entry point under ASan: benchmarks/sanitize_native.sh.)"""
+
 from __future__ import annotations
 
 import subprocess

@@ -1,6 +1,7 @@
 """A snapshot is a point in time (issue 10, row B): a writer thread adding trajectories,
 a saver thread and a sampler thread share one buffer; every snapshot loads with
 verify=True and holds, field by field, exactly what was added, as one consistent state."""
+
 from __future__ import annotations
 
 import threading
@@ -16,10 +17,15 @@ T_MAX, OBS = 60, 512  # big enough rows that a torn copy is likely without the l
 def _traj(k: int) -> dict:
     """Trajectory number k: every value is a function of k, so a loaded copy is checkable."""
     T = 5 + k % T_MAX
-    x = (np.arange((T + 1) * OBS, dtype=np.float32).reshape(T + 1, OBS) + k * 1e3)
-    return {"obs": {"x": x}, "rl2s": np.full((T + 1, 2), k, np.float32),
-            "time_idxs": np.arange(T + 1) + k, "actions": np.full((T, 1), -k, np.float32),
-            "rews": np.full(T, k % 97, np.float32), "dones": np.arange(T) == T - 1}
+    x = np.arange((T + 1) * OBS, dtype=np.float32).reshape(T + 1, OBS) + k * 1e3
+    return {
+        "obs": {"x": x},
+        "rl2s": np.full((T + 1, 2), k, np.float32),
+        "time_idxs": np.arange(T + 1) + k,
+        "actions": np.full((T, 1), -k, np.float32),
+        "rews": np.full(T, k % 97, np.float32),
+        "dones": np.arange(T) == T - 1,
+    }
 
 
 def _check(buf: ReplayBuffer, id_to_k: dict) -> None:
@@ -70,6 +76,7 @@ def test_writer_saver_sampler_threads(tmp_path):
             except BaseException as e:  # noqa: BLE001 - reported below
                 errors.append(e)
                 stop.set()
+
         return run
 
     threads = [threading.Thread(target=guard(f)) for f in (writer, sampler, saver)]

@@ -5,6 +5,7 @@ Loads run in one child process, so a segfault fails the test instead of killing 
 (issue 10, row A: a crafted ``fifo-index.npy`` offset of 2**63-1 used to overflow the
 native bounds check and crash at the next sample).
 """
+
 from __future__ import annotations
 
 import json
@@ -56,14 +57,22 @@ CHILD = DIGEST + textwrap.dedent("""
 
 def _snapshot(root):
     rng = np.random.default_rng(0)
-    buf = ReplayBuffer({"x": ((3,), np.float32), "img": ((2, 2), np.uint8)}, 2, capacity=200,
-                       protected_capacity=60, seed=3)
+    buf = ReplayBuffer(
+        {"x": ((3,), np.float32), "img": ((2, 2), np.uint8)}, 2, capacity=200, protected_capacity=60, seed=3
+    )
     for i, T in enumerate([12, 30, 7, 25, 19, 40, 11]):
-        buf.add_trajectory({"x": rng.normal(size=(T + 1, 3)).astype(np.float32),
-                            "img": rng.integers(0, 255, (T + 1, 2, 2)).astype(np.uint8)},
-                           rng.normal(size=(T + 1, 3)).astype(np.float32), np.arange(T + 1),
-                           rng.normal(size=(T, 2)).astype(np.float32), rng.normal(size=T),
-                           rng.random(T) < 0.1, protected=i % 3 == 0)
+        buf.add_trajectory(
+            {
+                "x": rng.normal(size=(T + 1, 3)).astype(np.float32),
+                "img": rng.integers(0, 255, (T + 1, 2, 2)).astype(np.uint8),
+            },
+            rng.normal(size=(T + 1, 3)).astype(np.float32),
+            np.arange(T + 1),
+            rng.normal(size=(T, 2)).astype(np.float32),
+            rng.normal(size=T),
+            rng.random(T) < 0.1,
+            protected=i % 3 == 0,
+        )
     buf.sample(8, 10)
     src = root / "orig"
     buf.save(src)
@@ -102,6 +111,7 @@ def _manifest_edits():
             for k in keys[:-1]:
                 obj = obj[k]
             obj[keys[-1]] = value
+
         return edit
 
     big = 2**63 - 1
@@ -155,6 +165,7 @@ def _cases(src, root):
                 raw = bytearray((d / fn).read_bytes())
                 raw[pos] ^= 1 << bit
                 (d / fn).write_bytes(bytes(raw))
+
             case(f"flip {fn} byte {pos} bit {bit}", flip)
         case(f"delete {fn}", lambda d, fn=fn: os.remove(d / fn))
         case(f"replace {fn} by garbage", lambda d, fn=fn: (d / fn).write_bytes(b"\x93NUMPY\x01\x00" + b"{" * 90))
@@ -162,11 +173,17 @@ def _cases(src, root):
         for col, col_name in enumerate(("id", "offset", "length")):
             for value in (2**63 - 1, -(2**63), -1, 0, 2**31, 10**9):
                 for verify in (True, False):
-                    case(f"{name}-index {col_name}={value} verify={verify}",
-                         lambda d, name=name, col=col, value=value: _craft_index(d, name, 0, col, value),
-                         verify)
-        case(f"{name}-index object dtype", lambda d, name=name: (d / f"{name}-index.npy").write_bytes(
-            _npy.header_bytes(np.dtype(object), (1, 3), 128) + b"\0" * 24))
+                    case(
+                        f"{name}-index {col_name}={value} verify={verify}",
+                        lambda d, name=name, col=col, value=value: _craft_index(d, name, 0, col, value),
+                        verify,
+                    )
+        case(
+            f"{name}-index object dtype",
+            lambda d, name=name: (d / f"{name}-index.npy").write_bytes(
+                _npy.header_bytes(np.dtype(object), (1, 3), 128) + b"\0" * 24
+            ),
+        )
     for tag, edit in _manifest_edits().items():
         case(f"manifest {tag}", lambda d, edit=edit: _reseal(d, edit))
     case("manifest not an object", lambda d: (d / "manifest.json").write_text("[1, 2]"))
@@ -180,18 +197,19 @@ def test_every_damaged_snapshot_is_refused_or_identical(tmp_path):
     cases = _cases(src, tmp_path)
     spec = tmp_path / "cases.json"
     spec.write_text(json.dumps(cases))
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(spec)], capture_output=True, text=True,
-                          cwd=tmp_path, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, str(spec)], capture_output=True, text=True, cwd=tmp_path, timeout=300
+    )
     lines = proc.stdout.splitlines()
     tags = {c["id"]: c["tag"] for c in cases}
     started = [ln.split(" ", 2)[1] for ln in lines if ln.startswith("case ")]
-    assert proc.returncode == 0, (f"the child died (rc={proc.returncode}) while loading case "
-                                  f"{tags[started[-1]] if started else '?'}:\n{proc.stderr[-3000:]}")
-    results = {ln.split(" ", 2)[1]: f"{ln} [{tags[ln.split(' ', 2)[1]]}]"
-               for ln in lines if not ln.startswith("case ")}
+    assert proc.returncode == 0, (
+        f"the child died (rc={proc.returncode}) while loading case "
+        f"{tags[started[-1]] if started else '?'}:\n{proc.stderr[-3000:]}"
+    )
+    results = {ln.split(" ", 2)[1]: f"{ln} [{tags[ln.split(' ', 2)[1]]}]" for ln in lines if not ln.startswith("case ")}
     assert len(results) == len(cases)
-    bad = [r for r in results.values()
-           if r.startswith("other") or (r.startswith("loaded") and want not in r)]
+    bad = [r for r in results.values() if r.startswith("other") or (r.startswith("loaded") and want not in r)]
     assert not bad, "\n".join(bad)
     refused = sum(r.startswith("refused") for r in results.values())
     assert refused >= len(cases) * 0.9, "most damage must be detected, not loaded"

@@ -6,6 +6,7 @@ leaves no temp directory (issue 10, row G) and the previous snapshot intact.
 One child process runs the matrix (pytest never sees a crash); it forks one writer per
 kill point, so the package is imported once.
 """
+
 from __future__ import annotations
 
 import json
@@ -135,8 +136,13 @@ CHILD = textwrap.dedent(r"""
 
 @pytest.mark.parametrize("mode", ["exchange", "fallback"])
 def test_sigkill_at_every_step_of_save(tmp_path, mode):
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path / "snap"), mode, "7"],
-                          capture_output=True, text=True, cwd=tmp_path, timeout=400)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, str(tmp_path / "snap"), mode, "7"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=400,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.splitlines()
     rows = [json.loads(ln) for ln in lines if ln.startswith("{")]
@@ -153,8 +159,14 @@ def test_sigkill_at_every_step_of_save(tmp_path, mode):
 def _buffer(lengths) -> ReplayBuffer:
     buf = ReplayBuffer({"x": ((3,), np.float32)}, 1, capacity=1000)
     for T in lengths:
-        buf.add_trajectory({"x": np.ones((T + 1, 3), np.float32)}, np.zeros((T + 1, 2), np.float32),
-                           np.arange(T + 1), np.zeros((T, 1), np.float32), np.zeros(T), np.zeros(T, bool))
+        buf.add_trajectory(
+            {"x": np.ones((T + 1, 3), np.float32)},
+            np.zeros((T + 1, 2), np.float32),
+            np.arange(T + 1),
+            np.zeros((T, 1), np.float32),
+            np.zeros(T),
+            np.zeros(T, bool),
+        )
     return buf
 
 
@@ -178,8 +190,13 @@ FSIZE_CHILD = textwrap.dedent("""
 def test_failed_save_removes_its_temp_dir_efbig(tmp_path):
     buf = _buffer([10, 20])
     buf.save(tmp_path / "snap")  # the previous snapshot, small
-    proc = subprocess.run([sys.executable, "-c", FSIZE_CHILD, str(tmp_path / "snap")],
-                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", FSIZE_CHILD, str(tmp_path / "snap")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split() == ["OSError", "27"]  # EFBIG: 2 MB of rows, a 1 MiB limit
     assert sorted(p.name for p in tmp_path.iterdir()) == ["snap"]
@@ -194,6 +211,7 @@ def test_failed_save_removes_its_temp_dir(tmp_path, monkeypatch, where):
 
     def fail(*a, **k):
         raise OSError(28, "No space left on device (injected)")
+
     if where == "index":
         monkeypatch.setattr(persist._npy, "write_npy", fail)
     elif where == "manifest":
@@ -206,6 +224,7 @@ def test_failed_save_removes_its_temp_dir(tmp_path, monkeypatch, where):
             if ".tmp-" in str(a):
                 fail()
             return real(a, b)
+
         monkeypatch.setattr(persist.os, "rename", rename)
     with pytest.raises(OSError, match="injected"):
         buf2.save(tmp_path / "snap")
@@ -217,8 +236,9 @@ def test_failed_save_removes_its_temp_dir(tmp_path, monkeypatch, where):
 def test_stale_temp_dirs_of_dead_writers_are_swept_on_load(tmp_path):
     buf = _buffer([10])
     buf.save(tmp_path / "snap")
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True).stdout.strip()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
     for kind in ("tmp", "old"):
         (tmp_path / f"snap.{kind}-{dead}").mkdir()
         (tmp_path / f"snap.{kind}-{dead}" / "fifo-00.npy").write_bytes(b"half")

@@ -1,4 +1,5 @@
 """The encoder's attention calls against the ops' pure-PyTorch reference (amago_fast.ops.reference)."""
+
 import pytest
 import torch
 
@@ -15,8 +16,9 @@ def test_causal_attention_matches_reference(L, window):
     torch.manual_seed(L)
     q, k, v = (torch.randn(3, L, 2, 8) for _ in range(3))
     out = att.causal_attention(q, k, v, window)
-    torch.testing.assert_close(out, _ref(q, k, v, window if window is not None and window < L else None),
-                               atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        out, _ref(q, k, v, window if window is not None and window < L else None), atol=1e-5, rtol=1e-5
+    )
 
 
 def test_window_one_sees_only_itself():

@@ -1,5 +1,6 @@
 """The Transformer block's layout as AMAGO's TformerTrajEncoder: where dropout acts, head
 scaling, the bias-free qkv projection, sigma-reparam's start, and old configs' layout."""
+
 from __future__ import annotations
 
 import torch
@@ -11,8 +12,9 @@ from amago_fast.nets.layers import SigmaReparamLinear
 
 def _encoder(**kw) -> TransformerTrajEncoder:
     torch.manual_seed(0)
-    args = dict(d_in=5, d_model=16, n_heads=4, n_layers=2, d_ff=32, dropout=0.5, pos_emb="fixed",
-                max_seq_len=8, max_time=64)
+    args = dict(
+        d_in=5, d_model=16, n_heads=4, n_layers=2, d_ff=32, dropout=0.5, pos_emb="fixed", max_seq_len=8, max_time=64
+    )
     args.update(kw)
     return TransformerTrajEncoder(**args)
 
@@ -53,8 +55,9 @@ def test_configs_saved_before_the_layout_fields_rebuild_the_old_network():
     import numpy as np
 
     obs = gym.spaces.Dict({"observation": gym.spaces.Box(-1, 1, (3,), np.float32)})
-    small = dict(d_model=16, n_heads=2, n_layers=1, d_ff=32, tstep_dim=8, tstep_hidden=16, head_hidden=16,
-                 max_seq_len=8)
+    small = dict(
+        d_model=16, n_heads=2, n_layers=1, d_ff=32, tstep_dim=8, tstep_hidden=16, head_hidden=16, max_seq_len=8
+    )
     old = {k: v for k, v in AgentConfig(**small).to_dict().items() if k not in ("head_scaling", "qkv_bias")}
     legacy = AgentConfig.from_saved(old)
     assert (legacy.head_scaling, legacy.qkv_bias) == (False, True)

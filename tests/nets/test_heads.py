@@ -1,4 +1,5 @@
 """CriticEnsemble's action-input path against the plain formulation it rewrites."""
+
 from __future__ import annotations
 
 import pytest
@@ -21,8 +22,16 @@ def naive_q(critic: CriticEnsemble, s: torch.Tensor, a: torch.Tensor) -> torch.T
 @pytest.mark.parametrize("lead,ga", [((3, 7), 1), ((2, 5), 4), ((1,), 4), ((2, 3, 2), 4)], ids=str)
 def test_split_first_layer_equals_concatenated_input(n_out, lead, ga):
     torch.manual_seed(0)
-    critic = CriticEnsemble(d_in=9, d_hidden=16, n_layers=2, action_dim=3, gammas=[0.9, 0.99, 0.995, 0.999],
-                            n_critics=3, discrete=False, n_out=n_out)
+    critic = CriticEnsemble(
+        d_in=9,
+        d_hidden=16,
+        n_layers=2,
+        action_dim=3,
+        gammas=[0.9, 0.99, 0.995, 0.999],
+        n_critics=3,
+        discrete=False,
+        n_out=n_out,
+    )
     s = torch.randn(*lead, 9, requires_grad=True)
     a = (torch.rand(*lead, ga, 3) * 2 - 1).requires_grad_()
     got, want = critic(s, a), naive_q(critic, s, a)

@@ -6,11 +6,13 @@ from amago_fast.nets import TstepEncoder
 
 
 def test_image_vector_and_discrete_keys_are_encoded_with_gradients():
-    space = gym.spaces.Dict({
-        "image": gym.spaces.Box(0, 255, (11, 9, 3), np.uint8),
-        "vec": gym.spaces.Box(-1, 1, (2, 3), np.float32),
-        "cell": gym.spaces.Discrete(5),
-    })
+    space = gym.spaces.Dict(
+        {
+            "image": gym.spaces.Box(0, 255, (11, 9, 3), np.uint8),
+            "vec": gym.spaces.Box(-1, 1, (2, 3), np.float32),
+            "cell": gym.spaces.Discrete(5),
+        }
+    )
     enc = TstepEncoder(space, rl2_dim=4, d_hidden=32, d_out=16)
     assert set(enc.cnns) == {"image"}
     B, L = 2, 7

@@ -1,4 +1,5 @@
 """Writers of the foreign formats, so the tests can build AMAGO and Minari datasets."""
+
 import json
 import types
 
@@ -13,11 +14,15 @@ def write_amago(directory, trajs):
     (directory / "protected").mkdir()
     for i, t in enumerate(trajs):
         T = len(t["actions"])
-        np.savez(fifo / f"TMaze_{i:08x}_{1795538000 + i}.npz",
-                 **{f"_OBS_KEY_{k}": v for k, v in t["obs"].items()},
-                 rl2s=np.asarray(t["rl2s"], np.float32), time_idxs=np.asarray(t["time_idxs"]).reshape(T + 1, 1),
-                 rews=np.asarray(t["rews"], np.float32).reshape(T, 1),
-                 dones=np.asarray(t["dones"], bool).reshape(T, 1), actions=np.asarray(t["actions"], np.float32))
+        np.savez(
+            fifo / f"TMaze_{i:08x}_{1795538000 + i}.npz",
+            **{f"_OBS_KEY_{k}": v for k, v in t["obs"].items()},
+            rl2s=np.asarray(t["rl2s"], np.float32),
+            time_idxs=np.asarray(t["time_idxs"]).reshape(T + 1, 1),
+            rews=np.asarray(t["rews"], np.float32).reshape(T, 1),
+            dones=np.asarray(t["dones"], bool).reshape(T, 1),
+            actions=np.asarray(t["actions"], np.float32),
+        )
     return directory
 
 

@@ -51,8 +51,21 @@ def test_offline_training_from_a_recorded_dataset_beats_a_random_policy(tmp_path
     buf = load_offline_buffer(d / "expert", seed=0)
     assert buf.num_trajectories >= 96
     env = gym.spaces.Dict({"observation": gym.spaces.Box(-1, 1, (2,), np.float32)})
-    cfg = AgentConfig(d_model=32, n_heads=2, n_layers=1, d_ff=64, max_seq_len=H + 2, tstep_dim=16, tstep_hidden=32,
-                      head_hidden=32, dropout=0.0, lr=1e-3, warmup=10, online_coeff=0.0, offline_coeff=1.0)
+    cfg = AgentConfig(
+        d_model=32,
+        n_heads=2,
+        n_layers=1,
+        d_ff=64,
+        max_seq_len=H + 2,
+        tstep_dim=16,
+        tstep_hidden=32,
+        head_hidden=32,
+        dropout=0.0,
+        lr=1e-3,
+        warmup=10,
+        online_coeff=0.0,
+        offline_coeff=1.0,
+    )
     torch.manual_seed(0)
     agent = Agent(env, gym.spaces.Discrete(4), cfg)
     before = evaluate(agent, "tmaze", {"horizon": H}, episodes=64, seed=7)
@@ -97,8 +110,12 @@ def test_bad_offline_paths_are_clear_errors(tmp_path):
 def test_minari_box_actions_are_scaled_to_the_wrappers_range(tmp_path, amago_minari):
     space = gym.spaces.Box(np.array([0.0, -4.0], np.float32), np.array([2.0, 4.0], np.float32))
     raw = np.array([[0.0, -4.0], [2.0, 4.0], [1.0, 0.0]], np.float32)
-    ep = {"obs": {"observation": np.zeros((4, 3), np.float32)}, "raw_actions": raw,
-          "rews": np.ones(3, np.float32), "dones": np.array([False, False, True])}
+    ep = {
+        "obs": {"observation": np.zeros((4, 3), np.float32)},
+        "raw_actions": raw,
+        "rews": np.ones(3, np.float32),
+        "dones": np.array([False, False, True]),
+    }
     d = amago_minari.write_minari(tmp_path / "m", [ep], raw=True)
     (t,) = iter_offline_trajectories(d, gym.spaces.Box(-1, 1, (3,), np.float32), space)
     np.testing.assert_allclose(t["actions"], [[-1, -1], [1, 1], [0, 0]])

@@ -1,4 +1,5 @@
 """Shared helpers for the attention tests (pytest cannot import sibling test modules)."""
+
 from __future__ import annotations
 
 # TRITON_INTERPRET is decided once for the whole suite in tests/conftest.py.

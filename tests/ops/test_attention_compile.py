@@ -1,4 +1,5 @@
 """The public ops under torch.compile (eager/aot_eager backends: fast, no C compiler)."""
+
 from __future__ import annotations
 
 import pytest

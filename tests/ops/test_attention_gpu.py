@@ -1,6 +1,7 @@
 """The Triton kernels compiled for a real GPU (bf16 included, autotuned tiles, larger
 shapes) against the fp64 reference. Skipped without CUDA; marked ``gpu`` so CI's default
 ``-m 'not gpu'`` leaves them out: run them with ``pytest -m gpu tests/ops``."""
+
 from __future__ import annotations
 
 import os
@@ -14,8 +15,10 @@ from amago_fast.ops.reference import attention_ref, kvcache_ref
 pytestmark = [
     pytest.mark.gpu,
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
-    pytest.mark.skipif(os.environ.get("TRITON_INTERPRET", "0") not in ("", "0"),
-                       reason="TRITON_INTERPRET is set: kernels would run in the interpreter"),
+    pytest.mark.skipif(
+        os.environ.get("TRITON_INTERPRET", "0") not in ("", "0"),
+        reason="TRITON_INTERPRET is set: kernels would run in the interpreter",
+    ),
 ]
 BF16, F16, F32 = torch.bfloat16, torch.float16, torch.float32
 
@@ -51,8 +54,9 @@ def test_gpu_decode(flash_rule, dtype, d, ring):
     seqlens = torch.tensor([0, 1, 17, 1500, lmax - 1, 7000 if ring else 2500], dtype=torch.int32, device="cuda")
     mk = lambda *s: torch.randn(*s, device="cuda", dtype=dtype)  # noqa: E731
     q, k, v, kc, vc = mk(b, 1, h, d), mk(b, 1, h, d), mk(b, 1, h, d), mk(b, lmax, h, d), mk(b, lmax, h, d)
-    ref, kc_ref, vc_ref = kvcache_ref(q.double(), kc.double(), vc.double(), k.double(), v.double(), seqlens,
-                                      causal=True, ring=ring)
+    ref, kc_ref, vc_ref = kvcache_ref(
+        q.double(), kc.double(), vc.double(), k.double(), v.double(), seqlens, causal=True, ring=ring
+    )
     lp, _, _ = kvcache_ref(q, kc, vc, k, v, seqlens, causal=True, ring=ring, upcast=False)
     tri = flash_attn_with_kvcache(q, kc, vc, k, v, seqlens, causal=True, ring=ring, backend="triton")
     assert torch.equal(kc.double(), kc_ref) and torch.equal(vc.double(), vc_ref)

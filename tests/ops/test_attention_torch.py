@@ -1,4 +1,5 @@
 """The PyTorch backend and the reference: masks, training attention, cache decode, ring."""
+
 from __future__ import annotations
 
 import pytest

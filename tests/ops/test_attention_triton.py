@@ -4,6 +4,7 @@ before Triton compiles anything when there is no GPU), compared with the referen
 The interpreter has no bf16 and is slow, so shapes are tiny and each head dim gets a
 subset of the (length, causal, window, dtype) grid; together they cover every odd length.
 """
+
 from __future__ import annotations
 
 import os
@@ -99,7 +100,9 @@ DECODE_CASES = [
 
 
 @pytest.mark.parametrize(
-    "case", DECODE_CASES, ids=[f"d{c[0]}-q{c[1]}-new{c[2]}-{'ring' if c[3] else 'linear'}-w{c[5][0]}" for c in DECODE_CASES]
+    "case",
+    DECODE_CASES,
+    ids=[f"d{c[0]}-q{c[1]}-new{c[2]}-{'ring' if c[3] else 'linear'}-w{c[5][0]}" for c in DECODE_CASES],
 )
 def test_decode_matches_reference(seeded, flash_rule, case):
     d, lq, lnew, ring, causal, window, dtype = case
@@ -111,12 +114,21 @@ def test_decode_matches_reference(seeded, flash_rule, case):
     kc, vc = torch.randn(b, lmax, h, d, dtype=dtype), torch.randn(b, lmax, h, d, dtype=dtype)
     k = torch.randn(b, lnew, h, d, dtype=dtype) if lnew else None
     v = torch.randn(b, lnew, h, d, dtype=dtype) if lnew else None
-    ref, kc_ref, vc_ref = kvcache_ref(q.double(), kc.double(), vc.double(), None if k is None else k.double(),
-                                      None if v is None else v.double(), seqlens, causal=causal,
-                                      window_size=window, ring=ring)
+    ref, kc_ref, vc_ref = kvcache_ref(
+        q.double(),
+        kc.double(),
+        vc.double(),
+        None if k is None else k.double(),
+        None if v is None else v.double(),
+        seqlens,
+        causal=causal,
+        window_size=window,
+        ring=ring,
+    )
     ref_lp, _, _ = kvcache_ref(q, kc, vc, k, v, seqlens, causal=causal, window_size=window, ring=ring, upcast=False)
-    tri = flash_attn_with_kvcache(q, kc, vc, k, v, seqlens, causal=causal, window_size=window,
-                                  ring=ring, backend="triton")
+    tri = flash_attn_with_kvcache(
+        q, kc, vc, k, v, seqlens, causal=causal, window_size=window, ring=ring, backend="triton"
+    )
     assert torch.equal(kc.double(), kc_ref) and torch.equal(vc.double(), vc_ref)
     flash_rule("out", tri, ref, ref_lp, 1e-5 if dtype == F32 else 2e-3)
     if lnew == 0:
@@ -129,7 +141,7 @@ def test_decode_split_merge_is_exact(seeded, splits):
 
     q, kc, vc = torch.randn(3, 1, 2, 32), torch.randn(3, 129, 2, 32), torch.randn(3, 129, 2, 32)
     seqlens_k = torch.tensor([1, 129, 250], dtype=torch.int32)  # row 2 is a wrapped ring
-    out = attention_decode(q, kc, vc, seqlens_k, 32 ** -0.5, True, (-1, -1), True, num_splits=splits)
+    out = attention_decode(q, kc, vc, seqlens_k, 32**-0.5, True, (-1, -1), True, num_splits=splits)
     ref, _, _ = kvcache_ref(q, kc, vc, None, None, seqlens_k, causal=True, ring=True)
     assert (out - ref).abs().max() < 1e-5
 
@@ -143,8 +155,11 @@ def test_ring_rollout_equals_sliding_window_attention(seeded):
     outs = []
     for t in range(t_total):
         sl = slice(t, t + 1)
-        outs.append(flash_attn_with_kvcache(q[:, sl], kc, vc, k[:, sl], v[:, sl], seqlens,
-                                            causal=True, ring=True, backend="triton"))
+        outs.append(
+            flash_attn_with_kvcache(
+                q[:, sl], kc, vc, k[:, sl], v[:, sl], seqlens, causal=True, ring=True, backend="triton"
+            )
+        )
         seqlens += 1
     ref = attention_ref(q, k, v, causal=True, window_size=(lmax - 1, -1))
     assert (torch.cat(outs, 1) - ref).abs().max() < 1e-5
@@ -188,8 +203,13 @@ def test_block_shapes_edge_and_interior_blocks(seeded, monkeypatch, block_m, blo
     cfg = [triton.Config({"BLOCK_M": block_m, "BLOCK_N": block_n}, num_warps=4, num_stages=1)]
     for kern in (attention_fwd._attn_fwd, attention_bwd._bwd_dkdv, attention_bwd._bwd_dq):
         monkeypatch.setattr(kern, "configs", cfg)
-    cases = [(100, 100, True, (-1, -1)), (37, 100, True, (20, -1)), (100, 37, False, (9, 40)),
-             (100, 100, False, (-1, 0)), (64, 64, True, (31, -1))]
+    cases = [
+        (100, 100, True, (-1, -1)),
+        (37, 100, True, (20, -1)),
+        (100, 37, False, (9, 40)),
+        (100, 100, False, (-1, 0)),
+        (64, 64, True, (31, -1)),
+    ]
     for lq, lk, causal, window in cases:
         x = [torch.randn(1, n, 1, 16, requires_grad=True) for n in (lq, lk, lk)]
         do = torch.randn(1, lq, 1, 16)

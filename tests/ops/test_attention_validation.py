@@ -1,4 +1,5 @@
 """Bad input raises ValueError/TypeError naming the argument, before any kernel runs."""
+
 from __future__ import annotations
 
 import pytest
@@ -141,8 +142,11 @@ def test_mismatched_devices():
 
 @pytest.mark.parametrize(
     "kwargs,match",
-    [({"softcap": 30.0}, "softcap"), ({"alibi_slopes": torch.ones(2)}, "alibi_slopes"),
-     ({"return_attn_probs": True}, "return_attn_probs")],
+    [
+        ({"softcap": 30.0}, "softcap"),
+        ({"alibi_slopes": torch.ones(2)}, "alibi_slopes"),
+        ({"return_attn_probs": True}, "return_attn_probs"),
+    ],
 )
 def test_flash_attn_extras_only_defaults(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -161,10 +165,10 @@ def test_torch_path_propagates_nan_instead_of_zeros(causal):
     bad_q = q.detach().clone()
     bad_q[0, 3] = float("nan")
     out = flash_attn_func(bad_q, k, v, causal=causal, backend="torch")
-    assert out[0, 3].isnan().all()                    # the NaN query row stays NaN
-    assert not out[0, :3].isnan().any()               # other rows are untouched
+    assert out[0, 3].isnan().all()  # the NaN query row stays NaN
+    assert not out[0, :3].isnan().any()  # other rows are untouched
     bad_v = v.detach().clone()
     bad_v[0, 5, 0] = float("nan")
     out = flash_attn_func(q, k, bad_v, causal=causal, backend="torch")
-    assert out[0, :, 0].isnan().all()                 # a NaN value poisons its (batch, head)
-    assert not out[0, :, 1].isnan().any()             # the other head is untouched
+    assert out[0, :, 0].isnan().all()  # a NaN value poisons its (batch, head)
+    assert not out[0, :, 1].isnan().any()  # the other head is untouched

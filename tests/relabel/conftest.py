@@ -1,4 +1,5 @@
 """Random trajectory generators and checkers shared by the relabel tests."""
+
 from __future__ import annotations
 
 import zlib
@@ -32,8 +33,7 @@ def _rl2s(rng, T, rews, num_actions=2):
     return rl2s
 
 
-def make_multigoal_traj(rng, T, k, d, dtype=np.int64, tol=0.0, nested=False, column=False,
-                        consistent=True, grid=GRID):
+def make_multigoal_traj(rng, T, k, d, dtype=np.int64, tol=0.0, nested=False, column=False, consistent=True, grid=GRID):
     """A trajectory that follows the multi-goal reward rule (consistent=True: an env
     rollout, possibly ended early by reaching all k goals) or arbitrary data."""
     ach = _achieved_walk(rng, T, d, dtype, tol, grid)
@@ -83,8 +83,9 @@ def make_her_traj(rng, T, d, dtype=np.int64, tol=0.0):
     """A single-goal trajectory: a random walk and a fixed desired goal."""
     ach = _achieved_walk(rng, T, d, dtype, tol)
     goal = rng.integers(0, GRID, size=d).astype(dtype)
-    rews = np.array([float(np.all(np.abs(ach[t + 1].astype(np.float64) - goal) <= tol))
-                     for t in range(T)], dtype=np.float32)
+    rews = np.array(
+        [float(np.all(np.abs(ach[t + 1].astype(np.float64) - goal) <= tol)) for t in range(T)], dtype=np.float32
+    )
     return {
         "observation": rng.standard_normal((T + 1, 3)).astype(np.float32),
         "desired_goal": np.repeat(goal[None], T + 1, axis=0),

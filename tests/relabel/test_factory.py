@@ -1,4 +1,5 @@
 """relabeler_for: --relabel some|all|none from an env's observation space."""
+
 from __future__ import annotations
 
 import gymnasium as gym
@@ -42,8 +43,13 @@ def test_relabels_mazerunner_rollouts():
     T = len(rews)
     rl2s = np.zeros((T + 1, 5), np.float32)
     rl2s[1:, 0], rl2s[1:, 1:] = rews, acts
-    traj = {"obs": {k: np.stack([o[k] for o in rows]) for k in rows[0]}, "rl2s": rl2s,
-            "time_idxs": np.arange(T + 1), "actions": np.stack(acts),
-            "rews": np.array(rews, np.float32), "dones": np.array(dones)}
+    traj = {
+        "obs": {k: np.stack([o[k] for o in rows]) for k in rows[0]},
+        "rl2s": rl2s,
+        "time_idxs": np.arange(T + 1),
+        "actions": np.stack(acts),
+        "rews": np.array(rews, np.float32),
+        "dones": np.array(dones),
+    }
     (out,) = relabeler_for("all", env.observation_space).relabel([traj], 0)
     assert out["rews"].sum() == 2 and out["dones"][-1]

@@ -1,4 +1,5 @@
 """Single-goal HER: the C++ kernel equals the reference exactly, and its invariants."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,8 +23,14 @@ def test_matches_reference(h, rng, dtype, strategy, terminate):
     tol = 0.1 if np.issubdtype(dt, np.floating) else 0.0
     for d in (1, 3):
         trajs = _batch(h, rng, d=d, dtype=dt, tol=tol)
-        kw = dict(strategy=strategy, tolerance=tol, prob=0.7, success_reward=0.0,
-                  failure_reward=-1.0, terminate_on_success=terminate)
+        kw = dict(
+            strategy=strategy,
+            tolerance=tol,
+            prob=0.7,
+            success_reward=0.0,
+            failure_reward=-1.0,
+            terminate_on_success=terminate,
+        )
         for seed in (0, 99):
             cpp = HERRelabeler(backend="cpp", **kw).relabel(trajs, seed)
             ref = HERRelabeler(backend="python", **kw).relabel(trajs, seed)

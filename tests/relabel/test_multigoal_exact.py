@@ -1,4 +1,5 @@
 """The C++ multi-goal kernel equals the pure-Python reference exactly."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -51,8 +52,7 @@ def test_matches_reference_long(h, rng, T):
 
 
 def test_matches_reference_nested_obs_and_column_fields(h, rng):
-    trajs = [h.make_multigoal_traj(rng, int(rng.integers(1, 40)), 2, 2, nested=True, column=True)
-             for _ in range(8)]
+    trajs = [h.make_multigoal_traj(rng, int(rng.integers(1, 40)), 2, 2, nested=True, column=True) for _ in range(8)]
     out = _both(h, trajs, 11, num_goals=2, strategy="all")
     for o in out:
         assert o["rews"].ndim == 2 and o["dones"].ndim == 2 and "goals" in o["obs"]
@@ -66,8 +66,9 @@ def test_nonzero_tolerance_on_integer_goals(h, rng):
 
 def test_threads_do_not_change_results(h, rng):
     # > 64k rows in total, so the kernel really starts worker threads
-    trajs = [h.make_multigoal_traj(rng, int(rng.integers(1500, 2500)), 3, 2, grid=25, consistent=False)
-             for _ in range(48)]
+    trajs = [
+        h.make_multigoal_traj(rng, int(rng.integers(1500, 2500)), 3, 2, grid=25, consistent=False) for _ in range(48)
+    ]
     one = MultiGoalRelabeler(3, num_threads=1).relabel(trajs, 9)
     many = MultiGoalRelabeler(3, num_threads=4).relabel(trajs, 9)
     for a, b in zip(one, many):

@@ -1,4 +1,5 @@
 """Properties of multi-goal relabeling that hold whatever the random draws."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -83,8 +84,7 @@ def test_some_draws_every_number_of_goals(h, rng):
     # h ~ U{0..k-n}: on never-successful trajectories every success count 0..k appears
     trajs = [h.make_multigoal_traj(rng, 40, 3, 2, grid=50) for _ in range(300)]
     trajs = [t for t in trajs if t["rews"].sum() == 0]
-    counts = np.bincount([int(o["rews"].sum()) for o in MultiGoalRelabeler(3).relabel(trajs, 4)],
-                         minlength=4)
+    counts = np.bincount([int(o["rews"].sum()) for o in MultiGoalRelabeler(3).relabel(trajs, 4)], minlength=4)
     assert (counts > len(trajs) / 8).all(), counts  # roughly uniform, each near 1/4
 
 
@@ -109,8 +109,7 @@ def test_seed_determines_output(h, rng):
     a, b, c = (relabeler.relabel(trajs, s) for s in (5, 5, 6))
     for x, y in zip(a, b):
         h.assert_traj_equal(x, y)
-    assert any(not np.array_equal(x["goals"], z["goals"]) or len(x["rews"]) != len(z["rews"])
-               for x, z in zip(a, c))
+    assert any(not np.array_equal(x["goals"], z["goals"]) or len(x["rews"]) != len(z["rews"]) for x, z in zip(a, c))
 
 
 def test_hindsight_goals_come_from_achieved_rows(h, rng):
@@ -136,9 +135,14 @@ def _distinct_walk_traj(T, k):
     ach = np.stack([np.arange(T + 1), np.zeros(T + 1, np.int64)], axis=1)
     goals = np.zeros((T + 1, k, 3), np.int64)
     goals[:, :, :2] = -1
-    return {"goals": goals, "achieved": ach, "rl2s": np.zeros((T + 1, 3), np.float32),
-            "actions": np.zeros((T, 2), np.float32), "rews": np.zeros(T, np.float32),
-            "dones": np.zeros(T, bool)}
+    return {
+        "goals": goals,
+        "achieved": ach,
+        "rl2s": np.zeros((T + 1, 3), np.float32),
+        "actions": np.zeros((T, 2), np.float32),
+        "rews": np.zeros(T, np.float32),
+        "dones": np.zeros(T, bool),
+    }
 
 
 @pytest.mark.parametrize("backend", ["cpp", "python"])

@@ -1,4 +1,5 @@
 """The relabeler interface and the strategy names."""
+
 import pytest
 
 from amago_fast.relabel import HERRelabeler, HERStrategy, MultiGoalRelabeler, MultiGoalStrategy, Relabeler

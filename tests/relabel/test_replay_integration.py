@@ -1,6 +1,7 @@
 """MultiGoalRelabeler inside ReplayBuffer.sample, on MazeRunner rollouts.
 
 Runs once the replay component (amago_fast.replay) is installed; skipped before that."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,22 +29,28 @@ def _rollout(env, seed, rng):
         acts.append(onehot), rews.append(r), dones.append(term)
         if term or trunc:
             break
-    return dict(obs={k: np.stack(v) for k, v in keys.items()}, rl2s=np.stack(rl2s),
-                time_idxs=np.arange(len(rews) + 1), actions=np.stack(acts),
-                rews=np.array(rews, np.float32), dones=np.array(dones))
+    return dict(
+        obs={k: np.stack(v) for k, v in keys.items()},
+        rl2s=np.stack(rl2s),
+        time_idxs=np.arange(len(rews) + 1),
+        actions=np.stack(acts),
+        rews=np.array(rews, np.float32),
+        dones=np.array(dones),
+    )
 
 
 @pytest.fixture
 def filled():
     def make(strategy):
         env, rng = MazeRunner(size=7, goals=K, horizon=60), np.random.default_rng(0)
-        buf = replay.ReplayBuffer.from_spaces(env.observation_space, env.action_space,
-                                              capacity=20_000, seed=3,
-                                              relabeler=MultiGoalRelabeler(K, strategy))
+        buf = replay.ReplayBuffer.from_spaces(
+            env.observation_space, env.action_space, capacity=20_000, seed=3, relabeler=MultiGoalRelabeler(K, strategy)
+        )
         trajs = [_rollout(env, s, rng) for s in range(40)]
         for t in trajs:
             buf.add_trajectory(**t)
         return buf, trajs
+
     return make
 
 
@@ -69,8 +76,7 @@ def test_sampled_windows_follow_the_reward_rule(filled):
     found = {}
     for strategy in ("none", "some", "all"):
         buf, _ = filled(strategy)
-        found[strategy] = sum(_successes_and_check_rule(buf.sample(64, 16, "both"))
-                              for _ in range(3))
+        found[strategy] = sum(_successes_and_check_rule(buf.sample(64, 16, "both")) for _ in range(3))
     assert found["all"] > found["some"] > found["none"]
 
 

@@ -1,4 +1,5 @@
 """Bad input raises a clear Python exception naming the argument, never a crash."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -105,8 +106,9 @@ def test_non_contiguous_inputs_are_handled(h, traj):
     t = _bad(traj, achieved=wide[:, ::2])  # a strided view
     a = MultiGoalRelabeler(2, "all").relabel([t], 0)
     b = MultiGoalRelabeler(2, "all").relabel([traj], 0)
-    h.assert_traj_equal({k: v for k, v in a[0].items() if k != "achieved"},
-                        {k: v for k, v in b[0].items() if k != "achieved"})
+    h.assert_traj_equal(
+        {k: v for k, v in a[0].items() if k != "achieved"}, {k: v for k, v in b[0].items() if k != "achieved"}
+    )
 
 
 def test_her_field_errors(h, rng):

@@ -1,4 +1,5 @@
 """Shared helpers for the replay tests (imported as fixtures; tests cannot import siblings)."""
+
 from __future__ import annotations
 
 import numpy as np

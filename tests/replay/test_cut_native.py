@@ -1,4 +1,5 @@
 """The native window cut of trajectory dicts (ReplayStore.cut_into) vs the NumPy reference."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -83,17 +84,23 @@ def test_inputs_outside_the_fast_path_are_converted(filled_buffer, make_traj, as
     assert_batch_equals(b, R.cut_windows(trajs, _reference_starts(rng, [3, 7, 12], 6, "left"), 6))
 
 
-@pytest.mark.parametrize("breakage, exc, msg", [
-    (lambda t: t.pop("rews"), ValueError, r"trajs\[1\] has no 'rews'"),
-    (lambda t: t.update(rews=t["rews"][:2]), ValueError, r"trajs\[1\]\.rews"),
-    (lambda t: t.update(dones=t["dones"].astype(np.float32)), TypeError, r"trajs\[1\]\.dones"),
-    (lambda t: t.update(actions=np.asfortranarray(np.zeros((6, 3), np.float32))[:, :2]),
-     ValueError, r"trajs\[1\]\.actions"),
-    (lambda t: t.update(actions=np.zeros((0, 3), np.float32)), ValueError, "at least one transition"),
-    (lambda t: t["obs"].pop("goal"), ValueError, "obs keys"),
-    (lambda t: t["obs"].update(extra=np.zeros(7)), ValueError, "obs keys"),
-    (lambda t: t.update(rl2s=t["rl2s"][::2]), ValueError, r"rl2s"),
-])
+@pytest.mark.parametrize(
+    "breakage, exc, msg",
+    [
+        (lambda t: t.pop("rews"), ValueError, r"trajs\[1\] has no 'rews'"),
+        (lambda t: t.update(rews=t["rews"][:2]), ValueError, r"trajs\[1\]\.rews"),
+        (lambda t: t.update(dones=t["dones"].astype(np.float32)), TypeError, r"trajs\[1\]\.dones"),
+        (
+            lambda t: t.update(actions=np.asfortranarray(np.zeros((6, 3), np.float32))[:, :2]),
+            ValueError,
+            r"trajs\[1\]\.actions",
+        ),
+        (lambda t: t.update(actions=np.zeros((0, 3), np.float32)), ValueError, "at least one transition"),
+        (lambda t: t["obs"].pop("goal"), ValueError, "obs keys"),
+        (lambda t: t["obs"].update(extra=np.zeros(7)), ValueError, "obs keys"),
+        (lambda t: t.update(rl2s=t["rl2s"][::2]), ValueError, r"rl2s"),
+    ],
+)
 def test_bad_trajectories_are_reported(filled_buffer, make_traj, breakage, exc, msg):
     buf, _ = filled_buffer([4])
     r = np.random.default_rng(6)
@@ -141,13 +148,12 @@ def test_relabeled_sample_into_out_and_identity(filled_buffer):
         t = trajs[int(first.traj_ids[b])]
         s, n = int(first.starts[b]), int(first.mask[b].sum())
         assert n >= 1 and first.mask[b, :n].all()
-        np.testing.assert_array_equal(first.rl2s[b, :n].numpy(), t["rl2s"][s:s + n])
-        np.testing.assert_array_equal(first.actions[b, :n - 1].numpy(), t["actions"][s:s + n - 1])
+        np.testing.assert_array_equal(first.rl2s[b, :n].numpy(), t["rl2s"][s : s + n])
+        np.testing.assert_array_equal(first.actions[b, : n - 1].numpy(), t["actions"][s : s + n - 1])
         assert (first.rl2s[b, n:] == 0).all()
 
 
-def test_every_trajectory_converted_in_one_retry(filled_buffer, make_traj, assert_batch_equals,
-                                                 monkeypatch):
+def test_every_trajectory_converted_in_one_retry(filled_buffer, make_traj, assert_batch_equals, monkeypatch):
     buf, _ = filled_buffer([4])
     r = np.random.default_rng(8)
     trajs = [make_traj(r, int(T)) for T in r.integers(1, 30, 40)]

@@ -1,4 +1,5 @@
 """Importing real AMAGO buffers (fixtures written by AMAGO 3.3 itself)."""
+
 from __future__ import annotations
 
 import pickle
@@ -17,8 +18,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "amago_buffers"
 
 
 def _files(name):
-    return sorted((FIXTURES / name / "fifo").glob("*.npz"),
-                  key=lambda p: float(p.stem.rsplit("_", 1)[-1]))
+    return sorted((FIXTURES / name / "fifo").glob("*.npz"), key=lambda p: float(p.stem.rsplit("_", 1)[-1]))
 
 
 @pytest.mark.parametrize("name,A", [("tmaze_h20", 4), ("pendulum", 1)])
@@ -104,8 +104,9 @@ def test_one_bad_file_is_skipped_with_a_warning_and_counted(tmp_path, damage, po
     _assert_warned(rec, re.escape(f"skipped {victim.name}"), r"skipped 1 of 8 files")
     skipped = []
     with pytest.warns(UserWarning, match="skipped"):
-        ids = import_into(ReplayBuffer({"observation": ((2,), np.float32)}, 4, capacity=1000), tmp_path / "b",
-                          skipped=skipped)
+        ids = import_into(
+            ReplayBuffer({"observation": ((2,), np.float32)}, 4, capacity=1000), tmp_path / "b", skipped=skipped
+        )
     assert len(ids) == 7 and [Path(p).name for p, _ in skipped] == [victim.name]
 
 

@@ -1,4 +1,5 @@
 """Model-based test: random operation sequences against a plain-Python FIFO model."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,16 +15,20 @@ def test_random_operations_match_a_python_model(tmp_path, make_traj, assert_batc
     cap, pcap, max_len = 300, 120, 60
     # With max_traj_len set and trajectories of >= 8 transitions the arena's row slack
     # never binds, so the buffer must behave exactly like this list-based FIFO model.
-    buf = ReplayBuffer({"state": ((3,), np.float32), "image": ((2, 3, 5), np.uint8),
-                        "goal": ((), np.int64)}, 3, capacity=cap, protected_capacity=pcap,
-                       max_traj_len=max_len, seed=seed)
+    buf = ReplayBuffer(
+        {"state": ((3,), np.float32), "image": ((2, 3, 5), np.uint8), "goal": ((), np.int64)},
+        3,
+        capacity=cap,
+        protected_capacity=pcap,
+        max_traj_len=max_len,
+        seed=seed,
+    )
     fifo, prot = [], []  # model: [(id, traj)] oldest first
     for step in range(120):
         op = rng.random()
         if op < 0.55:
             t = make_traj(rng, int(rng.integers(8, max_len + 1)))
-            protected = rng.random() < 0.1 and sum(len(x["actions"]) for _, x in prot) + \
-                len(t["actions"]) <= pcap
+            protected = rng.random() < 0.1 and sum(len(x["actions"]) for _, x in prot) + len(t["actions"]) <= pcap
             tid = buf.add_trajectory(**t, protected=protected)
             if protected:
                 prot.append((tid, t))

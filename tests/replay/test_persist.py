@@ -1,4 +1,5 @@
 """save/load: round trip, RNG continuation, corruption, and crash safety."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,9 @@ from amago_fast.replay import persist
 
 def same_batch(x, y) -> bool:
     keys = ("rl2s", "time_idxs", "actions", "rews", "dones", "mask", "traj_ids", "starts")
-    return all(np.array_equal(getattr(x, k).numpy(), getattr(y, k).numpy()) for k in keys) and \
-        all(np.array_equal(x.obs[k].numpy(), y.obs[k].numpy()) for k in x.obs)
+    return all(np.array_equal(getattr(x, k).numpy(), getattr(y, k).numpy()) for k in keys) and all(
+        np.array_equal(x.obs[k].numpy(), y.obs[k].numpy()) for k in x.obs
+    )
 
 
 @pytest.mark.parametrize("storage", ["memory", "mmap"])
@@ -118,8 +120,7 @@ def test_corrupt_snapshot_is_reported(tmp_path, filled_buffer, damage):
         idx = np.load(d / "fifo-index.npy")
         idx[1, 1] = 3
         with open(d / "fifo-index.npy", "wb") as fh:
-            np.lib.format.write_array_header_2_0(fh, {"descr": "<i8", "fortran_order": False,
-                                                      "shape": idx.shape})
+            np.lib.format.write_array_header_2_0(fh, {"descr": "<i8", "fortran_order": False, "shape": idx.shape})
             fh.write(idx.tobytes())
         m["files"]["fifo-index.npy"]["crc32"] = persist._npy.crc32(idx)
         (d / "manifest.json").write_text(json.dumps(m))
@@ -154,15 +155,22 @@ CHILD = textwrap.dedent("""
 
 def test_kill_during_save_leaves_a_loadable_snapshot(tmp_path):
     buf = ReplayBuffer({"x": ((256,), np.float32)}, 1, capacity=200_000, seed=0)
-    buf.add_trajectory({"x": np.ones((4, 256), np.float32)}, np.zeros((4, 2), np.float32),
-                       np.arange(4), np.zeros((3, 1), np.float32), np.zeros(3), np.zeros(3, bool))
+    buf.add_trajectory(
+        {"x": np.ones((4, 256), np.float32)},
+        np.zeros((4, 2), np.float32),
+        np.arange(4),
+        np.zeros((3, 1), np.float32),
+        np.zeros(3),
+        np.zeros(3, bool),
+    )
     snap = tmp_path / "snap"
     buf.save(snap)
     killed_mid_write = 0
     for delay in (0.002, 0.01, 0.03):
         # cwd=tmp_path: the child must import the installed package, not a source tree
-        child = subprocess.Popen([sys.executable, "-c", CHILD, str(snap)], stdout=subprocess.PIPE,
-                                 text=True, cwd=tmp_path)
+        child = subprocess.Popen(
+            [sys.executable, "-c", CHILD, str(snap)], stdout=subprocess.PIPE, text=True, cwd=tmp_path
+        )
         try:
             started = -1
             while started < 1:  # let one full save replace the snapshot, then kill the next

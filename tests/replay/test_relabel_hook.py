@@ -1,4 +1,5 @@
 """The relabeling hook: choose trajectories -> relabeler -> cut windows."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,8 +19,7 @@ class HalveAndReward:
         out = []
         for t in trajs:
             T = max(1, len(t["actions"]) // 2)
-            new = {k: np.array(v[: T + 1] if k in ("rl2s", "time_idxs") else v[:T])
-                   for k, v in t.items() if k != "obs"}
+            new = {k: np.array(v[: T + 1] if k in ("rl2s", "time_idxs") else v[:T]) for k, v in t.items() if k != "obs"}
             new["obs"] = {k: np.array(v[: T + 1]) for k, v in t["obs"].items()}
             new["rews"] = np.full(T, 1.0 + rng_seed % 2, np.float32)
             out.append(new)

@@ -1,4 +1,5 @@
 """The C++ window sampler against the pure-NumPy reference (amago_fast/replay/reference.py)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,8 +21,7 @@ def test_windows_match_reference(filled_buffer, assert_batch_equals, mode, weigh
     for _ in range(3):
         rng = R.Xoshiro256(state=buf._store.rng_state)
         batch = buf.sample(29, L, mode, weighting=weighting)
-        idx, ref = R.sample_reference([trajs[i] for i in ids], rng, 29, L, mode,
-                                      by_length=weighting == "length")
+        idx, ref = R.sample_reference([trajs[i] for i in ids], rng, 29, L, mode, by_length=weighting == "length")
         np.testing.assert_array_equal(batch.traj_ids.numpy(), ids[idx])
         assert_batch_equals(batch, ref)
         assert rng.s == list(buf._store.rng_state)  # same number of draws consumed
@@ -107,11 +107,11 @@ def test_windows_are_contiguous_slices_of_one_trajectory(filled_buffer, mode):
         n = len(t["actions"])
         assert k >= 2 and s + k - 1 <= n  # at least one transition, never past the end
         assert b.mask[i, :k].all() and not b.mask[i, k:].any()  # real rows first
-        np.testing.assert_array_equal(b.time_idxs[i, :k, 0].numpy(), t["time_idxs"][s: s + k])
-        np.testing.assert_array_equal(b.obs["image"][i, :k].numpy(), t["obs"]["image"][s: s + k])
-        np.testing.assert_array_equal(b.actions[i, : k - 1].numpy(), t["actions"][s: s + k - 1])
-        assert not b.actions[i, k - 1:].any() and not b.obs["image"][i, k:].any()  # zero pad
-        assert not b.dones[i, k - 1:].any() and not b.time_idxs[i, k:].any()
+        np.testing.assert_array_equal(b.time_idxs[i, :k, 0].numpy(), t["time_idxs"][s : s + k])
+        np.testing.assert_array_equal(b.obs["image"][i, :k].numpy(), t["obs"]["image"][s : s + k])
+        np.testing.assert_array_equal(b.actions[i, : k - 1].numpy(), t["actions"][s : s + k - 1])
+        assert not b.actions[i, k - 1 :].any() and not b.obs["image"][i, k:].any()  # zero pad
+        assert not b.dones[i, k - 1 :].any() and not b.time_idxs[i, k:].any()
 
 
 def test_sample_into_out_batch(filled_buffer):

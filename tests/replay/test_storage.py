@@ -1,4 +1,5 @@
 """FIFO eviction, the protected partition, trajectory views and mmap storage."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,10 +12,14 @@ OBS = {"x": ((2,), np.float32)}
 
 def traj(T, value, A=1):
     """A trajectory whose every entry encodes ``value`` so any leak is visible."""
-    return dict(obs={"x": np.full((T + 1, 2), value, np.float32)},
-                rl2s=np.full((T + 1, 1 + A), value, np.float32),
-                time_idxs=np.arange(T + 1), actions=np.full((T, A), value, np.float32),
-                rews=np.full(T, value, np.float32), dones=np.zeros(T, bool))
+    return dict(
+        obs={"x": np.full((T + 1, 2), value, np.float32)},
+        rl2s=np.full((T + 1, 1 + A), value, np.float32),
+        time_idxs=np.arange(T + 1),
+        actions=np.full((T, A), value, np.float32),
+        rews=np.full(T, value, np.float32),
+        dones=np.zeros(T, bool),
+    )
 
 
 def test_fifo_evicts_whole_oldest_trajectories():
@@ -84,8 +89,9 @@ def test_trajectory_views_are_zero_copy_and_read_only():
     tid = buf.add_trajectory(**t)
     v = buf.trajectory(tid)
     assert v["obs"]["x"].shape == (6, 2) and v["actions"].shape == (5, 1) and v["rews"].shape == (5,)
-    assert np.shares_memory(v["rl2s"], buf._arenas[0][buf.fields.index(
-        next(f for f in buf.fields if f.name == "rl2s"))])
+    assert np.shares_memory(
+        v["rl2s"], buf._arenas[0][buf.fields.index(next(f for f in buf.fields if f.name == "rl2s"))]
+    )
     with pytest.raises(ValueError):
         v["rews"][0] = 1.0
     with pytest.raises(KeyError, match="not stored"):
@@ -115,10 +121,14 @@ def test_concurrent_writer_and_sampler_never_see_torn_windows():
     T = 200
 
     def t(v):
-        return dict(obs={"x": np.full((T + 1, 256), v, np.float32)},
-                    rl2s=np.full((T + 1, 2), v, np.float32), time_idxs=np.arange(T + 1),
-                    actions=np.full((T, 1), v, np.float32), rews=np.full(T, v, np.float32),
-                    dones=np.zeros(T, bool))
+        return dict(
+            obs={"x": np.full((T + 1, 256), v, np.float32)},
+            rl2s=np.full((T + 1, 2), v, np.float32),
+            time_idxs=np.arange(T + 1),
+            actions=np.full((T, 1), v, np.float32),
+            rews=np.full(T, v, np.float32),
+            dones=np.zeros(T, bool),
+        )
 
     buf.add_trajectory(**t(0))
     stop, errors = threading.Event(), []

@@ -1,4 +1,5 @@
 """StreamWriter: per-step writes from vectorized envs."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,15 +15,27 @@ def run_envs(buf, N, lengths, rng, max_steps=200):
     """Drive N fake envs whose episode e has lengths[e] steps; returns (committed ids, the
     trajectories each env produced as whole arrays) for comparison with add_trajectory."""
     w = buf.stream(N)
-    step = lambda n: dict(obs={"x": rng.normal(size=(n, 2)).astype(np.float32),  # noqa: E731
-                               "k": rng.integers(0, 9, n)},
-                          rl2s=rng.normal(size=(n, 1 + A)).astype(np.float32),
-                          time_idxs=rng.integers(0, 50, n))
+    step = lambda n: dict(
+        obs={
+            "x": rng.normal(size=(n, 2)).astype(np.float32),  # noqa: E731
+            "k": rng.integers(0, 9, n),
+        },
+        rl2s=rng.normal(size=(n, 1 + A)).astype(np.float32),
+        time_idxs=rng.integers(0, 50, n),
+    )
     first = step(N)
     w.begin(**first)
-    cur = [{"obs": {"x": [first["obs"]["x"][e]], "k": [first["obs"]["k"][e]]},
-            "rl2s": [first["rl2s"][e]], "time_idxs": [first["time_idxs"][e]],
-            "actions": [], "rews": [], "dones": []} for e in range(N)]
+    cur = [
+        {
+            "obs": {"x": [first["obs"]["x"][e]], "k": [first["obs"]["k"][e]]},
+            "rl2s": [first["rl2s"][e]],
+            "time_idxs": [first["time_idxs"][e]],
+            "actions": [],
+            "rews": [],
+            "dones": [],
+        }
+        for e in range(N)
+    ]
     remaining = list(lengths[:N])
     queue = list(lengths[N:])
     done_trajs, ids = [], []
@@ -53,9 +66,14 @@ def run_envs(buf, N, lengths, rng, max_steps=200):
                 if remaining[e] is not None:
                     f = step(1)
                     ids += w.begin(**f, env_ids=[e])
-                    cur[e] = {"obs": {"x": [f["obs"]["x"][0]], "k": [f["obs"]["k"][0]]},
-                              "rl2s": [f["rl2s"][0]], "time_idxs": [f["time_idxs"][0]],
-                              "actions": [], "rews": [], "dones": []}
+                    cur[e] = {
+                        "obs": {"x": [f["obs"]["x"][0]], "k": [f["obs"]["k"][0]]},
+                        "rl2s": [f["rl2s"][0]],
+                        "time_idxs": [f["time_idxs"][0]],
+                        "actions": [],
+                        "rews": [],
+                        "dones": [],
+                    }
         # envs with nothing left keep stepping with an open trajectory: give them a new
         # one so step() stays valid (their data is flushed at the end)
         for e in range(N):
@@ -85,8 +103,11 @@ def test_streamed_trajectories_equal_their_arrays():
 def test_max_traj_len_splits_and_continues_from_last_observation():
     buf = ReplayBuffer(OBS, A, capacity=1000, max_traj_len=4)
     w = buf.stream(1)
-    o = lambda v: ({"x": np.full((1, 2), v, np.float32), "k": np.array([v])},  # noqa: E731
-                   np.full((1, 1 + A), v, np.float32), np.array([v]))
+    o = lambda v: (
+        {"x": np.full((1, 2), v, np.float32), "k": np.array([v])},  # noqa: E731
+        np.full((1, 1 + A), v, np.float32),
+        np.array([v]),
+    )
     w.begin(*o(0))
     ids = []
     for t in range(1, 11):
@@ -103,8 +124,11 @@ def test_max_traj_len_splits_and_continues_from_last_observation():
 def test_unbounded_trajectories_grow():
     buf = ReplayBuffer(OBS, A, capacity=1000)
     w = buf.stream(2)
-    z = lambda n: ({"x": np.zeros((n, 2), np.float32), "k": np.zeros(n, np.int64)},  # noqa: E731
-                   np.zeros((n, 1 + A), np.float32), np.zeros(n, np.int64))
+    z = lambda n: (
+        {"x": np.zeros((n, 2), np.float32), "k": np.zeros(n, np.int64)},  # noqa: E731
+        np.zeros((n, 1 + A), np.float32),
+        np.zeros(n, np.int64),
+    )
     w.begin(*z(2))
     for t in range(300):
         w.step(np.full((2, A), t, np.float32), np.zeros(2), np.zeros(2, bool), *z(2))
@@ -115,8 +139,11 @@ def test_unbounded_trajectories_grow():
 def test_step_without_begin_names_the_envs():
     buf = ReplayBuffer(OBS, A, capacity=100)
     w = buf.stream(3)
-    z = lambda n: ({"x": np.zeros((n, 2), np.float32), "k": np.zeros(n, np.int64)},  # noqa: E731
-                   np.zeros((n, 1 + A), np.float32), np.zeros(n, np.int64))
+    z = lambda n: (
+        {"x": np.zeros((n, 2), np.float32), "k": np.zeros(n, np.int64)},  # noqa: E731
+        np.zeros((n, 1 + A), np.float32),
+        np.zeros(n, np.int64),
+    )
     w.begin(*z(2), env_ids=[0, 2])
     with pytest.raises(ValueError, match=r"\[1\]"):
         w.step(np.zeros((3, A), np.float32), np.zeros(3), np.zeros(3, bool), *z(3))

@@ -1,5 +1,6 @@
 """amago_fast/_C.pyi covers the native module: every exported name, every ReplayStore
 member, with the parameter names pybind11 reports (so the stub cannot rot)."""
+
 from __future__ import annotations
 
 import ast
@@ -41,7 +42,7 @@ def _native_params(obj) -> list:
     """Parameter names from pybind11's signature line 'name(a: T, b: U) -> R'."""
     sig = (obj.__doc__ or "").splitlines()[0]
     assert "(" in sig, f"no pybind11 signature in {obj!r}"
-    inner = sig[sig.index("(") + 1: sig.rindex(") ->")]
+    inner = sig[sig.index("(") + 1 : sig.rindex(") ->")]
     names = [p.split(":")[0].strip() for p in _split_top(inner)]
     return [n for n in names if n not in ("self", "arg0")]
 

@@ -3,6 +3,7 @@
 Wall-clock limits are the issue's (2-core CPU); they fail honestly on a slower or busier
 machine. Presets: amago_fast.trainer.presets.
 """
+
 import time
 
 import pytest

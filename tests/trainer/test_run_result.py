@@ -1,5 +1,6 @@
 """Runs always leave something to evaluate: checkpoints after the first update, at the end,
 on a time interval and on SIGINT/SIGTERM; callbacks; an ETA that counts learning."""
+
 import json
 import os
 import signal
@@ -100,8 +101,14 @@ def test_signal_saves_a_checkpoint_that_eval_can_use(tmp_path, tiny_configs, sig
 
 
 def test_time_interval_checkpoints(tmp_path, tiny_configs):
-    cfg, acfg = tiny_configs(total_steps=64, checkpoint_every=0, checkpoint_interval_s=1e-6, eval_every=0,
-                             keep_checkpoints=10, learning_starts=10_000)  # no update: only the clock
+    cfg, acfg = tiny_configs(
+        total_steps=64,
+        checkpoint_every=0,
+        checkpoint_interval_s=1e-6,
+        eval_every=0,
+        keep_checkpoints=10,
+        learning_starts=10_000,
+    )  # no update: only the clock
     rec = Recorder()
     tr = Trainer(tmp_path, cfg, acfg, callbacks=[rec])
     tr.run()
@@ -143,8 +150,14 @@ def test_skipped_updates_are_counted_and_logged(tmp_path, tiny_configs):
 def test_eta_counts_learning_not_only_collection():
     eta = Eta(alpha=1.0)
     eta.observe("collect", 1.0, 100)  # 0.01 s per env step
-    left = work_left(env_steps=1_000, total=11_000, steps_per_round=100, learning_starts=2_000,
-                     grad_steps_per_round=10, eval_every=5_000)
+    left = work_left(
+        env_steps=1_000,
+        total=11_000,
+        steps_per_round=100,
+        learning_starts=2_000,
+        grad_steps_per_round=10,
+        eval_every=5_000,
+    )
     assert left == {"collect": 10_000, "learn": 900, "eval": 3}  # at 5k, 10k and the end
     assert eta.remaining(**left) is None  # learning not timed yet: no made-up number
     eta.observe("learn", 5.0, 10)  # 0.5 s per gradient step

@@ -103,15 +103,27 @@ def test_resume_without_run_dir_is_clear(tmp_path):
         Trainer(tmp_path / "nope", resume=True)
 
 
-@pytest.mark.parametrize("env,env_args,steps,agent_kw", [
-    ("tmaze", {"horizon": 4}, 48, {"traj_encoder": "gru"}),
-    ("gym:Pendulum-v1", {}, 416, {"pos_emb": "rotary"}),
-    ("dark-key-door", {"size": 5, "episode_length": 10, "horizon": 40}, 96, {"pos_emb": "learned"}),
-], ids=["gru-tmaze", "box-pendulum", "dark-key-door"])
+@pytest.mark.parametrize(
+    "env,env_args,steps,agent_kw",
+    [
+        ("tmaze", {"horizon": 4}, 48, {"traj_encoder": "gru"}),
+        ("gym:Pendulum-v1", {}, 416, {"pos_emb": "rotary"}),
+        ("dark-key-door", {"size": 5, "episode_length": 10, "horizon": 40}, 96, {"pos_emb": "learned"}),
+    ],
+    ids=["gru-tmaze", "box-pendulum", "dark-key-door"],
+)
 def test_trainer_runs_other_encoders_and_action_spaces(tmp_path, tiny_configs, env, env_args, steps, agent_kw):
     # the first gradient step waits for the first finished trajectory (Pendulum: 200 steps)
-    cfg, acfg = tiny_configs(env=env, env_args=env_args, total_steps=steps, learning_starts=16, eval_every=0,
-                             eval_episodes=2, eval_max_steps=400, checkpoint_every=0)
+    cfg, acfg = tiny_configs(
+        env=env,
+        env_args=env_args,
+        total_steps=steps,
+        learning_starts=16,
+        eval_every=0,
+        eval_episodes=2,
+        eval_max_steps=400,
+        checkpoint_every=0,
+    )
     tr = Trainer(tmp_path, cfg, AgentConfig(**{**acfg.to_dict(), **agent_kw}))
     tr.run()
     assert tr.grad_steps > 0 and np.isfinite(_metrics(tmp_path)[-1]["train/loss"])
