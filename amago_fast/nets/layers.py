@@ -21,7 +21,10 @@ class SigmaReparamLinear(nn.Module):
         super().__init__()
         self.weight = nn.Parameter(torch.empty(d_out, d_in))
         nn.init.trunc_normal_(self.weight, std=0.02)
-        self.bias = nn.Parameter(torch.zeros(d_out)) if bias else None
+        self.bias = None
+        if bias:  # nn.Linear's default init, as AMAGO's SigmaReparam (an nn.Linear) keeps it
+            bound = 1.0 / math.sqrt(d_in)
+            self.bias = nn.Parameter(torch.empty(d_out).uniform_(-bound, bound))
         self.gamma = nn.Parameter(torch.ones(1))
         # u, v start at W's top singular vectors (as AMAGO), so sigma(W) is exact from
         # the first forward instead of converging from random vectors over many steps
@@ -66,9 +69,8 @@ class PositionEmbedding(nn.Module):
     def __init__(self, kind: str, d_model: int, max_time: int):
         super().__init__()
         self.kind, self.d_model, self.max_time = kind, d_model, max_time
+        # nn.Embedding's own N(0, 1) init, as AMAGO's LearnablePosEmb
         self.table = nn.Embedding(max_time, d_model) if kind == "learned" else None
-        if self.table is not None:
-            nn.init.normal_(self.table.weight, std=0.02)
 
     def forward(self, time_idxs: torch.Tensor) -> torch.Tensor:  # (...,) -> (..., D)
         if self.kind == "fixed":
