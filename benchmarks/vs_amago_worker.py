@@ -51,6 +51,11 @@ class Settings:
     d_ff: int = 256
     tstep_hidden: int = 128
     tstep_dim: int = 64
+    tstep_layers: int = 2
+    """Hidden layers of both timestep encoders (AMAGO's FFTstepEncoder default: 2)."""
+    tstep_input_norm: bool = True
+    """AMAGO's InputNorm in both (amago_fast: tstep_style "amago"; False: "compact", whose
+    symlog reward and output activation AMAGO's FFTstepEncoder does not have)."""
     head_hidden: int = 64
     max_seq_len: int = 22
     """Context in tokens (observations): AMAGO's max_seq_len; amago_fast's max_seq_len,
@@ -183,10 +188,13 @@ def _amago_parts(s: Settings):
         dropout_emb=s.dropout,
         attention_type=transformer.VanillaAttention,
     )
-    # amago_fast's timestep encoder is Linear -> LeakyReLU -> Linear -> LayerNorm on raw
-    # inputs: AMAGO's FFTstepEncoder with n_layers=1 (its default 2 adds a hidden
-    # d_hidden x d_hidden layer) and no InputNorm (as its own T-Maze example)
-    tstep = partial(FFTstepEncoder, n_layers=1, d_hidden=s.tstep_hidden, d_output=s.tstep_dim, normalize_inputs=False)
+    tstep = partial(
+        FFTstepEncoder,
+        n_layers=s.tstep_layers,
+        d_hidden=s.tstep_hidden,
+        d_output=s.tstep_dim,
+        normalize_inputs=s.tstep_input_norm,
+    )
     agent = partial(
         amago.agent.Agent,
         reward_multiplier=s.reward_multiplier,
@@ -396,6 +404,8 @@ def _fast_configs(s: Settings, env_name: str, env_args: dict):
         d_ff=s.d_ff,
         tstep_hidden=s.tstep_hidden,
         tstep_dim=s.tstep_dim,
+        tstep_layers=s.tstep_layers,
+        tstep_style="amago" if s.tstep_input_norm else "compact",
         head_hidden=s.head_hidden,
         max_seq_len=s.max_seq_len,
         max_time=max(1024, s.max_seq_len),

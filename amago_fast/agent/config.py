@@ -51,6 +51,12 @@ class AgentConfig:
     """Width of the timestep encoder's output token."""
     tstep_hidden: int = 512
     """Hidden width of the timestep encoder MLP."""
+    tstep_layers: int = 2
+    """Hidden layers of the timestep encoder MLP (AMAGO's FFTstepEncoder: 2)."""
+    tstep_style: str = "amago"
+    """"amago": AMAGO's FFTstepEncoder (moving-average input normalisation, Linear out,
+    LayerNorm); "compact": amago_fast < 0.3's (no input normalisation, symlog reward,
+    LeakyReLU before the LayerNorm)."""
     head_hidden: int = 256
     """Hidden width of actor and critic MLPs."""
     head_layers: int = 2
@@ -118,6 +124,10 @@ class AgentConfig:
                 f"need value_bins >= 2 and value_min < value_max, got {self.value_bins}, "
                 f"{self.value_min}, {self.value_max}"
             )
+        if self.tstep_style not in ("amago", "compact"):
+            raise ValueError(f"tstep_style must be 'amago' or 'compact', got {self.tstep_style!r}")
+        if isinstance(self.tstep_layers, bool) or not isinstance(self.tstep_layers, int) or self.tstep_layers < 1:
+            raise ValueError(f"tstep_layers must be an int >= 1, got {self.tstep_layers!r}")
         if self.pos_emb not in ("fixed", "learned", "rotary"):
             raise ValueError(f"pos_emb must be 'fixed', 'learned' or 'rotary', got {self.pos_emb!r}")
         if self.precision not in ("auto", "bf16", "fp32"):
@@ -165,4 +175,6 @@ class AgentConfig:
 SAVED_BEFORE_FIELD: dict[str, Any] = {
     "head_scaling": False,
     "qkv_bias": True,
+    "tstep_layers": 1,
+    "tstep_style": "compact",
 }

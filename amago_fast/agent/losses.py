@@ -241,7 +241,7 @@ def amago_loss(agent: "Agent", b: Batch) -> tuple[torch.Tensor, dict[str, float]
     """Total AMAGO loss on one batch of windows: s = traj(tstep(obs, rl2s), time_idxs),
     then the agent's loss object on s (either agent type)."""
     with agent.autocast():
-        s = agent.states(b.obs, b.rl2s, b.time_idxs.reshape(b.mask.shape))  # (B, L+1, D)
+        s = agent.states(b.obs, b.rl2s, b.time_idxs.reshape(b.mask.shape), b.mask)  # (B, L+1, D)
     return agent.loss(s.float(), b)
 
 

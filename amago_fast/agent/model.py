@@ -64,7 +64,14 @@ class Agent(nn.Module):
         self.kind, self.action_dim = action_kind(action_space)
         self.discrete = self.kind == "discrete"
         G = len(cfg.all_gammas)
-        self.tstep = TstepEncoder(obs_space, 1 + self.action_dim, cfg.tstep_hidden, cfg.tstep_dim)
+        self.tstep = TstepEncoder(
+            obs_space,
+            1 + self.action_dim,
+            cfg.tstep_hidden,
+            cfg.tstep_dim,
+            n_layers=cfg.tstep_layers,
+            style=cfg.tstep_style,
+        )
         if cfg.traj_encoder == "transformer":
             self.traj = TransformerTrajEncoder(
                 cfg.tstep_dim,
@@ -134,9 +141,10 @@ class Agent(nn.Module):
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return nullcontext()
 
-    def states(self, obs, rl2s, time_idxs) -> torch.Tensor:
-        """obs {k: (B, T, ...)}, rl2s (B, T, 1+A), time_idxs (B, T) -> s (B, T, D)."""
-        return self.traj(self.tstep(obs, rl2s), time_idxs)
+    def states(self, obs, rl2s, time_idxs, mask=None) -> torch.Tensor:
+        """obs {k: (B, T, ...)}, rl2s (B, T, 1+A), time_idxs (B, T) -> s (B, T, D).
+        mask (B, T) bool: the real rows (the timestep encoder's input statistics)."""
+        return self.traj(self.tstep(obs, rl2s, mask), time_idxs)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # Checkpoints of amago_fast < 0.2 also held target copies of the encoders, which the

@@ -154,6 +154,9 @@ class DDPLearner:
         parameter without a gradient (DDP then raises at the first backward)."""
         self.agent, self.ctx = agent, ctx
         agent.loss.set_stats_reduce(all_reduce_sum)  # PopArt moments of the whole job's batch
+        in_norm = getattr(agent.tstep, "in_norm", None)
+        if in_norm is not None:  # and the timestep encoder's input statistics
+            in_norm.stats_reduce = all_reduce_sum
         self.module = _LossModule(agent, ctx.world_size)
         if ctx.distributed:
             ids = [torch.device(ctx.device).index] if ctx.device.startswith("cuda") else None

@@ -58,13 +58,22 @@ def test_configs_saved_before_the_layout_fields_rebuild_the_old_network():
     small = dict(
         d_model=16, n_heads=2, n_layers=1, d_ff=32, tstep_dim=8, tstep_hidden=16, head_hidden=16, max_seq_len=8
     )
-    old = {k: v for k, v in AgentConfig(**small).to_dict().items() if k not in ("head_scaling", "qkv_bias")}
+    newer = ("head_scaling", "qkv_bias", "tstep_layers", "tstep_style")
+    old = {k: v for k, v in AgentConfig(**small).to_dict().items() if k not in newer}
     legacy = AgentConfig.from_saved(old)
-    assert (legacy.head_scaling, legacy.qkv_bias) == (False, True)
+    assert (legacy.head_scaling, legacy.qkv_bias, legacy.tstep_layers, legacy.tstep_style) == (
+        False,
+        True,
+        1,
+        "compact",
+    )
     keys = set(Agent(obs, gym.spaces.Discrete(2), legacy).state_dict())
     assert "traj.blocks.0.qkv.bias" in keys and "traj.blocks.0.head_scale" not in keys
+    # the 0.2 timestep encoder: Linear -> LeakyReLU -> Linear, no input statistics
+    assert not any(k.startswith("tstep.in_norm.") or k.startswith("tstep.mlp.net.4.") for k in keys)
     # a new run from a partial dict gets today's defaults, not the legacy ones
     fresh = AgentConfig.from_dict(small)
-    assert (fresh.head_scaling, fresh.qkv_bias) == (True, False)
+    assert (fresh.head_scaling, fresh.qkv_bias, fresh.tstep_layers, fresh.tstep_style) == (True, False, 2, "amago")
     keys = set(Agent(obs, gym.spaces.Discrete(2), fresh).state_dict())
     assert "traj.blocks.0.qkv.bias" not in keys and "traj.blocks.0.head_scale" in keys
+    assert {"tstep.in_norm.mu", "tstep.in_norm.nu", "tstep.mlp.net.4.weight"} <= keys
