@@ -300,6 +300,7 @@ def main(argv: Optional[list[str]] = None) -> dict:
     p.add_argument("mode", choices=sorted(PRESETS) + ["table"], help="a task, or `table FILE`: re-print a results JSON")
     p.add_argument("file", nargs="?", type=Path, help="table: the results JSON")
     p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1, one concurrent pair each (not throughput)")
+    p.add_argument("--first-seed", type=int, default=0, help="start the seeds here (K..K+N-1)")
     p.add_argument("--budget-s", type=float, default=None, help="wall budget of each worker (preset default)")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override Settings fields")
     p.add_argument("--out", type=Path, default=None, help="results JSON (default: vs_amago_<mode>.json here)")
@@ -316,6 +317,8 @@ def main(argv: Optional[list[str]] = None) -> dict:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the workers' cleanup on kill
     if args.seeds < 1:
         p.error(f"--seeds must be >= 1, got {args.seeds}")
+    if args.first_seed < 0:
+        p.error(f"--first-seed must be >= 0, got {args.first_seed}")
     if not os.environ.get("AMAGO_SRC"):
         p.error("set AMAGO_SRC to the AMAGO source folder (e.g. ../shared/peers/amago)")
     kw = dict(PRESETS[args.mode])
@@ -342,7 +345,7 @@ def main(argv: Optional[list[str]] = None) -> dict:
         load_avg_start=os.getloadavg(),
         runs=[],
     )
-    seeds = [0] if args.mode == "throughput" else list(range(args.seeds))
+    seeds = [0] if args.mode == "throughput" else list(range(args.first_seed, args.first_seed + args.seeds))
     for seed in seeds:
         s = dataclasses.replace(base, seed=seed)
         cores = {"amago": cpus[seed % 2], "fast": cpus[(seed + 1) % 2]}

@@ -69,6 +69,8 @@ def test_bad_arguments_name_the_argument(vs, tmp_path):
         vs.Settings(task="tmaze", horizon=20, eval_steps_per_env=5).check()
     with pytest.raises(SystemExit):
         vs.main(["tmaze", "--seeds", "0", "--out", str(tmp_path / "x.json")])
+    with pytest.raises(SystemExit):
+        vs.main(["tmaze", "--first-seed", "-1", "--out", str(tmp_path / "x.json")])
     assert vs._parse_set(["horizon=7", "lr=0.5"]) == {"horizon": 7, "lr": 0.5}
 
 
