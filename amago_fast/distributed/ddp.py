@@ -17,7 +17,9 @@ single-process step on the concatenated batch, padding or not.
 PopArt statistics move with the batch's target moments; the learner injects an
 all-reduce as the loss's statistics reduction (`AmagoLoss.set_stats_reduce`), so every
 rank applies the same update (and the same Preserve-Outputs rescaling of the critic
-output layer, which keeps the replicas' parameters identical).
+output layer, which keeps the replicas' parameters identical). The timestep encoder's
+InputNorm statistics are all-reduced the same way, so every rank normalises its inputs
+with the statistics of the whole job's batch.
 """
 
 from __future__ import annotations
