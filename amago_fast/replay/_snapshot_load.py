@@ -158,8 +158,8 @@ def load_buffer(cls, directory, storage="memory", path=None, num_threads=None, r
             for i, f in enumerate(buf.fields):
                 fn = f"{name}-{i:02d}.npy"
                 _npy.read_npy_into(d / fn, files.get(fn), (rows,) + f.shape, f.dtype, buf._arenas[p][i], verify)
-            buf._store.restore(p, index[:, 0].copy(), index[:, 1].copy(), index[:, 2].copy(), rows, next_id)
-        buf._store.rng_state = rng
+            buf.store.restore(p, index[:, 0].copy(), index[:, 1].copy(), index[:, 2].copy(), rows, next_id)
+        buf.store.rng_state = rng
     except (KeyError, TypeError, AttributeError, IndexError, OverflowError) as e:
         raise ValueError(f"corrupt replay snapshot manifest in {d}: {e!r}") from None
     return buf

@@ -193,7 +193,7 @@ class ReplayBuffer:
         T = int(a.shape[0])
         if nonfinite not in ("raise", "drop"):
             raise ValueError(f"nonfinite must be 'raise' or 'drop', got {nonfinite!r}")
-        arrays = self._check_fields(obs, rl2s, time_idxs, actions, rews, dones, T, "")
+        arrays = self.check_trajectory(obs, rl2s, time_idxs, actions, rews, dones, T, "")
         bad = self._first_nonfinite(arrays)
         if bad is not None:
             if nonfinite == "raise":
@@ -205,6 +205,13 @@ class ReplayBuffer:
             return -1
         return self._add_checked(arrays, T, bool(protected))
 
+    @property
+    def store(self) -> "_C.ReplayStore":
+        """The native store behind this buffer (`amago_fast._C.ReplayStore`): the low-level
+        interface the replay components build on (views, window cuts, snapshot and
+        restore). Its methods skip this class's Python checks; prefer the buffer's own."""
+        return self._store
+
     def _first_nonfinite(self, arrays: list) -> str | None:
         """'<field> row <t>' of the first NaN/inf in a trajectory's float fields, else None."""
         for f, x in zip(self.fields, arrays):
@@ -214,8 +221,10 @@ class ReplayBuffer:
                 return f"{name} row {row}"
         return None
 
-    def _check_fields(self, obs, rl2s, time_idxs, actions, rews, dones, T: int, lead: str) -> list:
-        """Validate one trajectory's arrays in field order (T+1 / T rows)."""
+    def check_trajectory(self, obs, rl2s, time_idxs, actions, rews, dones, T: int, lead: str = "") -> list:
+        """One trajectory's arrays checked against the buffer's fields (T+1 observation
+        rows, T transition rows; dtypes cast, shapes and time indices checked), in field
+        order; errors name the field, prefixed with `lead`. Raises TypeError/ValueError."""
         if not isinstance(obs, Mapping):
             if len(self.obs_keys) != 1:
                 raise TypeError(f"obs must be a dict with keys {self.obs_keys}")

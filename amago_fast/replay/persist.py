@@ -121,7 +121,7 @@ def _write_snapshot(buf, tmp: Path) -> None:
             fds.append([])
             for path in row:
                 fds[-1].append(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644))
-        index, rng_state, next_id, (err, ep, ef) = buf._store.snapshot(fds, hsize)
+        index, rng_state, next_id, (err, ep, ef) = buf.store.snapshot(fds, hsize)
         if err:
             raise OSError(err, os.strerror(err), str(paths[ep][ef]))
         for p, name in enumerate(PARTS):

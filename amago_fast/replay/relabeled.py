@@ -33,7 +33,7 @@ def canonical(buf: Any, traj: Any, i: int) -> dict:
     a = to_numpy(traj["actions"], f"{where}.actions")
     if a.ndim < 1 or a.shape[0] < 1:
         raise ValueError(f"{where}.actions: a trajectory needs at least one transition, got shape {a.shape}")
-    arrays = buf._check_fields(
+    arrays = buf.check_trajectory(
         traj["obs"],
         traj["rl2s"],
         traj["time_idxs"],
@@ -66,10 +66,10 @@ def cut_into(
     traj_ids (B,) int64 is copied to the batch. Starts are drawn by the buffer's rules
     unless raw_starts (B,) is given."""
     trajs = list(trajs)
-    bad = buf._store.cut_into(trajs, L, mode, traj_ids, raw_starts, outs, *aux, buf.num_threads)
+    bad = buf.store.cut_into(trajs, L, mode, traj_ids, raw_starts, outs, *aux, buf.num_threads)
     if not bad:
         return
     for i in bad:  # convert (or reject, naming the field) only what C++ did not take
         trajs[i] = canonical(buf, trajs[i], i)
-    if buf._store.cut_into(trajs, L, mode, traj_ids, raw_starts, outs, *aux, buf.num_threads):
+    if buf.store.cut_into(trajs, L, mode, traj_ids, raw_starts, outs, *aux, buf.num_threads):
         raise RuntimeError("native window cut rejected a checked trajectory (a bug: please report)")
