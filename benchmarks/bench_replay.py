@@ -215,15 +215,15 @@ def _python_relabeled_sample(buf, B, L, mode):
     Python views per trajectory, Python field checks, NumPy reference window cut."""
     from amago_fast.replay.batch import Batch
 
-    ids = buf._store.draw_trajs(B, False)
+    ids = buf.store.draw_trajs(B, False)
     trajs = [buf.trajectory(i) for i in ids]
-    new = buf.relabeler.relabel(trajs, int(buf._store.next_u64()))
+    new = buf.relabeler.relabel(trajs, int(buf.store.next_u64()))
     lengths = []
     for i, t in enumerate(new):
         T = len(t["actions"])
-        buf._check_fields(t["obs"], t["rl2s"], t["time_idxs"], t["actions"], t["rews"], t["dones"], T, f"trajs[{i}].")
+        buf.check_trajectory(t["obs"], t["rl2s"], t["time_idxs"], t["actions"], t["rews"], t["dones"], T, f"trajs[{i}].")
         lengths.append(T)
-    w = R.cut_windows(new, buf._store.draw_starts(np.asarray(lengths, np.int64), L, mode), L)
+    w = R.cut_windows(new, buf.store.draw_starts(np.asarray(lengths, np.int64), L, mode), L)
     t = torch.from_numpy
     return Batch(
         obs={k: t(v) for k, v in w["obs"].items()},
