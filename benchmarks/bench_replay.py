@@ -221,7 +221,9 @@ def _python_relabeled_sample(buf, B, L, mode):
     lengths = []
     for i, t in enumerate(new):
         T = len(t["actions"])
-        buf.check_trajectory(t["obs"], t["rl2s"], t["time_idxs"], t["actions"], t["rews"], t["dones"], T, f"trajs[{i}].")
+        buf.check_trajectory(
+            t["obs"], t["rl2s"], t["time_idxs"], t["actions"], t["rews"], t["dones"], T, f"trajs[{i}]."
+        )
         lengths.append(T)
     w = R.cut_windows(new, buf.store.draw_starts(np.asarray(lengths, np.int64), L, mode), L)
     t = torch.from_numpy
