@@ -42,15 +42,17 @@ class InputNorm(nn.Module):
         x = x.detach().float().reshape(-1, x.shape[-1])
         w = torch.ones(x.shape[0], 1, device=x.device) if mask is None else mask.reshape(-1, 1).float()
         d = x.shape[-1]
-        sums = torch.cat([(x * w).sum(0), ((x * w) ** 2).sum(0), w.sum().reshape(1)])
+        xw = x * w
+        sums = torch.cat([xw.sum(0), (xw * xw).sum(0), w.sum().reshape(1)])
         if self.stats_reduce is not None:
             sums = self.stats_reduce(sums)
+        # no host sync on the training path: a batch without a real row gets rate 0
         total = sums[-1]
-        if total.item() == 0:
-            return
-        mean, square_mean = sums[:d] / total, sums[d : 2 * d] / total
-        self.t += 1
-        beta_t = self.beta / (1.0 - (1.0 - self.beta) ** self.t)
+        real = (total > 0).to(sums.dtype)
+        t = self.t + real
+        beta_t = real * self.beta / (1.0 - (1.0 - self.beta) ** t)
+        mean, square_mean = sums[:d] / total.clamp(min=1.0), sums[d : 2 * d] / total.clamp(min=1.0)
+        self.t.copy_(t)
         self.mu.mul_(1.0 - beta_t).add_(beta_t * mean)
         self.nu.mul_(1.0 - beta_t).add_(beta_t * square_mean)
 
