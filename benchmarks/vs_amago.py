@@ -276,11 +276,20 @@ def learning_table(rows: list[dict], threshold: float) -> str:
 
 
 def throughput_table(r: dict) -> str:
-    return (
-        "| system | updates/s |\n|---|---|\n"
-        f"| AMAGO | {_fmt(r['amago'])} |\n| amago_fast | {_fmt(r['fast'])} |\n"
-        f"| **fast / AMAGO** | **{_fmt_ratio(r['ratio_fast_over_amago'])}** |"
-    )
+    """updates/s, and where the run counted them (newer workers), GFLOP per update and the
+    GFLOP/s that makes: at equal GFLOP/s the updates/s ratio is the inverse FLOP ratio."""
+    flops = r.get("flops_per_update") or {}
+    gf = {k: (None if flops.get(k) is None else flops[k] / 1e9) for k in ("amago", "fast")}
+    rate = {k: (None if gf[k] is None or r[k] is None else gf[k] * r[k]) for k in gf}
+    lines = [
+        "| system | updates/s | GFLOP per update | GFLOP/s |",
+        "|---|---|---|---|",
+        f"| AMAGO | {_fmt(r['amago'])} | {_fmt(gf['amago'], 1)} | {_fmt(rate['amago'], 1)} |",
+        f"| amago_fast | {_fmt(r['fast'])} | {_fmt(gf['fast'], 1)} | {_fmt(rate['fast'], 1)} |",
+        f"| **fast / AMAGO** | **{_fmt_ratio(r['ratio_fast_over_amago'])}** "
+        f"| {_fmt_ratio(_ratio(gf['fast'], gf['amago']))} | {_fmt_ratio(_ratio(rate['fast'], rate['amago']))} |",
+    ]
+    return "\n".join(lines)
 
 
 def print_tables(report: dict) -> None:
@@ -352,8 +361,17 @@ def main(argv: Optional[list[str]] = None) -> dict:
         res = run_pair(s, pythons, cores, work / f"seed{seed}")
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
         if args.mode == "throughput":
-            ups = {k: (res[k]["final"] or {}).get("updates_per_s") for k in ("amago", "fast")}
-            row = dict(seed=seed, cores=cores, **ups, ratio_fast_over_amago=_ratio(ups["fast"], ups["amago"]))
+            finals = {k: res[k]["final"] or {} for k in ("amago", "fast")}
+            ups = {k: f.get("updates_per_s") for k, f in finals.items()}
+            flops = {k: f.get("flops_per_update") for k, f in finals.items()}
+            row = dict(
+                seed=seed,
+                cores=cores,
+                **ups,
+                ratio_fast_over_amago=_ratio(ups["fast"], ups["amago"]),
+                flops_per_update=flops,
+                flops_ratio_amago_over_fast=_ratio(flops["amago"], flops["fast"]),
+            )
         else:
             row = dict(seed=seed, cores=cores, **summarize_learning(res, MILESTONES[args.mode]))
         row["raw"] = {k: dict(final=v["final"], rc=v["rc"], log=v["log"]) for k, v in res.items()}

@@ -543,9 +543,47 @@ def _random_arrays(s: Settings, seed: int) -> dict[str, Any]:
     )
 
 
+def count_update_flops(step, i: int = 0) -> int:
+    """FLOPs of one call step(i), forward and backward: the ops torch.utils.flop_counter has
+    formulas for (matmuls, convolutions, attention; elementwise work is not counted), plus
+    PyTorch's CPU flash-attention ops, which it has none for, counted with its SDPA formulas
+    (dense L x L, as AMAGO's einsum attention on CPU is counted). A plain dispatch mode:
+    FlopCounterMode's module tracker fails on AMAGO's no-grad target forward."""
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.flop_counter import flop_registry, sdpa_backward_flop_count, sdpa_flop_count, shape_wrapper
+
+    aten = torch.ops.aten
+    registry = dict(flop_registry)
+    registry[aten._scaled_dot_product_flash_attention_for_cpu] = shape_wrapper(
+        lambda q, k, v, *a, out_shape=None, **kw: sdpa_flop_count(q, k, v)
+    )
+    registry[aten._scaled_dot_product_flash_attention_for_cpu_backward] = shape_wrapper(
+        lambda g, q, k, v, *a, out_shape=None, **kw: sdpa_backward_flop_count(g, q, k, v)
+    )
+    total = 0
+
+    class Count(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            nonlocal total
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            formula = registry.get(func._overloadpacket)
+            if formula is not None:
+                total += int(formula(*args, **kwargs, out_val=out))
+            return out
+
+    with Count():
+        step(i)
+    return total
+
+
 def _time_updates(step, s: Settings, log: _Log, warmup_updates: int = 3) -> dict:
-    """Run step(i) until budget_s; updates/s over the updates after the first few."""
-    for i in range(warmup_updates):
+    """Run step(i) until budget_s; updates/s over the updates after the first few. The first
+    warm-up update is also counted in FLOPs, so the report shows how much work one update is
+    (a ratio of updates/s at equal work per FLOP is bounded by the ratio of FLOPs)."""
+    flops = count_update_flops(step, 0)
+    for i in range(1, warmup_updates):
         step(i)
     t0 = time.perf_counter()
     n = 0
@@ -557,7 +595,13 @@ def _time_updates(step, s: Settings, log: _Log, warmup_updates: int = 3) -> dict
             log.write(dict(updates=n, wall_s=round(now - t0, 2)))
             next_report += 10.0
     wall = time.perf_counter() - t0
-    return dict(updates=n, wall_s=round(wall, 2), updates_per_s=n / wall)
+    return dict(
+        updates=n,
+        wall_s=round(wall, 2),
+        updates_per_s=n / wall,
+        flops_per_update=flops,
+        gflops_per_s=round(flops * n / wall / 1e9, 2),
+    )
 
 
 def main(argv: Optional[list[str]] = None) -> None:

@@ -100,8 +100,35 @@ def test_throughput_pair_runs_pinned_and_reports(vs, tmp_path, capsys):
         assert final["updates"] > 0 and final["torch_threads"] == 1
         assert final["cpus"] == [run["cores"][system]]  # pinned to its own core
     assert run["ratio_fast_over_amago"] == pytest.approx(run["fast"] / run["amago"])
+    flops = run["flops_per_update"]
+    assert flops["amago"] > 0 and flops["fast"] > 0
+    assert run["flops_ratio_amago_over_fast"] == pytest.approx(flops["amago"] / flops["fast"])
     assert rep["settings"]["d_model"] == 16
-    assert "fast / AMAGO" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "fast / AMAGO" in printed and "GFLOP per update" in printed
+
+
+def test_flop_count_covers_cpu_flash_attention(vs):
+    """PyTorch's FlopCounterMode skips the CPU flash-attention ops; the worker's formulas
+    count them as the explicit matmul attention (AMAGO's, on CPU) is counted."""
+    import torch
+    import torch.nn.functional as F
+    from vs_amago_worker import count_update_flops
+
+    B, H, L, D = 2, 3, 7, 5
+    q, k, v = (torch.randn(B, H, L, D, requires_grad=True) for _ in range(3))
+
+    def sdpa(_):
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+
+    def explicit(_):
+        s = (q @ k.transpose(-1, -2)).masked_fill(~torch.ones(L, L, dtype=torch.bool).tril(), float("-inf"))
+        return s.softmax(-1) @ v
+
+    with torch.no_grad():
+        assert count_update_flops(sdpa) == count_update_flops(explicit) == 4 * B * H * L * L * D
+    both = count_update_flops(lambda i: sdpa(i).sum().backward())
+    assert both > 4 * B * H * L * L * D  # the backward is counted too
 
 
 @pytest.mark.slow  # two AMAGO/amago_fast start-ups and a few epochs: ~1-2 minutes on 2 shared cores
