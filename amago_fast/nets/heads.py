@@ -148,13 +148,17 @@ class ActorHead(nn.Module):
 
 
 class EnsembleLinear(nn.Module):
-    """C independent linear layers applied in one batched matmul. x: (C, N, in) -> (C, N, out)."""
+    """C independent linear layers applied in one batched matmul. x: (C, N, in) -> (C, N, out).
+
+    Initialised as AMAGO's critic ensemble (einops EinMix): weight U(+-sqrt(3 / d_in)), so
+    variance 1 / d_in, three times nn.Linear's; bias U(+-1 / sqrt(d_in)).
+    """
 
     def __init__(self, C: int, d_in: int, d_out: int):
         super().__init__()
-        bound = 1.0 / math.sqrt(d_in)
-        self.weight = nn.Parameter(torch.empty(C, d_in, d_out).uniform_(-bound, bound))
-        self.bias = nn.Parameter(torch.empty(C, 1, d_out).uniform_(-bound, bound))
+        w_bound, b_bound = math.sqrt(3.0 / d_in), 1.0 / math.sqrt(d_in)
+        self.weight = nn.Parameter(torch.empty(C, d_in, d_out).uniform_(-w_bound, w_bound))
+        self.bias = nn.Parameter(torch.empty(C, 1, d_out).uniform_(-b_bound, b_bound))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.baddbmm(self.bias, x, self.weight)
