@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from ..nets.heads import CRITIC_INITS
+
 
 @dataclass
 class AgentConfig:
@@ -61,6 +63,10 @@ class AgentConfig:
     """Hidden width of actor and critic MLPs."""
     head_layers: int = 2
     """Hidden layers of actor and critic MLPs."""
+    critic_init: str = "amago"
+    """Critic ensemble weight init: "amago" (AMAGO's EinMix: weights U(+-sqrt(3/fan_in)),
+    variance 1/fan_in) or "linear" (nn.Linear's U(+-1/sqrt(fan_in)), a third of the
+    variance; the CPU presets use it, see docs/agent.md). Biases U(+-1/sqrt(fan_in)) in both."""
     gammas: list = field(default_factory=lambda: [0.1, 0.9, 0.95, 0.97, 0.99, 0.995])
     """Extra discount factors learned alongside the policy's (multi-gamma)."""
     policy_gamma: float = 0.999
@@ -124,6 +130,8 @@ class AgentConfig:
                 f"need value_bins >= 2 and value_min < value_max, got {self.value_bins}, "
                 f"{self.value_min}, {self.value_max}"
             )
+        if self.critic_init not in CRITIC_INITS:
+            raise ValueError(f"critic_init must be one of {CRITIC_INITS}, got {self.critic_init!r}")
         if self.tstep_style not in ("amago", "compact"):
             raise ValueError(f"tstep_style must be 'amago' or 'compact', got {self.tstep_style!r}")
         if isinstance(self.tstep_layers, bool) or not isinstance(self.tstep_layers, int) or self.tstep_layers < 1:

@@ -101,6 +101,7 @@ class Agent(nn.Module):
             cfg.num_critics,
             self.discrete and not self.multitask,
             n_out=cfg.value_bins if self.multitask else 1,
+            init=cfg.critic_init,
         )
         self.values = (
             TwoHotValues(cfg.value_bins, cfg.value_min, cfg.value_max, cfg.value_symlog) if self.multitask else None

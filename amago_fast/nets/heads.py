@@ -147,16 +147,23 @@ class ActorHead(nn.Module):
         return ActionDist(self.kind, out.view(*s.shape[:-1], self.G, -1))
 
 
+CRITIC_INITS = ("amago", "linear")
+
+
 class EnsembleLinear(nn.Module):
     """C independent linear layers applied in one batched matmul. x: (C, N, in) -> (C, N, out).
 
-    Initialised as AMAGO's critic ensemble (einops EinMix): weight U(+-sqrt(3 / d_in)), so
-    variance 1 / d_in, three times nn.Linear's; bias U(+-1 / sqrt(d_in)).
+    init "amago": as AMAGO's critic ensemble (einops EinMix), weight U(+-sqrt(3 / d_in)), so
+    variance 1 / d_in; "linear": nn.Linear's U(+-1 / sqrt(d_in)), a third of that variance.
+    Bias U(+-1 / sqrt(d_in)) in both.
     """
 
-    def __init__(self, C: int, d_in: int, d_out: int):
+    def __init__(self, C: int, d_in: int, d_out: int, init: str = "amago"):
         super().__init__()
-        w_bound, b_bound = math.sqrt(3.0 / d_in), 1.0 / math.sqrt(d_in)
+        if init not in CRITIC_INITS:
+            raise ValueError(f"init must be one of {CRITIC_INITS}, got {init!r}")
+        b_bound = 1.0 / math.sqrt(d_in)
+        w_bound = math.sqrt(3.0 / d_in) if init == "amago" else b_bound
         self.weight = nn.Parameter(torch.empty(C, d_in, d_out).uniform_(-w_bound, w_bound))
         self.bias = nn.Parameter(torch.empty(C, 1, d_out).uniform_(-b_bound, b_bound))
 
@@ -186,6 +193,7 @@ class CriticEnsemble(nn.Module):
         n_critics: int,
         discrete: bool,
         n_out: int = 1,
+        init: str = "amago",
     ):
         super().__init__()
         G = len(gammas)
@@ -194,8 +202,8 @@ class CriticEnsemble(nn.Module):
             raise ValueError("n_out > 1 needs the action-input critic (discrete=False)")
         self.register_buffer("gamma_feat", gamma_features(gammas), persistent=False)
         dims = [d_in + (0 if discrete else 1 + action_dim)] + [d_hidden] * n_layers
-        self.hidden = nn.ModuleList(EnsembleLinear(n_critics, a, b) for a, b in zip(dims[:-1], dims[1:]))
-        self.out = EnsembleLinear(n_critics, dims[-1], G * action_dim if discrete else n_out)
+        self.hidden = nn.ModuleList(EnsembleLinear(n_critics, a, b, init) for a, b in zip(dims[:-1], dims[1:]))
+        self.out = EnsembleLinear(n_critics, dims[-1], G * action_dim if discrete else n_out, init)
 
     def _mlp(self, x: torch.Tensor) -> torch.Tensor:  # (N, in) -> (N, C, out)
         h = x.unsqueeze(0).expand(self.C, *x.shape)  # (C, N, in)

@@ -41,3 +41,26 @@ def test_split_first_layer_equals_concatenated_input(n_out, lead, ga):
     g_want = torch.autograd.grad(want.square().sum(), [s, a, *critic.parameters()])
     for x, y in zip(g_got, g_want):
         torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("init,w_scale", [("amago", 3.0**0.5), ("linear", 1.0)])
+def test_critic_init_bounds(init, w_scale):
+    torch.manual_seed(0)
+    critics = CriticEnsemble(48, 40, 2, 3, [0.9, 0.99], n_critics=4, discrete=True, init=init)
+    for layer in [*critics.hidden, critics.out]:
+        fan_in = layer.weight.shape[1]
+        w, b = layer.weight.detach().abs().max().item(), layer.bias.detach().abs().max().item()
+        assert 0.95 * w_scale / fan_in**0.5 < w <= w_scale / fan_in**0.5
+        assert b <= 1.0 / fan_in**0.5
+
+
+def test_critic_init_is_validated_and_the_cpu_presets_pick_linear():
+    from amago_fast.agent import AgentConfig
+    from amago_fast.trainer.presets import CPU_AGENT
+
+    with pytest.raises(ValueError, match="critic_init"):
+        AgentConfig(critic_init="xavier")
+    with pytest.raises(ValueError, match="init"):
+        CriticEnsemble(8, 8, 1, 2, [0.9], n_critics=2, discrete=True, init="zeros")
+    assert AgentConfig().critic_init == "amago"  # AMAGO's behaviour by default
+    assert AgentConfig(**CPU_AGENT).critic_init == "linear"
