@@ -146,6 +146,8 @@ class AgentConfig:
             raise ValueError(f"redq_subset must be in [1, num_critics={self.num_critics}], got {self.redq_subset}")
         if self.n_step < 1:
             raise ValueError(f"n_step must be >= 1, got {self.n_step}")
+        if self.head_layers < 1:
+            raise ValueError(f"head_layers must be >= 1, got {self.head_layers}")
         if self.value_samples < 1:
             raise ValueError(f"value_samples must be >= 1, got {self.value_samples}")
         if self.max_seq_len < 1:

@@ -170,6 +170,16 @@ class EnsembleLinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.baddbmm(self.bias, x, self.weight)
 
+    def shared_input(self, x: torch.Tensor, cols: Optional[slice] = None) -> torch.Tensor:
+        """The layer on one input shared by all C members: x (N, in) -> (C, N, out), equal to
+        forward(x expanded to (C, N, in)). One (N, in) x (in, C out) GEMM instead of C
+        GEMMs on C copies of x, and its input gradient comes out already summed over C.
+        cols: only these input rows of the weight (and x has that many columns)."""
+        w = self.weight if cols is None else self.weight[:, cols]  # (C, in, out)
+        C, d_in, d_out = w.shape
+        flat = torch.addmm(self.bias.reshape(C * d_out), x, w.transpose(0, 1).reshape(d_in, C * d_out))
+        return flat.view(-1, C, d_out).transpose(0, 1)  # a strided (C, N, out) view
+
 
 class CriticEnsemble(nn.Module):
     """C critics giving raw (pre-PopArt) Q for all G gammas: forward(s, a) -> (..., C, G).
@@ -206,10 +216,11 @@ class CriticEnsemble(nn.Module):
         self.out = EnsembleLinear(n_critics, dims[-1], G * action_dim if discrete else n_out, init)
 
     def _mlp(self, x: torch.Tensor) -> torch.Tensor:  # (N, in) -> (N, C, out)
-        h = x.unsqueeze(0).expand(self.C, *x.shape)  # (C, N, in)
-        for layer in self.hidden:
-            h = F.leaky_relu(layer(h))
-        return self.out(h).transpose(0, 1)
+        first, *rest = [*self.hidden, self.out]
+        h = first.shared_input(x)  # (C, N, width)
+        for layer in rest:
+            h = layer(F.leaky_relu(h))
+        return h.transpose(0, 1)
 
     def q_table(self, s: torch.Tensor) -> torch.Tensor:
         """Discrete only: (..., D) -> (..., C, G, A)."""
@@ -228,7 +239,7 @@ class CriticEnsemble(nn.Module):
         # The first layer on [s, gamma feature, a] is W_s s + W_fa [feat, a] + b: s is the
         # same for all G rows of a step, so its product is taken once per step, not G times.
         first = self.hidden[0]
-        s_part = torch.baddbmm(first.bias, s.reshape(1, -1, D).expand(self.C, -1, D), first.weight[:, :D])
+        s_part = first.shared_input(s.reshape(-1, D), slice(0, D))  # (C, N, hidden), bias included
         fa_part = torch.bmm(fa.unsqueeze(0).expand(self.C, *fa.shape), first.weight[:, D:])
         h = F.leaky_relu((s_part.unsqueeze(2) + fa_part.view(self.C, -1, self.G, fa_part.shape[-1])).flatten(1, 2))
         for layer in self.hidden[1:]:

@@ -84,6 +84,8 @@ def test_bad_inputs_raise_clear_errors(make_agent):
         AgentConfig(pos_emb="alibi")
     with pytest.raises(ValueError, match="redq_subset"):
         AgentConfig(num_critics=2, redq_subset=3)
+    with pytest.raises(ValueError, match="head_layers"):
+        AgentConfig(head_layers=0)
     with pytest.raises(TypeError, match="obs_space"):
         import gymnasium as gym
 

@@ -172,3 +172,27 @@ def test_torch_path_propagates_nan_instead_of_zeros(causal):
     out = flash_attn_func(q, k, bad_v, causal=causal, backend="torch")
     assert out[0, :, 0].isnan().all()  # a NaN value poisons its (batch, head)
     assert not out[0, :, 1].isnan().any()  # the other head is untouched
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_torch_path_poisons_inf_like_nan(causal):
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(1, 8, 2, 32) for _ in range(3))
+    bad_q = q.clone()
+    bad_q[0, 2, 1, 7] = float("-inf")
+    out = flash_attn_func(bad_q, k, v, causal=causal, backend="torch")
+    assert out[0, 2, 1].isnan().all() and not out[0, 2, 0].isnan().any()
+    bad_k = k.clone()
+    bad_k[0, 6, 0, 0] = float("inf")
+    out = flash_attn_func(q, bad_k, v, causal=causal, backend="torch")
+    assert out[0, :, 0].isnan().all() and not out[0, :, 1].isnan().any()
+
+
+def test_nonfinite_rows_has_no_false_alarm_on_huge_finite_values():
+    from amago_fast.ops._torch_path import _nonfinite_rows
+
+    x = torch.full((3, 64), 3e38)  # a plain sum of any row overflows to inf
+    x[1] *= -1
+    x[2, 5] = float("nan")
+    assert _nonfinite_rows(x).tolist() == [False, False, True]
+    assert _nonfinite_rows(x.to(torch.bfloat16)).tolist() == [False, False, True]
