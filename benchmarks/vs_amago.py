@@ -277,18 +277,44 @@ def learning_table(rows: list[dict], threshold: float) -> str:
 
 def throughput_table(r: dict) -> str:
     """updates/s, and where the run counted them (newer workers), GFLOP per update and the
-    GFLOP/s that makes: at equal GFLOP/s the updates/s ratio is the inverse FLOP ratio."""
+    GFLOP/s that makes: at equal GFLOP/s the updates/s ratio is the inverse FLOP ratio. With
+    the dense-math floor (newer workers): the update's matmuls and attention replayed alone,
+    its share of the measured update, and the ceiling it sets on the updates/s ratio (AMAGO's
+    measured time over amago_fast's floor: what amago_fast would reach with zero overhead)."""
     flops = r.get("flops_per_update") or {}
+    floors = {k: v for k, v in (r.get("dense_floor_s") or {}).items() if v is not None}
     gf = {k: (None if flops.get(k) is None else flops[k] / 1e9) for k in ("amago", "fast")}
     rate = {k: (None if gf[k] is None or r[k] is None else gf[k] * r[k]) for k in gf}
-    lines = [
-        "| system | updates/s | GFLOP per update | GFLOP/s |",
-        "|---|---|---|---|",
-        f"| AMAGO | {_fmt(r['amago'])} | {_fmt(gf['amago'], 1)} | {_fmt(rate['amago'], 1)} |",
-        f"| amago_fast | {_fmt(r['fast'])} | {_fmt(gf['fast'], 1)} | {_fmt(rate['fast'], 1)} |",
-        f"| **fast / AMAGO** | **{_fmt_ratio(r['ratio_fast_over_amago'])}** "
-        f"| {_fmt_ratio(_ratio(gf['fast'], gf['amago']))} | {_fmt_ratio(_ratio(rate['fast'], rate['amago']))} |",
+    ms = {k: (None if not r[k] else 1e3 / r[k]) for k in gf}
+    floor_ms = {k: (None if floors.get(k) is None else 1e3 * floors[k]) for k in gf}
+    share = {k: _ratio(floor_ms[k], ms[k]) for k in gf}
+    head = "| system | updates/s | ms per update | GFLOP per update | GFLOP/s |"
+    if floors:
+        head += " dense-math floor, ms | floor / update |"
+
+    def row(name: str, k: str) -> str:
+        cells = [name, _fmt(r[k]), _fmt(ms[k], 0), _fmt(gf[k], 1), _fmt(rate[k], 1)]
+        if floors:
+            cells += [_fmt(floor_ms[k], 0), _fmt(share[k])]
+        return "| " + " | ".join(cells) + " |"
+
+    ratio = [
+        "**fast / AMAGO**",
+        f"**{_fmt_ratio(r['ratio_fast_over_amago'])}**",
+        "",
+        _fmt_ratio(_ratio(gf["fast"], gf["amago"])),
+        _fmt_ratio(_ratio(rate["fast"], rate["amago"])),
     ]
+    if floors:
+        ratio += [_fmt_ratio(_ratio(floor_ms["fast"], floor_ms["amago"])), ""]
+    lines = [head, "|" + "---|" * (head.count("|") - 1), row("AMAGO", "amago"), row("amago_fast", "fast")]
+    lines.append("| " + " | ".join(ratio) + " |")
+    if floors and ms["amago"] and floor_ms["fast"]:
+        lines.append(
+            f"\nCeiling at this math: AMAGO's {ms['amago']:.0f} ms per update over amago_fast's "
+            f"{floor_ms['fast']:.0f} ms dense-math floor = {ms['amago'] / floor_ms['fast']:.2f}x updates/s "
+            "with zero time outside matmuls and attention."
+        )
     return "\n".join(lines)
 
 
@@ -371,6 +397,7 @@ def main(argv: Optional[list[str]] = None) -> dict:
                 ratio_fast_over_amago=_ratio(ups["fast"], ups["amago"]),
                 flops_per_update=flops,
                 flops_ratio_amago_over_fast=_ratio(flops["amago"], flops["fast"]),
+                dense_floor_s={k: f.get("dense_floor_s") for k, f in finals.items()},
             )
         else:
             row = dict(seed=seed, cores=cores, **summarize_learning(res, MILESTONES[args.mode]))

@@ -578,6 +578,62 @@ def count_update_flops(step, i: int = 0) -> int:
     return total
 
 
+DENSE_OPS = ("mm", "addmm", "bmm", "baddbmm", "_scaled_dot_product_flash_attention_for_cpu")
+
+
+def dense_floor(step, i: int = 0, reps: int = 3) -> dict:
+    """How long one call step(i) would take if it did nothing but its dense math: every
+    matmul (mm, addmm, bmm, baddbmm) and CPU flash-attention call (forward and backward) of
+    the update is recorded with its shapes, strides and scalar arguments, then replayed alone
+    on random data of the same layout, best of `reps`, identical calls timed once. The floor
+    is a lower bound on the update's time on this machine at this math: what it leaves out
+    (elementwise ops, norms, softmax outside SDPA, the optimizer, Python) can only add.
+    -> {"floor_s", "dense_calls", "distinct_calls"}"""
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    calls: dict[tuple, int] = {}
+
+    def spec(x):
+        if isinstance(x, torch.Tensor):
+            return ("T", tuple(x.shape), tuple(x.stride()), x.dtype)
+        if isinstance(x, (list, tuple)):
+            return type(x)(spec(y) for y in x)
+        return x
+
+    class Record(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            if func._overloadpacket.__name__.startswith(DENSE_OPS):
+                key = (func, spec(tuple(args)), tuple(sorted((k, spec(v)) for k, v in kwargs.items())))
+                calls[key] = calls.get(key, 0) + 1
+            return func(*args, **kwargs)
+
+    with Record():
+        step(i)
+
+    def make(x):
+        if isinstance(x, tuple) and len(x) == 4 and x[0] == "T":
+            _, shape, stride, dtype = x
+            span = 1 + sum((n - 1) * st for n, st in zip(shape, stride) if n > 0)
+            return torch.randn(span).to(dtype).as_strided(shape, stride)
+        if isinstance(x, (list, tuple)):
+            return type(x)(make(y) for y in x)
+        return x
+
+    floor = 0.0
+    with torch.no_grad():
+        for (func, args, kwargs), n in calls.items():
+            a, kw = make(args), {k: make(v) for k, v in kwargs}
+            best = float("inf")
+            for _ in range(reps):
+                t = time.perf_counter()
+                func(*a, **kw)
+                best = min(best, time.perf_counter() - t)
+            floor += n * best
+    return dict(floor_s=floor, dense_calls=sum(calls.values()), distinct_calls=len(calls))
+
+
 def _time_updates(step, s: Settings, log: _Log, warmup_updates: int = 3) -> dict:
     """Run step(i) until budget_s; updates/s over the updates after the first few. The first
     warm-up update is also counted in FLOPs, so the report shows how much work one update is
@@ -595,12 +651,15 @@ def _time_updates(step, s: Settings, log: _Log, warmup_updates: int = 3) -> dict
             log.write(dict(updates=n, wall_s=round(now - t0, 2)))
             next_report += 10.0
     wall = time.perf_counter() - t0
+    floor = dense_floor(step, n)
     return dict(
         updates=n,
         wall_s=round(wall, 2),
         updates_per_s=n / wall,
         flops_per_update=flops,
         gflops_per_s=round(flops * n / wall / 1e9, 2),
+        dense_floor_s=floor["floor_s"],
+        dense_calls=floor["dense_calls"],
     )
 
 

@@ -104,8 +104,10 @@ def test_throughput_pair_runs_pinned_and_reports(vs, tmp_path, capsys):
     assert flops["amago"] > 0 and flops["fast"] > 0
     assert run["flops_ratio_amago_over_fast"] == pytest.approx(flops["amago"] / flops["fast"])
     assert rep["settings"]["d_model"] == 16
+    for system in ("amago", "fast"):  # the dense math alone is faster than the whole update
+        assert 0 < run["dense_floor_s"][system] < 1 / run[system]
     printed = capsys.readouterr().out
-    assert "fast / AMAGO" in printed and "GFLOP per update" in printed
+    assert "fast / AMAGO" in printed and "GFLOP per update" in printed and "dense-math floor" in printed
 
 
 def test_flop_count_covers_cpu_flash_attention(vs):
@@ -129,6 +131,22 @@ def test_flop_count_covers_cpu_flash_attention(vs):
         assert count_update_flops(sdpa) == count_update_flops(explicit) == 4 * B * H * L * L * D
     both = count_update_flops(lambda i: sdpa(i).sum().backward())
     assert both > 4 * B * H * L * L * D  # the backward is counted too
+
+
+def test_dense_floor_replays_each_matmul_of_the_step(vs):
+    import torch
+    from vs_amago_worker import dense_floor
+
+    a, b = torch.randn(64, 32), torch.randn(32, 48, requires_grad=True)
+    bias = torch.randn(48)
+
+    def step(_):
+        (torch.addmm(bias, a, b).relu().sum() + (a @ b).relu().sum()).backward()
+
+    out = dense_floor(step)
+    # forward addmm and mm (one shape each), and b's gradient a^T @ g twice (one shape)
+    assert out["dense_calls"] == 4 and out["distinct_calls"] == 3
+    assert 0 < out["floor_s"] < 1
 
 
 @pytest.mark.slow  # two AMAGO/amago_fast start-ups and a few epochs: ~1-2 minutes on 2 shared cores
