@@ -87,6 +87,16 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+def _parse_bool(raw: str) -> bool:
+    """bool("False") is True: read the words instead."""
+    low = raw.strip().lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
+
+
 def _parse_set(items: list[str]) -> dict[str, Any]:
     fields = {f.name: f for f in dataclasses.fields(Settings)}
     out: dict[str, Any] = {}
@@ -96,7 +106,7 @@ def _parse_set(items: list[str]) -> dict[str, Any]:
             raise SystemExit(f"--set: expected KEY=VALUE with KEY one of {sorted(fields)}, got {item!r}")
         kind = type(getattr(Settings(), key))
         try:
-            out[key] = kind(raw)
+            out[key] = _parse_bool(raw) if kind is bool else kind(raw)
         except ValueError:
             raise SystemExit(f"--set {key}: cannot read {raw!r} as {kind.__name__}") from None
     return out

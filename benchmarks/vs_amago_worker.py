@@ -87,6 +87,11 @@ class Settings:
     """throughput only: random observation width."""
     num_actions: int = 4
     """throughput only: Discrete action count."""
+    dpg_critics: str = "current"
+    """amago_fast only: AgentConfig.dpg_critics ("amago": AMAGO's maximized_critics copy, as
+    AMAGO itself always runs)."""
+    warmup_from_zero: bool = False
+    """amago_fast only: AgentConfig.warmup_from_zero (True: AMAGO's lr x k / warmup)."""
     precision: str = "fp32"
     """throughput only: "fp32", or "bf16" autocast on both sides (AMAGO: around its whole
     forward, as accelerate's mixed_precision="bf16" does; amago_fast: AgentConfig
@@ -414,6 +419,8 @@ def _fast_configs(s: Settings, env_name: str, env_args: dict):
         warmup=s.warmup,
         reward_multiplier=s.reward_multiplier,
         policy_gamma=s.gamma,
+        dpg_critics=s.dpg_critics,
+        warmup_from_zero=s.warmup_from_zero,
     )
     tcfg = TrainerConfig(
         env=env_name,

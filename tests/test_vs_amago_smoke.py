@@ -72,6 +72,14 @@ def test_bad_arguments_name_the_argument(vs, tmp_path):
     with pytest.raises(SystemExit):
         vs.main(["tmaze", "--first-seed", "-1", "--out", str(tmp_path / "x.json")])
     assert vs._parse_set(["horizon=7", "lr=0.5"]) == {"horizon": 7, "lr": 0.5}
+    # bool("False") would be True: booleans are read as words
+    assert vs._parse_set(["warmup_from_zero=False", "tstep_input_norm=no"]) == {
+        "warmup_from_zero": False,
+        "tstep_input_norm": False,
+    }
+    assert vs._parse_set(["warmup_from_zero=1"]) == {"warmup_from_zero": True}
+    with pytest.raises(SystemExit, match="warmup_from_zero"):
+        vs._parse_set(["warmup_from_zero=maybe"])
 
 
 def test_throughput_pair_runs_pinned_and_reports(vs, tmp_path, capsys):

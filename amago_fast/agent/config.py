@@ -7,6 +7,8 @@ from typing import Any
 
 from ..nets.heads import CRITIC_INITS
 
+DPG_CRITICS = ("current", "amago")
+
 
 @dataclass
 class AgentConfig:
@@ -97,6 +99,15 @@ class AgentConfig:
     """AdamW learning rate."""
     warmup: int = 500
     """Linear learning-rate warmup, in gradient steps."""
+    warmup_from_zero: bool = False
+    """True: AMAGO's warmup, lr x k / warmup at update k, so update 0 has lr 0 and changes
+    nothing; False: lr x (k + 1) / warmup (the two differ by lr / warmup per warmup step)."""
+    dpg_critics: str = "current"
+    """Critic weights behind the DPG term and the V(s) of the advantage filter: "current"
+    (this update's critics, detached) or "amago": AMAGO v3.3.0's `maximized_critics`, a
+    copy refreshed before each optimizer step (so one step old when read) whose gradients
+    are never zeroed: they accumulate over updates, count in the clip norm and are scaled
+    by each clip. Costs a second critic forward and backward per update (docs/agent.md)."""
     grad_clip: float = 1.0
     """Global gradient-norm clip."""
     weight_decay: float = 1e-3
@@ -146,6 +157,8 @@ class AgentConfig:
             raise ValueError(f"redq_subset must be in [1, num_critics={self.num_critics}], got {self.redq_subset}")
         if self.n_step < 1:
             raise ValueError(f"n_step must be >= 1, got {self.n_step}")
+        if self.dpg_critics not in DPG_CRITICS:
+            raise ValueError(f"dpg_critics must be one of {DPG_CRITICS}, got {self.dpg_critics!r}")
         if self.head_layers < 1:
             raise ValueError(f"head_layers must be >= 1, got {self.head_layers}")
         if self.value_samples < 1:

@@ -106,6 +106,13 @@ class AmagoLoss(nn.Module):
         # Target copies of the heads only: TD targets bootstrap from the online encoder (AMAGO).
         self.target = nn.ModuleDict({k: copy.deepcopy(getattr(self, k)) for k in TARGET_NETS})
         self.target.requires_grad_(False)
+        # dpg_critics="amago": AMAGO's `maximized_critics`, refreshed from the critics in
+        # update_targets (before the optimizer step) and left out of the optimizer, so its
+        # gradients (DPG only) are never zeroed; the Agent counts them in its clip norm.
+        self.maximized: Optional[nn.Module] = None
+        if config.dpg_critics == "amago":
+            self.maximized = copy.deepcopy(critics)
+            self.maximized.requires_grad_(config.online_coeff > 0)
 
     def set_stats_reduce(self, fn: Optional[StatsReduce]) -> None:
         """PopArt's statistics reduction from now on (None: this process's batch only)."""
@@ -125,6 +132,8 @@ class AmagoLoss(nn.Module):
             buffers = list(tgt.buffers())
             if buffers:
                 torch._foreach_copy_(buffers, list(src.buffers()))
+        if self.maximized is not None:  # a full copy, gradients untouched (AMAGO's _full_copy)
+            torch._foreach_copy_(list(self.maximized.parameters()), list(self.critics.parameters()))
 
     # ------------------------------------------------------------ shared pieces
     def _policy_actions(self, dist, k: int) -> torch.Tensor:
@@ -177,24 +186,31 @@ class AmagoLoss(nn.Module):
 
     # ------------------------------------------------------------------- update
     def _critic_values(self, s: torch.Tensor, a_buf: torch.Tensor, a_pi: torch.Tensor):
-        """Q(s_t, a_t) with gradients to the critics and s, and Q_frozen(sg(s), a_pi) with
-        gradients to a_pi only. -> (q, q_pi), both (B, L, C, G).
+        """Q(s_t, a_t) with gradients to the critics and s, and the DPG critics' Q(sg(s), a_pi)
+        with gradients to a_pi (and, dpg_critics="amago", to the maximized copy's weights).
+        -> (q, q_pi), both (B, L, C, G).
 
-        A discrete critic's Q table does not depend on the action, so both come from one
-        table forward: q_pi weighs the detached table (the same values and gradients as
-        frozen weights on sg(s), one critic forward fewer per update)."""
-        critics = self.critics
+        dpg_critics="current": a discrete critic's Q table does not depend on the action, so
+        both come from one table forward: q_pi weighs the detached table (the same values and
+        gradients as frozen weights on sg(s), one critic forward fewer per update)."""
+        critics, maximized = self.critics, self.maximized
+        s_now = s[:, :-1]  # the last state has no action; AMAGO drops its values too
         if critics.discrete:
-            table = critics.q_table(s)  # (B, L+1, C, G, A)
-            q = (table[:, :-1] * a_buf[:, :, None, None, :]).sum(-1)
-            q_pi = (table.detach() * a_pi.unsqueeze(-3)).sum(-1).mean(0)[:, :-1]
+            if maximized is None:
+                table = critics.q_table(s_now)  # (B, L, C, G, A)
+                q = (table * a_buf[:, :, None, None, :]).sum(-1)
+                return q, (table.detach() * a_pi[:, :, :-1].unsqueeze(-3)).sum(-1).mean(0)
+            q = (critics.q_table(s_now) * a_buf[:, :, None, None, :]).sum(-1)
+            q_pi = (maximized.q_table(s_now.detach()) * a_pi[:, :, :-1].unsqueeze(-3)).sum(-1).mean(0)
             return q, q_pi
-        frozen = {n: p.detach() for n, p in critics.named_parameters()}
-        frozen.update(critics.named_buffers())
-        s_k = s.detach().unsqueeze(0).expand(a_pi.shape[0], *s.shape)
-        q_pi = functional_call(critics, frozen, (s_k, a_pi)).mean(0)[:, :-1]
-        q = critics(s[:, :-1], a_buf[:, :, None, :])
-        return q, q_pi
+        s_k = s_now.detach().unsqueeze(0).expand(a_pi.shape[0], *s_now.shape)
+        if maximized is None:
+            frozen = {n: p.detach() for n, p in critics.named_parameters()}
+            frozen.update(critics.named_buffers())
+            q_pi = functional_call(critics, frozen, (s_k, a_pi[:, :, :-1])).mean(0)
+        else:
+            q_pi = maximized(s_k, a_pi[:, :, :-1]).mean(0)
+        return critics(s_now, a_buf[:, :, None, :]), q_pi
 
     def forward(self, s: torch.Tensor, b: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         """The AMAGO update from state embeddings s (B, L+1, D); all gammas, all critics.

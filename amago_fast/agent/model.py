@@ -26,6 +26,17 @@ from .config import AgentConfig
 from .losses import TARGET_NETS, AmagoLoss, amago_loss
 from .multitask import MultiTaskLoss
 
+NOT_OPTIMIZED = ("target.", "maximized.")  # parameter-name prefixes the optimizer leaves alone
+
+
+def warmup_factor(cfg: AgentConfig, k: int) -> float:
+    """The learning-rate factor of update k (0-based): linear warmup over cfg.warmup updates,
+    from k / warmup (AMAGO, warmup_from_zero) or (k + 1) / warmup, then 1."""
+    if k >= cfg.warmup:
+        return 1.0
+    return (k if cfg.warmup_from_zero else k + 1) / cfg.warmup
+
+
 ArrayLike = Union[np.ndarray, torch.Tensor]
 TorchBatch = Batch  # the replay Batch is the update's batch type too (Batch.as_tensors)
 
@@ -114,20 +125,26 @@ class Agent(nn.Module):
         self.__dict__["loss"] = loss
         # ... while what it owns is registered here, under the keys checkpoints have.
         self.popart, self.target = loss.popart, loss.target
+        if loss.maximized is not None:  # dpg_critics="amago"
+            self.maximized = loss.maximized
         self.to(device)
         self.device = torch.device(device)
         # fused: one kernel over all parameters (CPU and CUDA), the same AdamW update
         self.optimizer = torch.optim.AdamW(
             self.online_parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True
         )
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda step: min(1.0, (step + 1) / max(1, cfg.warmup))
-        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda k: warmup_factor(cfg, k))
         self.grad_steps = 0
 
     # ----------------------------------------------------------------- internals
     def online_parameters(self) -> list[nn.Parameter]:
-        return [p for n, p in self.named_parameters() if not n.startswith("target.")]
+        """What the optimizer steps: everything but the target heads and AMAGO's DPG copy."""
+        return [p for n, p in self.named_parameters() if not n.startswith(NOT_OPTIMIZED)]
+
+    def carried_grads(self) -> dict[str, nn.Parameter]:
+        """dpg_critics="amago": the maximized copy's parameters, whose gradients outlive the
+        step (AMAGO never zeroes them; they count in the clip norm). Empty otherwise."""
+        return {n: p for n, p in self.named_parameters() if n.startswith("maximized.") and p.requires_grad}
 
     def train(self, mode: bool = True) -> "Agent":
         super().train(mode)
@@ -170,9 +187,10 @@ class Agent(nn.Module):
         train_step, shared with data-parallel learners whose loss comes from a DDP wrapper.
         A non-finite loss or gradient norm skips the step (metrics["train/skipped_nonfinite"]
         = 1.0); PopArt statistics moved by the loss's forward are the only state it keeps."""
-        self.optimizer.zero_grad(set_to_none=True)
+        self.optimizer.zero_grad(set_to_none=True)  # carried_grads() keep theirs, as in AMAGO
         loss.backward()
-        gnorm = torch.nn.utils.clip_grad_norm_(self.online_parameters(), self.config.grad_clip)
+        clipped = self.online_parameters() + list(self.carried_grads().values())
+        gnorm = torch.nn.utils.clip_grad_norm_(clipped, self.config.grad_clip)
         finite = bool(torch.isfinite(loss.detach())) and bool(torch.isfinite(gnorm))
         metrics["train/skipped_nonfinite"] = 0.0 if finite else 1.0
         metrics["train/grad_norm"] = float(gnorm)
@@ -181,6 +199,8 @@ class Agent(nn.Module):
             # A non-finite loss or gradient would poison every weight through AdamW's
             # moments: skip the whole step (weights, optimizer state, schedule, targets).
             self.optimizer.zero_grad(set_to_none=True)
+            for p in self.carried_grads().values():
+                p.grad = None
             return metrics
         self.update_targets()  # before the step, as AMAGO: targets trail by one update
         self.optimizer.step()

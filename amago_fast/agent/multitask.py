@@ -97,8 +97,12 @@ class MultiTaskLoss(AmagoLoss):
             actor_terms = actor_terms - cfg.offline_coeff * filt * logp
         if cfg.online_coeff > 0:
             a_pi = torch.stack([dist.sample(reparam=True) for _ in range(cfg.value_samples)])
-            frozen = {n: p.detach() for n, p in critics.named_parameters()}
-            q_pi = self._values(critics, s.detach(), a_pi, frozen).mean(0).min(2).values  # (B, L+1, G)
+            if self.maximized is None:  # this update's critics, frozen
+                frozen = {n: p.detach() for n, p in critics.named_parameters()}
+                q_pi = self._values(critics, s.detach(), a_pi, frozen)
+            else:  # dpg_critics="amago": AMAGO's maximized_critics copy
+                q_pi = self._values(self.maximized, s.detach(), a_pi)
+            q_pi = q_pi.mean(0).min(2).values  # (B, L+1, G)
             actor_terms = actor_terms - cfg.online_coeff * self.popart.normalize(q_pi)[:, :-1]
         actor_loss = masked_mean(actor_terms, valid)
         loss = actor_loss + cfg.critic_loss_weight * critic_loss

@@ -12,7 +12,7 @@ encoders differ between the packages and are not mapped.
     critics.hidden[i] (C, in, out)       critics.net.{inp_layer, core_layers[i-1]}
     critics.out                          critics.net.output_layer
     target["actor"], target["critics"]   target_actor, target_critics
-    critics (again)                      maximized_critics (AMAGO's DPG copy)
+    maximized, else critics (again)      maximized_critics (AMAGO's DPG copy)
     popart.{mu, nu, w, b, t} (G,)        popart.{mu, nu, w, b, _t} (G, 1)
 """
 
@@ -48,7 +48,8 @@ def _pairs(agent: Any, amago_agent: Any) -> list[tuple[torch.Tensor, torch.Tenso
     critics = [
         (agent.critics, amago_agent.critics),
         (agent.target["critics"], amago_agent.target_critics),
-        (agent.critics, amago_agent.maximized_critics),
+        # dpg_critics="amago" keeps its own copy; otherwise AMAGO's equals the critics
+        (getattr(agent, "maximized", agent.critics), amago_agent.maximized_critics),
     ]
     for ours, theirs in critics:
         lin = [*ours.hidden, ours.out]
@@ -80,7 +81,7 @@ def copy_heads_from_amago(amago_agent: Any, agent: Any) -> None:
     pairs = _pairs(agent, amago_agent)
     seen = set()
     for ours, theirs in pairs + _popart_pairs(agent, amago_agent):
-        if id(ours) in seen:  # agent.critics is paired twice (critics, maximized_critics)
+        if id(ours) in seen:  # without a maximized copy agent.critics is paired twice
             continue
         seen.add(id(ours))
         if ours.numel() != theirs.numel():

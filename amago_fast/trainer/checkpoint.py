@@ -3,7 +3,8 @@
 Layout of one checkpoint directory (written under a temporary name, fsynced, renamed):
 
     weights.safetensors    agent state_dict (online + target nets, PopArt, sigma-reparam)
-    optimizer.safetensors  AdamW per-parameter tensors, torch RNG state(s)
+    optimizer.safetensors  AdamW per-parameter tensors, torch RNG state(s), carried gradients
+                           (dpg_critics="amago": AMAGO's never-zeroed DPG critic gradients)
     state.json             configs, optimizer scalars, scheduler, counters, numpy/python
                            RNG states, exploration state, anything the trainer adds
     replay/                ReplayBuffer.save snapshot (optional)
@@ -104,6 +105,19 @@ def optimizer_from_flat(opt: torch.optim.Optimizer, tensors: dict[str, torch.Ten
     opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
 
 
+def carried_grads_to_flat(agent) -> dict[str, torch.Tensor]:
+    """Gradients that outlive an update (dpg_critics="amago": AMAGO never zeroes its DPG
+    critic copy's), so a resumed run clips and accumulates exactly as the uninterrupted one."""
+    carried = agent.carried_grads()
+    return {f"carried_grad.{n}": p.grad for n, p in carried.items() if p.grad is not None}
+
+
+def carried_grads_from_flat(agent, tensors: dict[str, torch.Tensor]) -> None:
+    for n, p in agent.carried_grads().items():
+        g = tensors.get(f"carried_grad.{n}")
+        p.grad = None if g is None else g.to(p.device, p.dtype).clone()
+
+
 def rng_state() -> tuple[dict[str, torch.Tensor], dict]:
     """(tensors, json) capturing torch (CPU + CUDA), numpy-global and python RNGs."""
     tensors = {"rng.torch": torch.get_rng_state()}
@@ -153,7 +167,7 @@ def save_checkpoint(
         _save_tensors(tmp / "weights.safetensors", weights)
         opt_t, opt_meta = optimizer_to_flat(agent.optimizer)
         rng_t, rng_meta = rng_state()
-        _save_tensors(tmp / "optimizer.safetensors", {**opt_t, **rng_t})
+        _save_tensors(tmp / "optimizer.safetensors", {**opt_t, **rng_t, **carried_grads_to_flat(agent)})
         full = dict(state)
         full.update(
             optimizer=opt_meta,
@@ -265,5 +279,6 @@ def load_checkpoint(ckpt: Path, agent) -> dict:
     sched["lr_lambdas"] = [None] * len(agent.optimizer.param_groups)
     agent.scheduler.load_state_dict(sched)
     agent.grad_steps = int(state["agent_grad_steps"])
+    carried_grads_from_flat(agent, tensors)
     set_rng_state(tensors, state["rng"])
     return state

@@ -10,7 +10,7 @@ OBS = gym.spaces.Dict({"observation": gym.spaces.Box(-1, 1, (3,), np.float32)})
 ACT = gym.spaces.Discrete(3)
 
 
-def make_agent() -> Agent:
+def make_agent(**overrides) -> Agent:
     # One critic: REDQ's per-element draw (with replacement, as AMAGO) can then only pick
     # critic 0, so the rank-local RNG cannot pick other critics than the single process;
     # dropout 0 likewise.
@@ -28,6 +28,7 @@ def make_agent() -> Agent:
         num_critics=1,
         redq_subset=1,
         popart_beta=0.1,
+        **overrides,
     )
     torch.manual_seed(0)
     return Agent(OBS, ACT, cfg)

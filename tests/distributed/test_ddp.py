@@ -1,5 +1,6 @@
 """2 gloo ranks under torchrun: DDP-averaged gradients == one process on the concatenated batch."""
 
+import json
 import os
 import subprocess
 import sys
@@ -27,14 +28,20 @@ def torchrun(nproc: int, *args: str, timeout: int = 240) -> subprocess.Completed
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
 
 
-def test_two_gloo_ranks_match_single_process_on_concatenated_batch(tmp_path):
+@pytest.mark.parametrize(
+    "overrides",
+    # AMAGO's DPG critic copy: DDP averages its carried-over gradients like every other
+    [{}, {"dpg_critics": "amago"}],
+    ids=["defaults", "amago-dpg-critics"],
+)
+def test_two_gloo_ranks_match_single_process_on_concatenated_batch(tmp_path, overrides):
     flats = [make_batch(B, L, LENGTHS[i], seed=i) for i in range(2)]
     for i, f in enumerate(flats):
         save_file(f, str(tmp_path / f"batch{i}.safetensors"))
-    r = torchrun(2, os.path.join(HERE, "worker_ddp.py"), str(tmp_path))
+    r = torchrun(2, os.path.join(HERE, "worker_ddp.py"), str(tmp_path), json.dumps(overrides))
     assert r.returncode == 0, r.stderr[-3000:]
 
-    ref = make_agent()
+    ref = make_agent(**overrides)
     ref_out = {}
     for i, f in enumerate(flats):
         ref.train_step(to_batch(f))
@@ -54,7 +61,7 @@ def test_two_gloo_ranks_match_single_process_on_concatenated_batch(tmp_path):
         for rk in ranks:
             torch.testing.assert_close(rk[f"param.{k}"], v, rtol=1e-4, atol=1e-5, msg=lambda m, k=k: f"{k}: {m}")
     # the update did something, and differs from training on rank 0's half alone
-    half = make_agent()
+    half = make_agent(**overrides)
     half.train_step(to_batch({k: v[:3] for k, v in flats[0].items()}))
     w = "critics.out.weight" if "critics.out.weight" in dict(half.named_parameters()) else grads[0].split(".", 2)[2]
     assert not torch.allclose(half.state_dict()[w], ref.state_dict()[w])

@@ -1,6 +1,8 @@
 """torchrun worker for test_ddp.py (not a test module): N gloo ranks, each takes its
-slice of the saved batches, runs DDPLearner.train_step on each, saves grads + params."""
+slice of the saved batches, runs DDPLearner.train_step on each, saves grads + params.
+argv: DATA_DIR AGENT_OVERRIDES_JSON."""
 
+import json
 import os
 import sys
 
@@ -15,7 +17,7 @@ from ddp_common import make_agent, split_rows  # noqa: E402
 data_dir = sys.argv[1]
 ctx = init_distributed("cpu")
 torch.set_num_threads(1)
-agent = make_agent()
+agent = make_agent(**json.loads(sys.argv[2]))  # AgentConfig overrides
 learner = DDPLearner(agent, ctx)
 batches = [load_file(os.path.join(data_dir, f"batch{i}.safetensors")) for i in range(2)]
 out = {}

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -17,8 +18,15 @@ def _drop_wall(records):
     return [{k: v for k, v in r.items() if k != "wall_s"} for r in records]
 
 
-def test_resume_equals_uninterrupted_run(tmp_path, tiny_configs):
+@pytest.mark.parametrize(
+    "agent_kw",
+    # AMAGO's DPG critic copy carries its gradients across updates: the checkpoint keeps them
+    [{}, {"dpg_critics": "amago", "warmup_from_zero": True}],
+    ids=["defaults", "amago-dpg-critics"],
+)
+def test_resume_equals_uninterrupted_run(tmp_path, tiny_configs, agent_kw):
     cfg, acfg = tiny_configs()
+    acfg = dataclasses.replace(acfg, **agent_kw)
     a = Trainer(tmp_path / "a", cfg, acfg)
     a.run()
     a.close()
