@@ -196,13 +196,10 @@ class AmagoLoss(nn.Module):
         critics, maximized = self.critics, self.maximized
         s_now = s[:, :-1]  # the last state has no action; AMAGO drops its values too
         if critics.discrete:
-            if maximized is None:
-                table = critics.q_table(s_now)  # (B, L, C, G, A)
-                q = (table * a_buf[:, :, None, None, :]).sum(-1)
-                return q, (table.detach() * a_pi[:, :, :-1].unsqueeze(-3)).sum(-1).mean(0)
-            q = (critics.q_table(s_now) * a_buf[:, :, None, None, :]).sum(-1)
-            q_pi = (maximized.q_table(s_now.detach()) * a_pi[:, :, :-1].unsqueeze(-3)).sum(-1).mean(0)
-            return q, q_pi
+            table = critics.q_table(s_now)  # (B, L, C, G, A)
+            q = (table * a_buf[:, :, None, None, :]).sum(-1)
+            pi_table = table.detach() if maximized is None else maximized.q_table(s_now.detach())
+            return q, (pi_table * a_pi[:, :, :-1].unsqueeze(-3)).sum(-1).mean(0)
         s_k = s_now.detach().unsqueeze(0).expand(a_pi.shape[0], *s_now.shape)
         if maximized is None:
             frozen = {n: p.detach() for n, p in critics.named_parameters()}
