@@ -182,3 +182,20 @@ def test_cpu_decode(benchmark, impl):
     seqlens = torch.full((8,), 5 * CPU_L if ring else CPU_L - 1, dtype=torch.int32)
     out = benchmark(lambda: flash_attn_with_kvcache(q, kc, vc, k, v, seqlens, causal=True, ring=ring, backend="torch"))
     assert out.shape == q.shape
+
+
+@pytest.mark.parametrize("impl", ["sum_x0", "isnan_any"])
+def test_cpu_nonfinite_check(benchmark, impl):
+    """The torch path's NaN guard on the strided q/k/v views a packed qkv gives (AMAGO's
+    training shape B=24, L=101, H=8, D=32): amago_fast's sum(x * 0) per row against the
+    isnan().any() formulation it replaced."""
+    from amago_fast.ops._torch_path import _nonfinite_rows
+
+    benchmark.group = "cpu non-finite rows of q, k, v (B=24 L=101 H=8 D=32, strided views)"
+    q, k, v = torch.randn(24, 101, 3, 8, 32).unbind(2)
+    rows = _nonfinite_rows if impl == "sum_x0" else (lambda x: x.isnan().any(-1))
+
+    def fn():
+        return rows(q) | (rows(k) | rows(v)).any(1, keepdim=True)
+
+    assert not benchmark(fn).any()

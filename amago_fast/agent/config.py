@@ -107,7 +107,8 @@ class AgentConfig:
     (this update's critics, detached) or "amago": AMAGO v3.3.0's `maximized_critics`, a
     copy refreshed before each optimizer step (so one step old when read) whose gradients
     are never zeroed: they accumulate over updates, count in the clip norm and are scaled
-    by each clip. Costs a second critic forward and backward per update (docs/agent.md)."""
+    by each clip. Costs a critic copy per update, the copy's weight gradients and, for
+    discrete actions, a second critic forward (docs/agent.md)."""
     grad_clip: float = 1.0
     """Global gradient-norm clip."""
     weight_decay: float = 1e-3
@@ -159,8 +160,8 @@ class AgentConfig:
             raise ValueError(f"n_step must be >= 1, got {self.n_step}")
         if self.dpg_critics not in DPG_CRITICS:
             raise ValueError(f"dpg_critics must be one of {DPG_CRITICS}, got {self.dpg_critics!r}")
-        if self.head_layers < 1:
-            raise ValueError(f"head_layers must be >= 1, got {self.head_layers}")
+        if self.head_layers < 0:
+            raise ValueError(f"head_layers must be >= 0, got {self.head_layers}")
         if self.value_samples < 1:
             raise ValueError(f"value_samples must be >= 1, got {self.value_samples}")
         if self.max_seq_len < 1:
@@ -200,4 +201,6 @@ SAVED_BEFORE_FIELD: dict[str, Any] = {
     "qkv_bias": True,
     "tstep_layers": 1,
     "tstep_style": "compact",
+    "dpg_critics": "current",
+    "warmup_from_zero": False,
 }

@@ -110,9 +110,14 @@ class AmagoLoss(nn.Module):
         # update_targets (before the optimizer step) and left out of the optimizer, so its
         # gradients (DPG only) are never zeroed; the Agent counts them in its clip norm.
         self.maximized: Optional[nn.Module] = None
-        if config.dpg_critics == "amago":
+        if config.dpg_critics == "amago" and self._reads_dpg_critics(config):
             self.maximized = copy.deepcopy(critics)
             self.maximized.requires_grad_(config.online_coeff > 0)
+
+    @staticmethod
+    def _reads_dpg_critics(config: "AgentConfig") -> bool:
+        """AMAGO's agent reads its DPG critics for V(s) too, so always."""
+        return True
 
     def set_stats_reduce(self, fn: Optional[StatsReduce]) -> None:
         """PopArt's statistics reduction from now on (None: this process's batch only)."""
@@ -200,14 +205,19 @@ class AmagoLoss(nn.Module):
             q = (table * a_buf[:, :, None, None, :]).sum(-1)
             pi_table = table.detach() if maximized is None else maximized.q_table(s_now.detach())
             return q, (pi_table * a_pi[:, :, :-1].unsqueeze(-3)).sum(-1).mean(0)
-        s_k = s_now.detach().unsqueeze(0).expand(a_pi.shape[0], *s_now.shape)
-        if maximized is None:
-            frozen = {n: p.detach() for n, p in critics.named_parameters()}
-            frozen.update(critics.named_buffers())
-            q_pi = functional_call(critics, frozen, (s_k, a_pi[:, :, :-1])).mean(0)
-        else:
-            q_pi = maximized(s_k, a_pi[:, :, :-1]).mean(0)
+        q_pi = self._dpg_critic_out(s_now, a_pi[:, :, :-1]).mean(0)
         return critics(s_now, a_buf[:, :, None, :]), q_pi
+
+    def _dpg_critic_out(self, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """The DPG critics' raw outputs at (sg(s), a) for k action samples a (k, ..., G, A):
+        this update's critics with frozen weights, or (dpg_critics="amago") the maximized
+        copy, whose weights take gradients. -> (k, ..., C, G[, n_out])"""
+        s_k = s.detach().unsqueeze(0).expand(a.shape[0], *s.shape)
+        if self.maximized is not None:
+            return self.maximized(s_k, a)
+        frozen = {n: p.detach() for n, p in self.critics.named_parameters()}
+        frozen.update(self.critics.named_buffers())
+        return functional_call(self.critics, frozen, (s_k, a))
 
     def forward(self, s: torch.Tensor, b: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         """The AMAGO update from state embeddings s (B, L+1, D); all gammas, all critics.

@@ -129,22 +129,23 @@ class Agent(nn.Module):
             self.maximized = loss.maximized
         self.to(device)
         self.device = torch.device(device)
+        named = list(self.named_parameters())
+        self._online = [p for n, p in named if not n.startswith(NOT_OPTIMIZED)]
+        self._carried = {n: p for n, p in named if n.startswith("maximized.") and p.requires_grad}
         # fused: one kernel over all parameters (CPU and CUDA), the same AdamW update
-        self.optimizer = torch.optim.AdamW(
-            self.online_parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True
-        )
+        self.optimizer = torch.optim.AdamW(self._online, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda k: warmup_factor(cfg, k))
         self.grad_steps = 0
 
     # ----------------------------------------------------------------- internals
     def online_parameters(self) -> list[nn.Parameter]:
         """What the optimizer steps: everything but the target heads and AMAGO's DPG copy."""
-        return [p for n, p in self.named_parameters() if not n.startswith(NOT_OPTIMIZED)]
+        return list(self._online)
 
     def carried_grads(self) -> dict[str, nn.Parameter]:
         """dpg_critics="amago": the maximized copy's parameters, whose gradients outlive the
         step (AMAGO never zeroes them; they count in the clip norm). Empty otherwise."""
-        return {n: p for n, p in self.named_parameters() if n.startswith("maximized.") and p.requires_grad}
+        return dict(self._carried)
 
     def train(self, mode: bool = True) -> "Agent":
         super().train(mode)
@@ -173,6 +174,15 @@ class Agent(nn.Module):
             if k.startswith(prefix + "target.") and k[len(prefix) + 7 :].split(".")[0] not in TARGET_NETS
         ]:
             del state_dict[k]
+        # AMAGO's DPG copy (dpg_critics="amago") exists in one mode only: weights from the
+        # other mode load, the copy starting equal to the critics (AMAGO's hard sync).
+        copy_keys = [k for k in state_dict if k.startswith(prefix + "maximized.")]
+        if getattr(self, "maximized", None) is None:
+            for k in copy_keys:
+                del state_dict[k]
+        elif not copy_keys:
+            for k in [k for k in state_dict if k.startswith(prefix + "critics.")]:
+                state_dict[prefix + "maximized." + k[len(prefix) + 8 :]] = state_dict[k]
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     # ------------------------------------------------------------------ learning
@@ -187,10 +197,16 @@ class Agent(nn.Module):
         train_step, shared with data-parallel learners whose loss comes from a DDP wrapper.
         A non-finite loss or gradient norm skips the step (metrics["train/skipped_nonfinite"]
         = 1.0); PopArt statistics moved by the loss's forward are the only state it keeps."""
-        self.optimizer.zero_grad(set_to_none=True)  # carried_grads() keep theirs, as in AMAGO
+        self.optimizer.zero_grad(set_to_none=True)
+        carried = list(self._carried.values())
+        kept = [p.grad for p in carried]  # AMAGO's never-zeroed gradients: this step adds to them
+        for p in carried:
+            p.grad = None
         loss.backward()
-        clipped = self.online_parameters() + list(self.carried_grads().values())
-        gnorm = torch.nn.utils.clip_grad_norm_(clipped, self.config.grad_clip)
+        for p, g in zip(carried, kept):
+            if g is not None:
+                p.grad = g if p.grad is None else p.grad.add_(g)
+        gnorm = torch.nn.utils.clip_grad_norm_(self._online + carried, self.config.grad_clip)
         finite = bool(torch.isfinite(loss.detach())) and bool(torch.isfinite(gnorm))
         metrics["train/skipped_nonfinite"] = 0.0 if finite else 1.0
         metrics["train/grad_norm"] = float(gnorm)
@@ -199,8 +215,8 @@ class Agent(nn.Module):
             # A non-finite loss or gradient would poison every weight through AdamW's
             # moments: skip the whole step (weights, optimizer state, schedule, targets).
             self.optimizer.zero_grad(set_to_none=True)
-            for p in self.carried_grads().values():
-                p.grad = None
+            for p, g in zip(carried, kept):  # as if this step never happened
+                p.grad = g
             return metrics
         self.update_targets()  # before the step, as AMAGO: targets trail by one update
         self.optimizer.step()

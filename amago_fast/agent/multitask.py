@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Optional
 
 import torch
-from torch.func import functional_call
 
 from ..nets.heads import StatsReduce, TwoHotValues, buffer_action_for_critic
 from ..replay.batch import Batch
@@ -43,12 +42,15 @@ class MultiTaskLoss(AmagoLoss):
         super().__init__(config, kind, actor, critics, stats_reduce)
         self.values = values
 
-    def _values(self, critics, s: torch.Tensor, a: torch.Tensor, params=None) -> torch.Tensor:
-        """Scalar values (k, ..., C, G) of k action samples a (k, ..., G, A) at states s (..., D);
-        params: evaluate `critics` with these (detached) weights instead of its own."""
+    @staticmethod
+    def _reads_dpg_critics(config: "AgentConfig") -> bool:
+        """AMAGO-2's agent reads its DPG critics for the DPG term only (V(s): the critics)."""
+        return config.online_coeff > 0
+
+    def _values(self, critics, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """Scalar values (k, ..., C, G) of k action samples a (k, ..., G, A) at states s (..., D)."""
         s_k = s.unsqueeze(0).expand(a.shape[0], *s.shape)
-        logits = critics(s_k, a) if params is None else functional_call(critics, params, (s_k, a))
-        return self.values.value(logits.float())
+        return self.values.value(critics(s_k, a).float())
 
     def _target_q(self, s: torch.Tensor) -> torch.Tensor:
         """E_bins Q_target(s_{t+1}, a' ~ pi_target(s_{t+1})). s (B, L+1, D) -> (B, L, C, G)"""
@@ -90,20 +92,16 @@ class MultiTaskLoss(AmagoLoss):
         if cfg.offline_coeff > 0:
             with torch.no_grad():
                 a_k = dist.sample_n(cfg.value_samples)  # (k, B, L+1, G, A)
-                v = self._values(critics, sd, a_k)[:, :, :-1]  # (k, B, L, C, G)
+                v = self._values(critics, sd[:, :-1], a_k[:, :, :-1])  # (k, B, L, C, G)
                 adv = q.mean(2) - v.mean((0, 3))
                 filt = (adv > 0).float()
             logp = self._log_prob(dist, b)
             actor_terms = actor_terms - cfg.offline_coeff * filt * logp
         if cfg.online_coeff > 0:
             a_pi = torch.stack([dist.sample(reparam=True) for _ in range(cfg.value_samples)])
-            if self.maximized is None:  # this update's critics, frozen
-                frozen = {n: p.detach() for n, p in critics.named_parameters()}
-                q_pi = self._values(critics, s.detach(), a_pi, frozen)
-            else:  # dpg_critics="amago": AMAGO's maximized_critics copy
-                q_pi = self._values(self.maximized, s.detach(), a_pi)
-            q_pi = q_pi.mean(0).min(2).values  # (B, L+1, G)
-            actor_terms = actor_terms - cfg.online_coeff * self.popart.normalize(q_pi)[:, :-1]
+            logits = self._dpg_critic_out(s[:, :-1], a_pi[:, :, :-1])  # (k, B, L, C, G, bins)
+            q_pi = self.values.value(logits.float()).mean(0).min(2).values  # (B, L, G)
+            actor_terms = actor_terms - cfg.online_coeff * self.popart.normalize(q_pi)
         actor_loss = masked_mean(actor_terms, valid)
         loss = actor_loss + cfg.critic_loss_weight * critic_loss
         metrics = self._metrics(loss, critic_loss, actor_loss, q.mean(2), y, filt, logp, valid)

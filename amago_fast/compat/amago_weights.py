@@ -12,7 +12,8 @@ encoders differ between the packages and are not mapped.
     critics.hidden[i] (C, in, out)       critics.net.{inp_layer, core_layers[i-1]}
     critics.out                          critics.net.output_layer
     target["actor"], target["critics"]   target_actor, target_critics
-    maximized, else critics (again)      maximized_critics (AMAGO's DPG copy)
+    maximized, else critics (again)      maximized_critics (AMAGO's DPG copy; weights only,
+                                         its carried gradients are not moved)
     popart.{mu, nu, w, b, t} (G,)        popart.{mu, nu, w, b, _t} (G, 1)
 """
 

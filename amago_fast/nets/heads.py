@@ -210,6 +210,8 @@ class CriticEnsemble(nn.Module):
         self.discrete, self.G, self.A, self.C, self.n_out = discrete, G, action_dim, n_critics, n_out
         if discrete and n_out != 1:
             raise ValueError("n_out > 1 needs the action-input critic (discrete=False)")
+        if not discrete and n_layers < 1:
+            raise ValueError(f"n_layers (head_layers) must be >= 1 for an action-input critic, got {n_layers}")
         self.register_buffer("gamma_feat", gamma_features(gammas), persistent=False)
         dims = [d_in + (0 if discrete else 1 + action_dim)] + [d_hidden] * n_layers
         self.hidden = nn.ModuleList(EnsembleLinear(n_critics, a, b, init) for a, b in zip(dims[:-1], dims[1:]))

@@ -29,7 +29,7 @@ def _poison_nan(out: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Te
 
 def _nonfinite_rows(x: torch.Tensor) -> torch.Tensor:
     """(..., D) -> (...) bool: the row holds a NaN or an inf."""
-    return (x * 0).sum(-1).isnan()
+    return (x.detach() * 0).sum(-1).isnan()
 
 
 def masked_sdpa(

@@ -85,7 +85,10 @@ def test_bad_inputs_raise_clear_errors(make_agent):
     with pytest.raises(ValueError, match="redq_subset"):
         AgentConfig(num_critics=2, redq_subset=3)
     with pytest.raises(ValueError, match="head_layers"):
-        AgentConfig(head_layers=0)
+        AgentConfig(head_layers=-1)
+    box = make_agent("box")
+    with pytest.raises(ValueError, match="head_layers"):  # the action-input critic needs a hidden layer
+        type(box)(box.obs_space, box.action_space, AgentConfig(head_layers=0))
     with pytest.raises(TypeError, match="obs_space"):
         import gymnasium as gym
 

@@ -23,7 +23,7 @@ import torch
 
 from amago_fast.agent import Agent, AgentConfig, TorchBatch
 from amago_fast.compat.amago_traj_weights import amago_traj_tensors, copy_traj_encoder_to_amago
-from amago_fast.compat.amago_weights import _pairs, copy_heads_to_amago
+from amago_fast.compat.amago_weights import _pairs, copy_heads_from_amago, copy_heads_to_amago
 
 OBS, B, L, PAD, HIDDEN = 5, 4, 10, 4.0, 32
 LENGTHS = (L, 7, 3, L)  # transitions per window; the rest is padding
@@ -186,6 +186,8 @@ CASES = [
     pytest.param("discrete", False, {}, id="discrete"),
     pytest.param("box", False, {"value_samples": 2}, id="continuous-k2"),
     pytest.param("box", True, {"online_coeff": 0.5, "value_samples": 2}, id="multitask-with-dpg"),
+    # no DPG: the copy takes no gradient, but V(s) still reads it one update late
+    pytest.param("discrete", False, {"online_coeff": 0.0, "offline_coeff": 1.0}, id="discrete-bc-only"),
 ]
 
 
@@ -200,7 +202,18 @@ def test_training_with_amagos_behaviour_tracks_amago(real_amago, kind, multitask
     assert max(gap.values()) < 5e-6, gap
     torch.testing.assert_close(ours.popart.mu, theirs.popart.mu.view(-1), rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(ours.tstep.in_norm.mu, theirs.tstep_encoder.in_norm.mu, rtol=1e-5, atol=1e-6)
-    assert ours.maximized.out.weight.grad is not None  # DPG gradients carried over, never zeroed
+    if kw.get("online_coeff", 1.0) > 0:
+        assert ours.maximized.out.weight.grad is not None  # DPG gradients carried over, never zeroed
+
+
+def test_heads_copied_back_from_amago_keep_its_dpg_copy_apart(real_amago):
+    ours, theirs, _, _ = _train_pair(real_amago, "discrete", False, True)
+    with torch.no_grad():  # a copy that differs from AMAGO's critics
+        theirs.maximized_critics.net.output_layer.bias.add_(0.25)
+        theirs.critics.net.output_layer.bias.sub_(0.5)
+    copy_heads_from_amago(theirs, ours)
+    assert _weight_gap(ours, theirs)["heads"] == 0.0  # maximized_critics went to ours.maximized
+    assert not torch.equal(ours.maximized.out.bias, ours.critics.out.bias)
 
 
 @pytest.mark.parametrize("default", [{"dpg_critics": "current"}, {"warmup_from_zero": False}], ids=str)
