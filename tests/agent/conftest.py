@@ -24,7 +24,7 @@ def tiny_config(**kw) -> AgentConfig:
         tstep_hidden=32,
         head_hidden=32,
         dropout=0.0,
-        warmup=1,
+        warmup=0,  # full lr from the first update (warmup 1 would make update 0 a no-op)
     )
     base.update(kw)
     return AgentConfig(**base)

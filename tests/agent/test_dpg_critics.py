@@ -43,7 +43,8 @@ def test_v_of_s_reads_the_copy_in_amagos_agent_only(make_agent, metrics_of):
 
 
 def test_the_copy_exists_only_where_read(make_agent):
-    assert not make_agent().carried_grads() and not hasattr(make_agent(), "maximized")
+    current = make_agent(dpg_critics="current")
+    assert not current.carried_grads() and not hasattr(current, "maximized")
     bc_only = make_agent("box", agent_type="multitask", online_coeff=0.0, offline_coeff=1.0, dpg_critics="amago")
     assert not hasattr(bc_only, "maximized")  # AMAGO-2 without DPG never reads it
     no_dpg = make_agent(online_coeff=0.0, dpg_critics="amago")  # V(s) still reads it, without gradients
@@ -72,14 +73,14 @@ def test_copy_trails_the_critics_and_carries_gradients_through_a_skipped_step(ma
 
 
 def test_weights_load_across_the_two_modes(make_agent):
-    current, amago = make_agent(), make_agent(dpg_critics="amago")
+    current, amago = make_agent(dpg_critics="current"), make_agent(dpg_critics="amago")
     with torch.no_grad():
         current.critics.out.bias += 0.5
     amago.load_state_dict(current.state_dict())  # no copy saved: it starts as the critics
     assert torch.equal(amago.maximized.out.bias, current.critics.out.bias)
     with torch.no_grad():
         amago.maximized.out.bias += 1.0
-    make_agent().load_state_dict(amago.state_dict())  # the copy is dropped
+    make_agent(dpg_critics="current").load_state_dict(amago.state_dict())  # the copy is dropped
 
 
 @pytest.mark.parametrize(

@@ -151,6 +151,9 @@ class _Agent:
     def state_dict(self):
         return self.net.state_dict()
 
+    def carried_grads(self):
+        return {}
+
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])
 def test_non_finite_weights_are_refused_and_prune_nothing(tmp_path, bad):
