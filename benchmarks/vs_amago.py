@@ -221,10 +221,20 @@ def summarize_learning(res: dict[str, dict], milestones: list[float] = ()) -> di
             best_eval_return=max((r["eval_return"] for r in log), default=None),
             milestones={str(m): (hit["env_steps"] if (hit := _first_at(log, m)) else None) for m in milestones},
         )
+    # Sample efficiency without a threshold: the mean evaluation return over the env steps
+    # both runs covered (a noisy task's first crossing of a threshold is a lottery ticket).
+    common = min((row[k]["env_steps"] or 0) for k in ("amago", "fast"))
+    row["common_env_steps"] = common
+    for system in ("amago", "fast"):
+        seen = [r["eval_return"] for r in res[system]["log"] if 0 < r["env_steps"] <= common]
+        row[system]["mean_return_common"] = sum(seen) / len(seen) if seen else None
     a, b = row["fast"], row["amago"]
     row["ratio_fast_over_amago"] = {
         k: _ratio(a[k], b[k]) for k in ("updates_per_s", "env_steps_per_s", "steps_to_threshold", "wall_to_threshold")
     }
+    # a difference, not a ratio: returns may be negative (T-Maze's are in [-1, 1])
+    m = (a["mean_return_common"], b["mean_return_common"])
+    row["mean_return_common_fast_minus_amago"] = None if None in m else m[0] - m[1]
     return row
 
 
@@ -240,6 +250,10 @@ def _fmt_ratio(x: Optional[float]) -> str:
     return "n/a" if x is None else f"{x:.2f}x"
 
 
+def _fmt_diff(x: Optional[float]) -> str:
+    return "n/a" if x is None else f"{x:+.3f}"
+
+
 def learning_table(rows: list[dict], threshold: float) -> str:
     ms = list(rows[0]["amago"].get("milestones", {})) if rows else []
     head = [
@@ -252,6 +266,7 @@ def learning_table(rows: list[dict], threshold: float) -> str:
         "train wall s to threshold",
         "env steps run",
         "best eval return",
+        "mean eval return over the env steps both ran",
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
@@ -267,6 +282,7 @@ def learning_table(rows: list[dict], threshold: float) -> str:
                 _fmt(x["wall_to_threshold"], 0),
                 _fmt(x["env_steps"]),
                 _fmt(x["best_eval_return"], 3),
+                _fmt(x.get("mean_return_common"), 3) + f" (to {r.get('common_env_steps')})",
             ]
             lines.append("| " + " | ".join(cells) + " |")
         q = r["ratio_fast_over_amago"]
@@ -280,6 +296,7 @@ def learning_table(rows: list[dict], threshold: float) -> str:
             _fmt_ratio(q["wall_to_threshold"]),
             "",
             "",
+            _fmt_diff(r.get("mean_return_common_fast_minus_amago")),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -141,6 +141,18 @@ def test_flop_count_covers_cpu_flash_attention(vs):
     assert both > 4 * B * H * L * L * D  # the backward is counted too
 
 
+def test_mean_return_is_taken_over_the_env_steps_both_ran(vs):
+    log = lambda pairs: [dict(env_steps=e, updates=0, train_wall_s=0.0, eval_return=r) for e, r in pairs]  # noqa: E731
+    res = {
+        "amago": dict(final=dict(env_steps=300), log=log([(0, 9.0), (100, 1.0), (200, 2.0), (300, 3.0)])),
+        "fast": dict(final=dict(env_steps=200), log=log([(0, 9.0), (100, 2.0), (200, 4.0)])),
+    }
+    row = vs.summarize_learning(res)
+    assert row["common_env_steps"] == 200  # the untrained evaluation at 0 and AMAGO's 300 are left out
+    assert row["amago"]["mean_return_common"] == 1.5 and row["fast"]["mean_return_common"] == 3.0
+    assert row["mean_return_common_fast_minus_amago"] == 1.5
+
+
 def test_dense_floor_replays_each_matmul_of_the_step(vs):
     import torch
     from vs_amago_worker import dense_floor
