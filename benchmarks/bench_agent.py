@@ -4,7 +4,7 @@ Quick by default (CI runs it once with --benchmark-disable). Set AMAGO_BENCH_L (
 length, default 32), AMAGO_BENCH_B (batch, default 8) for AMAGO-sized numbers, e.g.
 AMAGO_BENCH_L=128 AMAGO_BENCH_B=24. Models: "cpu" = the CLI's CPU config
 (d_model 64, 2 layers), "default" = AgentConfig() (d_model 256, 3 layers, 8 heads),
-"default-amago-dpg" the same with dpg_critics="amago".
+"default-current-dpg" the same with dpg_critics="current".
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from amago_fast.trainer.presets import CPU_AGENT
 
 L = int(os.environ.get("AMAGO_BENCH_L", "32"))
 B = int(os.environ.get("AMAGO_BENCH_B", "8"))
-# "default-amago-dpg": AgentConfig()'s network with AMAGO's maximized_critics update
-# (dpg_critics="amago"), which costs an extra critic forward and backward per update
-MODELS = {"cpu": CPU_AGENT, "default": {}, "default-amago-dpg": {"dpg_critics": "amago"}}
+# "default-current-dpg": AgentConfig() with dpg_critics="current" (this update's critics
+# for DPG and V(s)), which skips the default AMAGO copy's critic forward and weight gradients
+MODELS = {"cpu": CPU_AGENT, "default": {}, "default-current-dpg": {"dpg_critics": "current"}}
 
 
 def _agent(model: str, max_seq_len: int) -> Agent:

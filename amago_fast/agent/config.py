@@ -107,8 +107,8 @@ class AgentConfig:
     (AMAGO v3.3.0's `maximized_critics`: a copy refreshed before each optimizer step, so one
     step old when read, whose gradients are never zeroed: they accumulate over updates,
     count in the clip norm and are scaled by each clip) or "current" (this update's
-    critics, detached; ~5% more updates/s at AMAGO's default size, and 1.07x the env steps
-    to solve T-Maze H20 over 10 seeds, docs/agent.md)."""
+    critics, detached; 1.05-1.12x the updates/s at AMAGO's default size on CPU, and 1.07x
+    the env steps to solve T-Maze H20 over 10 seeds, docs/agent.md)."""
     grad_clip: float = 1.0
     """Global gradient-norm clip."""
     weight_decay: float = 1e-3
