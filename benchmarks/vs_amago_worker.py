@@ -87,11 +87,12 @@ class Settings:
     """throughput only: random observation width."""
     num_actions: int = 4
     """throughput only: Discrete action count."""
-    dpg_critics: str = "current"
-    """amago_fast only: AgentConfig.dpg_critics ("amago": AMAGO's maximized_critics copy, as
-    AMAGO itself always runs)."""
-    warmup_from_zero: bool = False
-    """amago_fast only: AgentConfig.warmup_from_zero (True: AMAGO's lr x k / warmup)."""
+    dpg_critics: str = "amago"
+    """amago_fast only: AgentConfig.dpg_critics. "amago" (the default of both) is AMAGO's
+    maximized_critics copy, as AMAGO itself always runs; "current" reads the live critics."""
+    warmup_from_zero: bool = True
+    """amago_fast only: AgentConfig.warmup_from_zero. True (the default of both) is AMAGO's
+    lr x k / warmup; False starts at lr / warmup."""
     precision: str = "fp32"
     """throughput only: "fp32", or "bf16" autocast on both sides (AMAGO: around its whole
     forward, as accelerate's mixed_precision="bf16" does; amago_fast: AgentConfig

@@ -82,6 +82,16 @@ def test_bad_arguments_name_the_argument(vs, tmp_path):
         vs._parse_set(["warmup_from_zero=maybe"])
 
 
+def test_fast_only_settings_default_to_amagos_behaviour(vs):
+    """Side by side means equal settings: amago_fast's switches for AMAGO's update quirks
+    default to what AMAGO always does, which are also the library's own defaults."""
+    from amago_fast.agent import AgentConfig
+
+    s, cfg = vs.Settings(), AgentConfig()
+    assert (s.dpg_critics, s.warmup_from_zero) == ("amago", True)
+    assert (cfg.dpg_critics, cfg.warmup_from_zero) == (s.dpg_critics, s.warmup_from_zero)
+
+
 def test_throughput_pair_runs_pinned_and_reports(vs, tmp_path, capsys):
     out = tmp_path / "tp.json"
     rep = vs.main(
