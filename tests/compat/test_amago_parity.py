@@ -11,6 +11,9 @@ weight, and the PopArt statistics after the update must agree to float tolerance
 
 from __future__ import annotations
 
+import os
+import sys
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -20,6 +23,9 @@ from amago_fast.agent import Agent, AgentConfig, TorchBatch
 from amago_fast.agent.losses import loss_from_states
 from amago_fast.agent.multitask import multitask_loss_from_states
 from amago_fast.compat.amago_weights import amago_grads, copy_heads_to_amago
+
+sys.path.insert(0, os.path.dirname(__file__))  # the shared test helper beside this file
+from padded_windows import padded_transitions  # noqa: E402
 
 D, B, L, PAD = 24, 3, 9, 4.0
 pytestmark = pytest.mark.usefixtures("no_dynamo")
@@ -65,21 +71,10 @@ def _amago_agent(real_amago, space, A: int, multitask: bool = False, **kw):
 def _batch(kind: str, A: int, seed: int, lengths=(L, 6, 2)):
     g = torch.Generator().manual_seed(seed)
     s = torch.randn(B, L + 1, D, generator=g)
-    if kind == "discrete":
-        actions = torch.nn.functional.one_hot(torch.randint(0, A, (B, L), generator=g), A).float()
-    else:
-        actions = torch.rand(B, L, A, generator=g) * 2 - 1
-    rews = torch.randn(B, L, 1, generator=g)
-    dones = torch.zeros(B, L, 1)
-    dones[0, 4] = 1.0  # an episode end inside a window
+    actions, rews, dones, mask = padded_transitions(g, kind, A, L, lengths)
     rl2s = torch.randn(B, L + 1, 1 + A, generator=g)
-    mask = torch.zeros(B, L + 1, dtype=torch.bool)
     for i, n in enumerate(lengths):  # right padding, AMAGO's pad value everywhere
-        mask[i, : n + 1] = True
         rl2s[i, n + 1 :] = PAD
-        actions[i, n:] = PAD
-        rews[i, n:] = PAD
-        dones[i, n:] = PAD
         s[i, n + 1 :] = PAD
     return s, actions, rews, dones, rl2s, mask
 

@@ -14,6 +14,8 @@ which the last test pins, so the comparison can tell the two behaviours apart.
 
 from __future__ import annotations
 
+import os
+import sys
 from functools import partial
 
 import gymnasium as gym
@@ -24,6 +26,9 @@ import torch
 from amago_fast.agent import Agent, AgentConfig, TorchBatch
 from amago_fast.compat.amago_traj_weights import amago_traj_tensors, copy_traj_encoder_to_amago
 from amago_fast.compat.amago_weights import _pairs, copy_heads_from_amago, copy_heads_to_amago
+
+sys.path.insert(0, os.path.dirname(__file__))  # the shared test helper beside this file
+from padded_windows import padded_transitions  # noqa: E402
 
 OBS, B, L, PAD, HIDDEN = 5, 4, 10, 4.0, 32
 LENGTHS = (L, 7, 3, L)  # transitions per window; the rest is padding
@@ -110,21 +115,11 @@ def _batches(kind: str, A: int, seed: int):
     (padding filled with its pad value 4.0)."""
     g = torch.Generator().manual_seed(seed)
     obs = torch.randn(B, L + 1, OBS, generator=g)
-    if kind == "discrete":
-        actions = torch.nn.functional.one_hot(torch.randint(0, A, (B, L), generator=g), A).float()
-    else:
-        actions = torch.rand(B, L, A, generator=g) * 2 - 1
-    rews = torch.randn(B, L, 1, generator=g)
-    dones = torch.zeros(B, L, 1)
-    dones[0, 4] = 1.0  # an episode end inside a window
-    rl2s = torch.cat([torch.cat([torch.zeros(B, 1, 1), rews], 1), torch.cat([torch.zeros(B, 1, A), actions], 1)], -1)
-    mask = torch.zeros(B, L + 1, dtype=torch.bool)
+    actions, rews, dones, mask = padded_transitions(g, kind, A, L, LENGTHS)
+    rl2s = torch.cat([torch.zeros(B, 1, 1 + A), torch.cat([rews, actions], -1)], 1)
     for i, n in enumerate(LENGTHS):
-        mask[i, : n + 1] = True
         for x in (rl2s, obs):
             x[i, n + 1 :] = PAD
-        for x in (actions, rews, dones):
-            x[i, n:] = PAD
     t = torch.arange(L + 1).repeat(B, 1)
     ours = TorchBatch(
         obs={"observation": obs},
