@@ -25,9 +25,10 @@ from amago_fast.agent.multitask import multitask_loss_from_states
 from amago_fast.compat.amago_weights import amago_grads, copy_heads_to_amago
 
 sys.path.insert(0, os.path.dirname(__file__))  # the shared test helper beside this file
+from padded_windows import AMAGO_PAD as PAD  # noqa: E402
 from padded_windows import padded_transitions  # noqa: E402
 
-D, B, L, PAD = 24, 3, 9, 4.0
+D, B, L = 24, 3, 9
 pytestmark = pytest.mark.usefixtures("no_dynamo")
 
 

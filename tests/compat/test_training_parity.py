@@ -28,9 +28,10 @@ from amago_fast.compat.amago_traj_weights import amago_traj_tensors, copy_traj_e
 from amago_fast.compat.amago_weights import _pairs, copy_heads_from_amago, copy_heads_to_amago
 
 sys.path.insert(0, os.path.dirname(__file__))  # the shared test helper beside this file
+from padded_windows import AMAGO_PAD as PAD  # noqa: E402
 from padded_windows import padded_transitions  # noqa: E402
 
-OBS, B, L, PAD, HIDDEN = 5, 4, 10, 4.0, 32
+OBS, B, L, HIDDEN = 5, 4, 10, 32
 LENGTHS = (L, 7, 3, L)  # transitions per window; the rest is padding
 STEPS = 7  # past the warmup of 4 updates
 pytestmark = pytest.mark.usefixtures("no_dynamo")
