@@ -8,7 +8,8 @@ and works without any of them installed:
   (``amago.nets.transformer.SelfAttention`` interface) backed by amago_fast's attention ops;
 - ``AmagoReplayDataset``: AMAGO's ``RLDataset`` interface backed by the C++ ReplayBuffer;
 - ``copy_heads_to_amago`` / ``copy_heads_from_amago``: actor, critic and PopArt weights
-  between amago_fast's ``Agent`` and AMAGO's;
+  between amago_fast's ``Agent`` and AMAGO's (state columns in the trajectory encoder's
+  channel order, see ``head_tensors``);
 - ``copy_traj_encoder_to_amago``: the Transformer trajectory encoder into AMAGO's
   ``TformerTrajEncoder``;
 - ``batch_to_tensordict``, ``tensordict_to_batch``, ``trajectory_to_tensordict``,
@@ -30,6 +31,7 @@ _EXPORTS = {
     "SliceWindowSampler": "amago_fast.compat.torchrl",
     "copy_heads_to_amago": "amago_fast.compat.amago_weights",
     "copy_heads_from_amago": "amago_fast.compat.amago_weights",
+    "head_tensors": "amago_fast.compat.amago_weights",
     "copy_traj_encoder_to_amago": "amago_fast.compat.amago_traj_weights",
 }
 

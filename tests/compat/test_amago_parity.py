@@ -124,7 +124,7 @@ def _run_pair(real_amago, kind: str, seed: int = 0, multitask: bool = False, **c
         ours.popart.t.fill_(7.0)
         for p in ours.target.parameters():  # targets that lag the online heads
             p.add_(0.05 * torch.randn_like(p))
-    copy_heads_to_amago(ours, theirs)
+    copy_heads_to_amago(ours, theirs, state_perm=None)  # both heads read the same states s
 
     s, actions, rews, dones, rl2s, mask = _batch(kind, A, seed)
     s_ours, s_theirs = s.clone().requires_grad_(True), s.clone().requires_grad_(True)
@@ -175,7 +175,7 @@ def test_losses_gradients_and_popart_match_amago(real_amago, kind, cfg_kw):
     torch.testing.assert_close(l_ours, l_theirs, **tol)
     assert ours.last_metrics["train/critic_loss"] > 0 and ours.last_metrics["train/actor_loss"] != 0
     torch.testing.assert_close(s_ours.grad, s_theirs.grad, **tol)
-    for name, g_ours, g_theirs in amago_grads(ours, theirs):
+    for name, g_ours, g_theirs in amago_grads(ours, theirs, state_perm=None):
         assert g_ours is not None and g_theirs is not None, name
         torch.testing.assert_close(g_ours, g_theirs, **tol, msg=lambda m: f"{name}: {m}")
     p, q = ours.popart, theirs.popart
@@ -199,7 +199,7 @@ def test_multitask_update_matches_amagos_multitask_agent(real_amago, cfg_kw):
     tol = dict(rtol=5e-5, atol=5e-5)
     torch.testing.assert_close(l_ours, l_theirs, **tol)
     torch.testing.assert_close(s_ours.grad, s_theirs.grad, **tol)
-    for name, g_ours, g_theirs in amago_grads(ours, theirs):
+    for name, g_ours, g_theirs in amago_grads(ours, theirs, state_perm=None):
         assert g_ours is not None and g_theirs is not None, name
         torch.testing.assert_close(g_ours, g_theirs, **tol, msg=lambda m: f"{name}: {m}")
     for key, ref in (("train/critic_loss", "Critic Loss"), ("train/actor_loss", "Actor Loss")):

@@ -25,7 +25,7 @@ import torch
 
 from amago_fast.agent import Agent, AgentConfig, TorchBatch
 from amago_fast.compat.amago_traj_weights import amago_traj_tensors, copy_traj_encoder_to_amago
-from amago_fast.compat.amago_weights import _pairs, copy_heads_from_amago, copy_heads_to_amago
+from amago_fast.compat.amago_weights import copy_heads_from_amago, copy_heads_to_amago, head_tensors
 
 sys.path.insert(0, os.path.dirname(__file__))  # the shared test helper beside this file
 from padded_windows import AMAGO_PAD as PAD  # noqa: E402
@@ -35,6 +35,7 @@ OBS, B, L, HIDDEN = 5, 4, 10, 32
 LENGTHS = (L, 7, 3, L)  # transitions per window; the rest is padding
 STEPS = 7  # past the warmup of 4 updates
 pytestmark = pytest.mark.usefixtures("no_dynamo")
+AMAGO_POS_EMB = {"fixed": "fixed", "learned": "learnable", "rotary": "rope"}  # amago_fast -> AMAGO names
 
 
 def _configs(multitask: bool, amago_behaviour: bool, **kw) -> AgentConfig:
@@ -42,7 +43,7 @@ def _configs(multitask: bool, amago_behaviour: bool, **kw) -> AgentConfig:
     (keyword arguments override anything)."""
     make = AgentConfig.multitask if multitask else AgentConfig
     amago = dict(dpg_critics="amago" if amago_behaviour else "current", warmup_from_zero=amago_behaviour)
-    return make(
+    base = dict(
         d_model=32,
         n_heads=4,
         n_layers=2,
@@ -55,8 +56,8 @@ def _configs(multitask: bool, amago_behaviour: bool, **kw) -> AgentConfig:
         pos_emb="rotary",
         lr=1e-3,  # large enough that a behaviour difference shows within a few updates
         warmup=4,
-        **{**amago, **kw},
     )
+    return make(**{**base, **amago, **kw})
 
 
 def _space(kind: str):
@@ -64,7 +65,7 @@ def _space(kind: str):
 
 
 def _amago_twin(real_amago, ours: Agent, cfg: AgentConfig, space, A: int, multitask: bool):
-    """AMAGO's agent of the same shape, holding `ours`' weights."""
+    """AMAGO's agent of `cfg`'s shape (AMAGO's timestep encoder), holding `ours`' weights."""
     from amago.nets import actor_critic, transformer
     from amago.nets.traj_encoders import TformerTrajEncoder
     from amago.nets.tstep_encoders import FFTstepEncoder
@@ -75,17 +76,23 @@ def _amago_twin(real_amago, ours: Agent, cfg: AgentConfig, space, A: int, multit
         obs_space=ours.obs_space,
         rl2_space=gym.spaces.Box(-np.inf, np.inf, (1 + A,), np.float32),
         action_space=space,
-        max_seq_len=L + 1,
-        tstep_encoder_type=partial(FFTstepEncoder, n_layers=2, d_hidden=32, d_output=16, normalize_inputs=True),
+        max_seq_len=cfg.max_seq_len,
+        tstep_encoder_type=partial(
+            FFTstepEncoder,
+            n_layers=cfg.tstep_layers,
+            d_hidden=cfg.tstep_hidden,
+            d_output=cfg.tstep_dim,
+            normalize_inputs=True,
+        ),
         traj_encoder_type=partial(
             TformerTrajEncoder,
-            d_model=32,
-            n_heads=4,
-            d_ff=64,
-            n_layers=2,
-            dropout_ff=0.0,
-            dropout_emb=0.0,
-            pos_emb="rope",
+            d_model=cfg.d_model,
+            n_heads=cfg.n_heads,
+            d_ff=cfg.d_ff,
+            n_layers=cfg.n_layers,
+            dropout_ff=cfg.dropout,
+            dropout_emb=cfg.dropout,
+            pos_emb=AMAGO_POS_EMB[cfg.pos_emb],
             attention_type=transformer.VanillaAttention,
         ),
         num_critics=cfg.num_critics,
@@ -95,8 +102,8 @@ def _amago_twin(real_amago, ours: Agent, cfg: AgentConfig, space, A: int, multit
         gamma=cfg.policy_gamma,
         reward_multiplier=cfg.reward_multiplier,
         num_actions_for_value_in_actor_loss=cfg.value_samples,
-        actor_type=partial(actor_critic.Actor, d_hidden=HIDDEN),
-        critic_type=partial(critic, d_hidden=HIDDEN),
+        actor_type=partial(actor_critic.Actor, d_hidden=cfg.head_hidden),
+        critic_type=partial(critic, d_hidden=cfg.head_hidden),
     )
     with torch.no_grad():
         mine = [m for m in ours.tstep.mlp.net if isinstance(m, torch.nn.Linear)]
@@ -166,7 +173,7 @@ def _train_pair(real_amago, kind: str, multitask: bool, amago_behaviour: bool, *
 
 def _weight_gap(ours: Agent, theirs) -> dict[str, float]:
     """Largest |ours - AMAGO| per network group after training."""
-    heads = max((a - b.reshape(a.shape)).abs().max().item() for a, b in _pairs(ours, theirs))
+    heads = max((a - b).abs().max().item() for a, b in head_tensors(ours, theirs))
     traj = max((a - b).abs().max().item() for _, a, b in amago_traj_tensors(ours.traj, theirs.traj_encoder))
     mine = [m for m in ours.tstep.mlp.net if isinstance(m, torch.nn.Linear)]
     base = theirs.tstep_encoder.base
@@ -180,6 +187,8 @@ def _weight_gap(ours: Agent, theirs) -> dict[str, float]:
 
 CASES = [
     pytest.param("discrete", False, {}, id="discrete"),
+    # AMAGO's default positions: its state channels are a permutation of ours, heads included
+    pytest.param("discrete", False, {"pos_emb": "fixed"}, id="discrete-fixed-positions"),
     pytest.param("box", False, {"value_samples": 2}, id="continuous-k2"),
     pytest.param("box", True, {"online_coeff": 0.5, "value_samples": 2}, id="multitask-with-dpg"),
     # no DPG: the copy takes no gradient, but V(s) still reads it one update late
@@ -202,8 +211,9 @@ def test_training_with_amagos_behaviour_tracks_amago(real_amago, kind, multitask
         assert ours.maximized.out.weight.grad is not None  # DPG gradients carried over, never zeroed
 
 
-def test_heads_copied_back_from_amago_keep_its_dpg_copy_apart(real_amago):
-    ours, theirs, _, _ = _train_pair(real_amago, "discrete", False, True)
+@pytest.mark.parametrize("pos_emb", ["rotary", "fixed"])
+def test_heads_copied_back_from_amago_keep_its_dpg_copy_apart(real_amago, pos_emb):
+    ours, theirs, _, _ = _train_pair(real_amago, "discrete", False, True, pos_emb=pos_emb)
     with torch.no_grad():  # a copy that differs from AMAGO's critics
         theirs.maximized_critics.net.output_layer.bias.add_(0.25)
         theirs.critics.net.output_layer.bias.sub_(0.5)
@@ -218,3 +228,11 @@ def test_amago_fast_defaults_are_told_apart(real_amago, default):
     than the rounding the test above allows."""
     ours, theirs, _, _ = _train_pair(real_amago, "discrete", False, True, **default)
     assert max(_weight_gap(ours, theirs).values()) > 1e-4
+
+
+def test_a_state_perm_that_is_not_a_permutation_is_refused(real_amago):
+    ours, theirs, _, _ = _train_pair(real_amago, "discrete", False, True)
+    with pytest.raises(ValueError, match="state_perm"):
+        copy_heads_to_amago(ours, theirs, state_perm=[0] * 32)
+    with pytest.raises(ValueError, match="state_perm"):
+        copy_heads_from_amago(theirs, ours, state_perm=list(range(31)))
