@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import sys
-from functools import partial
 
 import gymnasium as gym
 import numpy as np
@@ -24,10 +23,10 @@ import pytest
 import torch
 
 from amago_fast.agent import Agent, AgentConfig, TorchBatch
-from amago_fast.compat.amago_traj_weights import amago_traj_tensors, copy_traj_encoder_to_amago
-from amago_fast.compat.amago_weights import copy_heads_from_amago, copy_heads_to_amago, head_tensors
+from amago_fast.compat.amago_weights import copy_heads_from_amago, copy_heads_to_amago
 
-sys.path.insert(0, os.path.dirname(__file__))  # the shared test helper beside this file
+sys.path.insert(0, os.path.dirname(__file__))  # the shared test helpers beside this file
+from amago_twin import AmagoUpdates, amago_twin, weight_gap  # noqa: E402
 from padded_windows import AMAGO_PAD as PAD  # noqa: E402
 from padded_windows import padded_transitions  # noqa: E402
 
@@ -35,7 +34,6 @@ OBS, B, L, HIDDEN = 5, 4, 10, 32
 LENGTHS = (L, 7, 3, L)  # transitions per window; the rest is padding
 STEPS = 7  # past the warmup of 4 updates
 pytestmark = pytest.mark.usefixtures("no_dynamo")
-AMAGO_POS_EMB = {"fixed": "fixed", "learned": "learnable", "rotary": "rope"}  # amago_fast -> AMAGO names
 
 
 def _configs(multitask: bool, amago_behaviour: bool, **kw) -> AgentConfig:
@@ -62,60 +60,6 @@ def _configs(multitask: bool, amago_behaviour: bool, **kw) -> AgentConfig:
 
 def _space(kind: str):
     return (gym.spaces.Discrete(3), 3) if kind == "discrete" else (gym.spaces.Box(-1, 1, (2,), np.float32), 2)
-
-
-def _amago_twin(real_amago, ours: Agent, cfg: AgentConfig, space, A: int, multitask: bool):
-    """AMAGO's agent of `cfg`'s shape (AMAGO's timestep encoder), holding `ours`' weights."""
-    from amago.nets import actor_critic, transformer
-    from amago.nets.traj_encoders import TformerTrajEncoder
-    from amago.nets.tstep_encoders import FFTstepEncoder
-
-    critic = actor_critic.NCriticsTwoHot if multitask else actor_critic.NCritics
-    cls = real_amago.agent.MultiTaskAgent if multitask else real_amago.agent.Agent
-    theirs = cls(
-        obs_space=ours.obs_space,
-        rl2_space=gym.spaces.Box(-np.inf, np.inf, (1 + A,), np.float32),
-        action_space=space,
-        max_seq_len=cfg.max_seq_len,
-        tstep_encoder_type=partial(
-            FFTstepEncoder,
-            n_layers=cfg.tstep_layers,
-            d_hidden=cfg.tstep_hidden,
-            d_output=cfg.tstep_dim,
-            normalize_inputs=True,
-        ),
-        traj_encoder_type=partial(
-            TformerTrajEncoder,
-            d_model=cfg.d_model,
-            n_heads=cfg.n_heads,
-            d_ff=cfg.d_ff,
-            n_layers=cfg.n_layers,
-            dropout_ff=cfg.dropout,
-            dropout_emb=cfg.dropout,
-            pos_emb=AMAGO_POS_EMB[cfg.pos_emb],
-            attention_type=transformer.VanillaAttention,
-        ),
-        num_critics=cfg.num_critics,
-        num_critics_td=cfg.redq_subset,
-        online_coeff=cfg.online_coeff,
-        offline_coeff=cfg.offline_coeff,
-        gamma=cfg.policy_gamma,
-        reward_multiplier=cfg.reward_multiplier,
-        num_actions_for_value_in_actor_loss=cfg.value_samples,
-        actor_type=partial(actor_critic.Actor, d_hidden=cfg.head_hidden),
-        critic_type=partial(critic, d_hidden=cfg.head_hidden),
-    )
-    with torch.no_grad():
-        mine = [m for m in ours.tstep.mlp.net if isinstance(m, torch.nn.Linear)]
-        base = theirs.tstep_encoder.base
-        for a, b in zip(mine, [base.in_layer, *base.layers, base.out_layer], strict=True):
-            b.weight.copy_(a.weight)
-            b.bias.copy_(a.bias)
-        theirs.tstep_encoder.out_norm.norm.weight.copy_(ours.tstep.norm.weight)
-        theirs.tstep_encoder.out_norm.norm.bias.copy_(ours.tstep.norm.bias)
-    copy_traj_encoder_to_amago(ours.traj, theirs.traj_encoder)
-    copy_heads_to_amago(ours, theirs)
-    return theirs
 
 
 def _batches(kind: str, A: int, seed: int):
@@ -149,9 +93,8 @@ def _train_pair(real_amago, kind: str, multitask: bool, amago_behaviour: bool, *
     cfg = _configs(multitask, amago_behaviour, **kw)
     torch.manual_seed(0)
     ours = Agent(gym.spaces.Dict({"observation": gym.spaces.Box(-1, 1, (OBS,), np.float32)}), space, cfg)
-    theirs = _amago_twin(real_amago, ours, cfg, space, A, multitask)
-    opt = torch.optim.AdamW(theirs.trainable_params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = real_amago.utils.get_constant_schedule_with_warmup(optimizer=opt, num_warmup_steps=cfg.warmup)
+    theirs = amago_twin(real_amago, ours, cfg, space, A, multitask)
+    updates = AmagoUpdates(real_amago, theirs, cfg)
     ours.train(), theirs.train()
     log_ours, log_theirs = [], []
     for k in range(STEPS):
@@ -160,29 +103,8 @@ def _train_pair(real_amago, kind: str, multitask: bool, amago_behaviour: bool, *
         m = ours.train_step(b_ours)
         log_ours.append((m["train/loss"], m["train/grad_norm"]))
         torch.manual_seed(1000 + k)
-        opt.zero_grad()  # AdamW's own parameters only: maximized_critics keeps its gradients
-        loss = theirs(real_amago.loading.Batch(**b_theirs), log_step=False)
-        loss.backward()
-        gnorm = torch.nn.utils.clip_grad_norm_(theirs.parameters(), 1.0)
-        theirs.soft_sync_targets()
-        opt.step()
-        sched.step()
-        log_theirs.append((loss.item(), gnorm.item()))
+        log_theirs.append(updates.step(b_theirs))
     return ours, theirs, log_ours, log_theirs
-
-
-def _weight_gap(ours: Agent, theirs) -> dict[str, float]:
-    """Largest |ours - AMAGO| per network group after training."""
-    heads = max((a - b).abs().max().item() for a, b in head_tensors(ours, theirs))
-    traj = max((a - b).abs().max().item() for _, a, b in amago_traj_tensors(ours.traj, theirs.traj_encoder))
-    mine = [m for m in ours.tstep.mlp.net if isinstance(m, torch.nn.Linear)]
-    base = theirs.tstep_encoder.base
-    tstep = max(
-        (a - b).abs().max().item()
-        for x, y in zip(mine, [base.in_layer, *base.layers, base.out_layer])
-        for a, b in ((x.weight, y.weight), (x.bias, y.bias))
-    )
-    return dict(heads=heads, traj=traj, tstep=tstep)
 
 
 CASES = [
@@ -203,7 +125,7 @@ def test_training_with_amagos_behaviour_tracks_amago(real_amago, kind, multitask
         assert l_o == pytest.approx(l_t, rel=2e-5, abs=2e-5), f"update {k}: loss"
         # the clip norm includes AMAGO's never-zeroed maximized-critic gradients
         assert g_o == pytest.approx(g_t, rel=2e-5), f"update {k}: gradient norm before clipping"
-    gap = _weight_gap(ours, theirs)
+    gap = weight_gap(ours, theirs)
     assert max(gap.values()) < 5e-6, gap
     torch.testing.assert_close(ours.popart.mu, theirs.popart.mu.view(-1), rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(ours.tstep.in_norm.mu, theirs.tstep_encoder.in_norm.mu, rtol=1e-5, atol=1e-6)
@@ -218,7 +140,7 @@ def test_heads_copied_back_from_amago_keep_its_dpg_copy_apart(real_amago, pos_em
         theirs.maximized_critics.net.output_layer.bias.add_(0.25)
         theirs.critics.net.output_layer.bias.sub_(0.5)
     copy_heads_from_amago(theirs, ours)
-    assert _weight_gap(ours, theirs)["heads"] == 0.0  # maximized_critics went to ours.maximized
+    assert weight_gap(ours, theirs)["heads"] == 0.0  # maximized_critics went to ours.maximized
     assert not torch.equal(ours.maximized.out.bias, ours.critics.out.bias)
 
 
@@ -227,7 +149,7 @@ def test_amago_fast_defaults_are_told_apart(real_amago, default):
     """Each of amago_fast's defaults alone moves the weights away from AMAGO's by far more
     than the rounding the test above allows."""
     ours, theirs, _, _ = _train_pair(real_amago, "discrete", False, True, **default)
-    assert max(_weight_gap(ours, theirs).values()) > 1e-4
+    assert max(weight_gap(ours, theirs).values()) > 1e-4
 
 
 def test_a_state_perm_that_is_not_a_permutation_is_refused(real_amago):
