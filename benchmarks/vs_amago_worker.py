@@ -93,6 +93,11 @@ class Settings:
     warmup_from_zero: bool = True
     """amago_fast only: AgentConfig.warmup_from_zero. True (the default of both) is AMAGO's
     lr x k / warmup; False starts at lr / warmup."""
+    nudge_seed: int = -1
+    """>= 0: right after the agent is built, move every parameter by float32 rounding
+    (p += p * 2^-24 * N(0, 1), noise seeded by nudge_seed), then train as usual. The same
+    seed then gives a run that differs from the unnudged one by rounding only: how far
+    such runs end apart is how far "the same seed" can pin a result (training is chaotic)."""
     precision: str = "fp32"
     """throughput only: "fp32", or "bf16" autocast on both sides (AMAGO: around its whole
     forward, as accelerate's mixed_precision="bf16" does; amago_fast: AgentConfig
@@ -161,6 +166,18 @@ def _seed(seed: int) -> None:
     random.seed(seed)  # RoomKeyDoor draws its rooms from `random`
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def nudge(params, seed: int) -> None:
+    """Settings.nudge_seed's perturbation of `params` (no-op for seed < 0)."""
+    if seed < 0:
+        return
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in params:
+            p.add_(p * torch.randn(p.shape, generator=g, dtype=p.dtype) * 2.0**-24)
 
 
 def _amago_env(s: Settings):
@@ -266,6 +283,7 @@ def run_amago(s: Settings, log: _Log) -> dict:
         verbose=False,
     )
     exp.start()
+    nudge(exp.policy.parameters(), s.nudge_seed)
     st = dict(env_steps=0, updates=0, eval_s=0.0, collect_s=0.0, learn_s=0.0, learn_from=None, last=None, solved=None)
     t0 = time.perf_counter()
 
@@ -461,6 +479,7 @@ def run_fast(s: Settings, log: _Log) -> dict:
     tcfg, acfg = _fast_configs(s, env_name, env_args)
     tmp = tempfile.TemporaryDirectory(prefix="vs_fast_")
     tr = Trainer(tmp.name, tcfg, acfg)
+    nudge(tr.agent.parameters(), s.nudge_seed)
     st = dict(eval_s=0.0, collect_s=0.0, learn_s=0.0)
 
     def timed(method, key):

@@ -223,3 +223,16 @@ def test_tmaze_pair_counts_the_same_schedule(vs, tmp_path):
         "steps_to_threshold",
         "wall_to_threshold",
     }
+
+
+def test_nudge_moves_weights_by_rounding_only_and_repeats(vs):
+    import torch
+    from vs_amago_worker import nudge
+
+    base = [torch.randn(64, 32), torch.randn(32)]
+    a, b, c = ([t.clone() for t in base] for _ in range(3))
+    nudge(a, 3), nudge(b, 3), nudge(c, -1)
+    assert all(torch.equal(x, y) for x, y in zip(a, b))  # the same seed, the same nudge
+    assert all(torch.equal(x, y) for x, y in zip(c, base))  # -1: off
+    rel = max(((x - y).abs() / y.abs().clamp_min(1e-30)).max().item() for x, y in zip(a, base))
+    assert 0 < rel < 2.0**-24 * 8  # a few ulps at most
