@@ -97,7 +97,9 @@ def _in_cols(w: torch.Tensor, perm: torch.Tensor) -> torch.Tensor:
 
 
 def _perm_arg(agent: Any, state_perm: Any) -> torch.Tensor | None:
-    if isinstance(state_perm, str) and state_perm == "auto":
+    if isinstance(state_perm, str):
+        if state_perm != "auto":
+            raise ValueError(f"state_perm must be 'auto', None or a permutation, got {state_perm!r}")
         return state_perm_of(agent)
     if state_perm is None:
         return None

@@ -158,3 +158,5 @@ def test_a_state_perm_that_is_not_a_permutation_is_refused(real_amago):
         copy_heads_to_amago(ours, theirs, state_perm=[0] * 32)
     with pytest.raises(ValueError, match="state_perm"):
         copy_heads_from_amago(theirs, ours, state_perm=list(range(31)))
+    with pytest.raises(ValueError, match="state_perm"):
+        copy_heads_to_amago(ours, theirs, state_perm="fixed")
