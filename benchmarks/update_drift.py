@@ -8,7 +8,8 @@ rollouts, and asks whether the gap that opens is more than float32 rounding open
   `Experiment.train_step` sequence) start from the same weights
   (`tests/compat/amago_twin.py`) and train on the same batches with the same random draws;
 - a reference: AMAGO's agent again, from the same weights, trained in float64 - AMAGO's
-  exact trajectory, as near as its own code allows (its sinusoidal positions stay float32).
+  exact trajectory, as near as its own code allows (its sinusoidal positions and its
+  discount factors, a plain float32 tensor, stay float32).
 
 Training is chaotic (the binary advantage filter and Adam's normalisation of near-zero
 gradients turn rounding into whole steps), so any two float32 runs drift apart. The
@@ -44,7 +45,9 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "compat"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 from amago_twin import AmagoUpdates, amago_twin, mapped_tensors  # noqa: E402
+from vs_amago import _parse_bool  # noqa: E402 - a sibling script, found through sys.path
 
 from amago_fast.agent import Agent, AgentConfig, TorchBatch  # noqa: E402
 
@@ -121,6 +124,11 @@ def _rel_l2(pairs) -> float:
     return (num / den) ** 0.5
 
 
+def _as_double(groups: dict) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """mapped_tensors' groups flattened, both sides in float64."""
+    return [(a.double(), b.double()) for v in groups.values() for a, b in v]
+
+
 def _double(batch: dict) -> dict:
     return {
         k: {n: t.double() for n, t in v.items()}
@@ -186,12 +194,11 @@ def run_drift(
             loss_exact, _ = upd_exact.step(_double(b_theirs))
         if k + 1 in marks:
             fast = mapped_tensors(ours, theirs)
-            flat = lambda groups: [(a.double(), b.double()) for v in groups.values() for a, b in v]  # noqa: E731
             rec = dict(
                 update=k + 1,
-                fast_vs_exact=_rel_l2(flat(mapped_tensors(ours, exact))),
+                fast_vs_exact=_rel_l2(_as_double(mapped_tensors(ours, exact))),
                 amago_vs_exact=_rel_l2(_param_pairs(theirs, exact)),
-                fast_vs_amago=_rel_l2(flat(fast)),
+                fast_vs_amago=_rel_l2(_as_double(fast)),
                 fast_max_abs={n: max((a - b).abs().max().item() for a, b in v) for n, v in fast.items()},
                 loss=dict(fast=loss_ours, amago=loss_theirs, exact=loss_exact),
                 popart_mu=dict(
@@ -233,7 +240,10 @@ def main(argv: Optional[list[str]] = None) -> None:
         if key not in fields:
             raise SystemExit(f"--set: {key!r} is not an AgentConfig field")
         cur = DKD_AGENT.get(key, getattr(AgentConfig(), key))
-        over[key] = type(cur)(raw) if not isinstance(cur, bool) else raw.lower() in ("1", "true", "yes")
+        try:
+            over[key] = _parse_bool(raw) if isinstance(cur, bool) else type(cur)(raw)
+        except ValueError:
+            raise SystemExit(f"--set {key}: cannot read {raw!r} as {type(cur).__name__}") from None
     torch.set_num_threads(1)
 
     def show(r):

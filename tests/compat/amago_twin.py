@@ -59,11 +59,8 @@ def amago_twin(real_amago, ours: Agent, cfg: AgentConfig, space, A: int, multita
         critic_type=partial(critic, d_hidden=cfg.head_hidden),
     )
     with torch.no_grad():
-        mine = [m for m in ours.tstep.mlp.net if isinstance(m, torch.nn.Linear)]
-        base = theirs.tstep_encoder.base
-        for a, b in zip(mine, [base.in_layer, *base.layers, base.out_layer], strict=True):
-            b.weight.copy_(a.weight)
-            b.bias.copy_(a.bias)
+        for a, b in _tstep_pairs(ours, theirs):
+            b.copy_(a)
         theirs.tstep_encoder.out_norm.norm.weight.copy_(ours.tstep.norm.weight)
         theirs.tstep_encoder.out_norm.norm.bias.copy_(ours.tstep.norm.bias)
     copy_traj_encoder_to_amago(ours.traj, theirs.traj_encoder)
@@ -93,19 +90,23 @@ class AmagoUpdates:
         return loss.item(), gnorm.item()
 
 
-def mapped_tensors(ours: Agent, theirs) -> dict[str, list[tuple[torch.Tensor, torch.Tensor]]]:
-    """(amago_fast tensor, AMAGO's in amago_fast's layout) per network group."""
+def _tstep_pairs(ours: Agent, theirs) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(amago_fast, AMAGO) weight and bias of each timestep-encoder Linear (same layout)."""
     mine = [m for m in ours.tstep.mlp.net if isinstance(m, torch.nn.Linear)]
     base = theirs.tstep_encoder.base
-    tstep = [
+    return [
         pair
-        for x, y in zip(mine, [base.in_layer, *base.layers, base.out_layer])
+        for x, y in zip(mine, [base.in_layer, *base.layers, base.out_layer], strict=True)
         for pair in ((x.weight, y.weight), (x.bias, y.bias))
     ]
+
+
+def mapped_tensors(ours: Agent, theirs) -> dict[str, list[tuple[torch.Tensor, torch.Tensor]]]:
+    """(amago_fast tensor, AMAGO's in amago_fast's layout) per network group."""
     return dict(
         heads=head_tensors(ours, theirs),
         traj=[(a, b) for _, a, b in amago_traj_tensors(ours.traj, theirs.traj_encoder)],
-        tstep=tstep,
+        tstep=_tstep_pairs(ours, theirs),
     )
 
 
