@@ -98,6 +98,14 @@ class Settings:
     (p += p * 2^-24 * N(0, 1), noise seeded by nudge_seed), then train as usual. The same
     seed then gives a run that differs from the unnudged one by rounding only: how far
     such runs end apart is how far "the same seed" can pin a result (training is chaotic)."""
+    repeatable: bool = True
+    """AMAGO side: as shipped, AMAGO does not repeat a run for a seed. Its exploration
+    wrapper draws from an unseeded generator at every reset, and its replay samples with
+    the seeded `random` from a file list in set order (names hold uuid4 and time, sets
+    follow per-process string hashing). True seeds those draws (from seed, wrapper and
+    reset count) and lists the files in the order they were saved, so one seed is one run,
+    as it already is for amago_fast; what is drawn, and from which distribution, is
+    unchanged. False: AMAGO exactly as shipped."""
     precision: str = "fp32"
     """throughput only: "fp32", or "bf16" autocast on both sides (AMAGO: around its whole
     forward, as accelerate's mixed_precision="bf16" does; amago_fast: AgentConfig
@@ -180,6 +188,25 @@ def nudge(params, seed: int) -> None:
             p.add_(p * torch.randn(p.shape, generator=g, dtype=p.dtype) * 2.0**-24)
 
 
+def weights_digest(module) -> str:
+    """sha256 (first 16 hex digits) of every tensor in module.state_dict(), in key order:
+    two runs end with the same weights exactly when their digests agree."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, t in module.state_dict().items():
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def _saved_at(path: str) -> tuple[float, str]:
+    """Sort key of one of AMAGO's trajectory files, named {env}_{uuid}_{time.time()}.{ext}:
+    the time it was saved, then the name (never reached in practice: saves are serial)."""
+    name = os.path.splitext(os.path.basename(path))[0]
+    return float(name.rsplit("_", 1)[1]), name
+
+
 def _amago_env(s: Settings):
     """AMAGO's own gymnasium env for the task (not wrapped)."""
     if s.task == "tmaze":
@@ -230,6 +257,7 @@ def _amago_parts(s: Settings):
 
 def run_amago(s: Settings, log: _Log) -> dict:
     import gymnasium
+    import numpy as np
 
     if int(gymnasium.__version__.split(".")[0]) >= 1:
         raise RuntimeError(
@@ -247,9 +275,41 @@ def run_amago(s: Settings, log: _Log) -> dict:
     make_env = lambda: AMAGOEnv(env=_amago_env(s), env_name=name)
 
     class Explore(EpsilonGreedy):  # AMAGO checks issubclass, so no partial
+        made = 0
+
         def __init__(self, amago_env):
             super().__init__(amago_env, eps_start=s.eps_start, eps_end=s.eps_end, steps_anneal=s.eps_anneal_per_env)
+            self.instance, self.resets = Explore.made, 0
+            Explore.made += 1
 
+        def reset(self, *args, **kwargs):
+            out = super().reset(*args, **kwargs)
+            if s.repeatable:  # the same draws as AMAGO's reset, from a seeded generator
+                self.rng = np.random.default_rng([s.seed, self.instance, self.resets])
+                self.resets += 1
+                if self.randomize_eps:
+                    self.global_multiplier = self.rng.random(self.batched_envs)
+            return out
+
+    class SavedOrderDataset(DiskTrajDataset):
+        """DiskTrajDataset whose file list is in save order after every change to it."""
+
+        def _order(self):
+            self.all_filenames.sort(key=_saved_at)
+
+        def _refresh_files(self):
+            super()._refresh_files()
+            self._order()
+
+        def _filter(self):
+            super()._filter()
+            self._order()
+
+        def delete(self, *args, **kwargs):
+            super().delete(*args, **kwargs)
+            self._order()
+
+    dataset_type = SavedOrderDataset if s.repeatable else DiskTrajDataset
     tmp = tempfile.TemporaryDirectory(prefix="vs_amago_")
     exp = amago.Experiment(
         run_name=f"vs_{s.task}_{s.seed}",
@@ -257,7 +317,7 @@ def run_amago(s: Settings, log: _Log) -> dict:
         max_seq_len=s.max_seq_len,
         traj_save_len=s.episode_steps + 1,
         stagger_traj_file_lengths=False,
-        dataset=DiskTrajDataset(dset_root=tmp.name, dset_name="vs", dset_max_size=500_000),
+        dataset=dataset_type(dset_root=tmp.name, dset_name="vs", dset_max_size=500_000),
         tstep_encoder_type=tstep,
         traj_encoder_type=traj,
         agent_type=agent,
@@ -352,6 +412,7 @@ def run_amago(s: Settings, log: _Log) -> dict:
     except _Stop:
         pass
     wall = time.perf_counter() - t0
+    digest = weights_digest(exp.policy)
     del exp
     torch.cuda.empty_cache()
     tmp.cleanup()
@@ -364,6 +425,7 @@ def run_amago(s: Settings, log: _Log) -> dict:
         learn_s=round(st["learn_s"], 2),
         eval_s=round(st["eval_s"], 2),
         solved=st["solved"],
+        weights=digest,
     )
 
 
@@ -513,6 +575,7 @@ def run_fast(s: Settings, log: _Log) -> dict:
             solved = rec
             break
     wall = time.perf_counter() - t0
+    digest = weights_digest(tr.agent)
     tr.close()
     tmp.cleanup()
     return dict(
@@ -524,6 +587,7 @@ def run_fast(s: Settings, log: _Log) -> dict:
         learn_s=round(st["learn_s"], 2),
         eval_s=round(st["eval_s"], 2),
         solved=solved,
+        weights=digest,
     )
 
 

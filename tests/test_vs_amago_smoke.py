@@ -236,3 +236,62 @@ def test_nudge_moves_weights_by_rounding_only_and_repeats(vs):
     assert all(torch.equal(x, y) for x, y in zip(c, base))  # -1: off
     rel = max(((x - y).abs() / y.abs().clamp_min(1e-30)).max().item() for x, y in zip(a, base))
     assert 0 < rel < 2.0**-24 * 8  # a few ulps at most
+
+
+def _worker_run(exe: str, system: str, settings: dict, tmp_path: Path, tag: str, hash_seed: str) -> dict:
+    """One worker process on `settings`; -> its final record, plus its log as "log"."""
+    path, out = tmp_path / f"{tag}.json", tmp_path / f"{tag}.jsonl"
+    path.write_text(json.dumps(settings))
+    env = dict(os.environ, PYTHONHASHSEED=hash_seed, WANDB_MODE="disabled", OMP_NUM_THREADS="1")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (AMAGO_SRC, env.get("PYTHONPATH")) if p)
+    r = subprocess.run(
+        [exe, str(BENCH / "vs_amago_worker.py"), system, str(path), str(out)], env=env, capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    recs = [json.loads(line) for line in out.read_text().splitlines()]
+    final = recs[-1]["final"]
+    final["log"] = [(r["env_steps"], r["updates"], r["eval_return"]) for r in recs[:-1]]
+    return final
+
+
+def test_one_seed_is_one_run_on_both_sides(tmp_path):
+    """With `repeatable` (the default) a seed pins a run: two AMAGO runs of seed 1 under
+    different string hashing end with the same weights, as two amago_fast runs do. As
+    shipped (repeatable=False) AMAGO's unseeded exploration parts them."""
+    exe = _amago_python()
+    if exe is None:
+        pytest.skip("no interpreter with AMAGO and gymnasium <= 0.29 (set AMAGO_PYTHON)")
+    tiny = dict(kv.split("=") for kv in TINY)
+    settings = {k: int(v) for k, v in tiny.items()}
+    settings.update(
+        task="tmaze",
+        horizon=3,
+        max_seq_len=5,
+        parallel_envs=2,
+        steps_per_epoch_per_env=8,
+        updates_per_epoch=2,
+        eval_steps_per_env=4,
+        max_env_steps=64,
+        budget_s=300.0,
+        seed=1,
+    )
+    runs = {
+        (system, hs): _worker_run(
+            exe if system == "amago" else sys.executable, system, settings, tmp_path, f"{system}{hs}", hs
+        )
+        for system in ("amago", "fast")
+        for hs in ("1", "2")
+    }
+    for system in ("amago", "fast"):
+        a, b = runs[(system, "1")], runs[(system, "2")]
+        assert a["env_steps"] == 64 and a["updates"] == 8, (system, a)
+        assert a["weights"] == b["weights"] and a["log"] == b["log"], system
+    shipped = _worker_run(exe, "amago", dict(settings, repeatable=False), tmp_path, "shipped", "1")
+    assert shipped["weights"] != runs[("amago", "1")]["weights"]
+
+
+def test_trajectory_files_sort_by_save_time(vs):
+    from vs_amago_worker import _saved_at
+
+    names = ["/r/TMaze_ff00aa11_1700000000.25.traj", "/r/TMaze_00aa11ff_1700000000.5.npz", "/r/TMaze_9b_999.0.traj"]
+    assert sorted(names, key=_saved_at) == [names[2], names[0], names[1]]
