@@ -2,10 +2,11 @@
 
     python benchmarks/vs_amago_plot.py vs_amago_results/tmaze_a.json [more.json ...] --out curves.png
 
-Two panels: evaluation return against env steps, and against training wall time
-(evaluation excluded; both systems ran at the same time, one core each). One colour per
-system, one thin line per seed, the per-seed median as a thick line, and the run's
-success threshold dashed. Files of one task are merged (seeds from several sweeps); a
+Three panels: evaluation return against env steps, and against training wall time
+(evaluation excluded; both systems ran at the same time, one core each), with one colour
+per system, one thin line per seed, the per-seed median as a thick line and the run's
+success threshold dashed; and the share of seeds that have reached the threshold against
+env steps (a step per solved seed; a seed that never got there keeps the curve below 1). Files of one task are merged (seeds from several sweeps); a
 seed found in two files keeps the later file's run.
 """
 
@@ -48,12 +49,33 @@ def _median_curve(curves: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarr
     return xs, np.nanmedian(np.vstack(ys), axis=0)
 
 
+def seed_ranges(seeds) -> str:
+    """[0, 1, 2, 5, 7, 8] -> "0-2, 5, 7-8"."""
+    parts, seeds = [], sorted(seeds)
+    for s in seeds:
+        if parts and s == parts[-1][1] + 1:
+            parts[-1][1] = s
+        else:
+            parts.append([s, s])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in parts)
+
+
+def steps_to_threshold(runs: dict[int, dict], system: str, threshold: float) -> list[Optional[float]]:
+    """Per seed (in seed order), the env steps of `system`'s first evaluation at or above
+    `threshold`, or None where it never got there."""
+    out = []
+    for seed in sorted(runs):
+        log = [r for r in runs[seed]["raw"][system]["log"] if "eval_return" in r]
+        out.append(next((float(r["env_steps"]) for r in log if r["eval_return"] >= threshold), None))
+    return out
+
+
 def plot(paths: list[Path], out: Path, title: Optional[str] = None) -> Path:
     from amago_fast.plotting import _pyplot, _save
 
     settings, runs = load_runs(paths)
     plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    fig, axes = plt.subplots(1, 3, figsize=(17, 4.2))
     for ax, x_key, x_label in (
         (axes[0], "env_steps", "env steps (all parallel envs)"),
         (axes[1], "train_wall_s", "training wall time, s (evaluation excluded)"),
@@ -75,8 +97,22 @@ def plot(paths: list[Path], out: Path, title: Optional[str] = None) -> Path:
         ax.set_xlabel(x_label)
         ax.set_ylabel("eval return (mean over episodes)")
         ax.grid(alpha=0.3)
+    ax = axes[2]
+    for system in ("amago", "fast"):
+        steps = steps_to_threshold(runs, system, settings["threshold"])
+        solved = np.sort([s for s in steps if s is not None])
+        if len(solved):
+            share = np.arange(1, len(solved) + 1) / len(steps)
+            ax.step(
+                np.r_[0.0, solved], np.r_[0.0, share], where="post", color=COLOURS[system], lw=2, label=NAMES[system]
+            )
+    ax.set_xlabel("env steps (all parallel envs)")
+    ax.set_ylabel(f"share of {len(runs)} seeds at the threshold")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
     axes[0].legend(loc="lower right", fontsize=8)
-    fig.suptitle(title or f"{settings['task']}: AMAGO vs amago_fast, seeds {sorted(runs)}")
+    fig.suptitle(title or f"{settings['task']}: AMAGO vs amago_fast, seeds {seed_ranges(runs)}")
     fig.tight_layout()
     return _save(fig, Path(out))
 

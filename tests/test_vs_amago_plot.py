@@ -59,3 +59,16 @@ def test_plot_rejects_throughput_and_mixed_tasks(vp, tmp_path):
         vp.load_runs([a, d])
     with pytest.raises(SystemExit):
         vp.main([str(tmp_path / "missing.json"), "--out", str(tmp_path / "x.png")])
+
+
+def test_steps_to_threshold_per_seed(vp):
+    runs = _report("tmaze", [3, 1], 6)["runs"]
+    runs = {r["seed"]: r for r in runs}
+    runs[3]["raw"]["fast"]["log"][-1]["eval_return"] = 0.5  # seed 3's fast run never gets there
+    assert vp.steps_to_threshold(runs, "amago", 0.999) == [3072.0, 3072.0]  # solved at 512 x 6
+    assert vp.steps_to_threshold(runs, "fast", 0.999) == [4096.0, None]  # seeds in order: 1, 3
+
+
+def test_seed_ranges(vp):
+    assert vp.seed_ranges([8, 0, 1, 2, 5, 7]) == "0-2, 5, 7-8"
+    assert vp.seed_ranges([4]) == "4"
