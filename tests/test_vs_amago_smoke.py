@@ -29,6 +29,16 @@ TINY = [
     "head_hidden=16",
     "batch_size=4",
 ]
+# a T-Maze a few updates long
+TINY_TMAZE = [
+    *TINY,
+    "horizon=3",
+    "max_seq_len=5",
+    "parallel_envs=2",
+    "steps_per_epoch_per_env=8",
+    "updates_per_epoch=2",
+    "eval_steps_per_env=4",
+]
 
 
 @pytest.fixture(scope="module")
@@ -199,13 +209,7 @@ def test_tmaze_pair_counts_the_same_schedule(vs, tmp_path):
             "--amago-python",
             exe,
             "--set",
-            *TINY,
-            "horizon=3",
-            "max_seq_len=5",
-            "parallel_envs=2",
-            "steps_per_epoch_per_env=8",
-            "updates_per_epoch=2",
-            "eval_steps_per_env=4",
+            *TINY_TMAZE,
         ]
     )
     run = json.loads(out.read_text())["runs"][0]
@@ -254,27 +258,14 @@ def _worker_run(exe: str, system: str, settings: dict, tmp_path: Path, tag: str,
     return final
 
 
-def test_one_seed_is_one_run_on_both_sides(tmp_path):
+def test_one_seed_is_one_run_on_both_sides(vs, tmp_path):
     """With `repeatable` (the default) a seed pins a run: two AMAGO runs of seed 1 under
     different string hashing end with the same weights, as two amago_fast runs do. As
     shipped (repeatable=False) AMAGO's unseeded exploration parts them."""
     exe = _amago_python()
     if exe is None:
         pytest.skip("no interpreter with AMAGO and gymnasium <= 0.29 (set AMAGO_PYTHON)")
-    tiny = dict(kv.split("=") for kv in TINY)
-    settings = {k: int(v) for k, v in tiny.items()}
-    settings.update(
-        task="tmaze",
-        horizon=3,
-        max_seq_len=5,
-        parallel_envs=2,
-        steps_per_epoch_per_env=8,
-        updates_per_epoch=2,
-        eval_steps_per_env=4,
-        max_env_steps=64,
-        budget_s=300.0,
-        seed=1,
-    )
+    settings = dict(vs._parse_set(TINY_TMAZE), task="tmaze", max_env_steps=64, budget_s=300.0, seed=1)
     runs = {
         (system, hs): _worker_run(
             exe if system == "amago" else sys.executable, system, settings, tmp_path, f"{system}{hs}", hs
