@@ -6,8 +6,9 @@ Three panels: evaluation return against env steps, and against training wall tim
 (evaluation excluded; both systems ran at the same time, one core each), with one colour
 per system, one thin line per seed, the per-seed median as a thick line and the run's
 success threshold dashed; and the share of seeds that have reached the threshold against
-env steps (a step per solved seed; a seed that never got there keeps the curve below 1). Files of one task are merged (seeds from several sweeps); a
-seed found in two files keeps the later file's run.
+env steps (a step per solved seed; a seed that never got there keeps the curve below 1).
+Files of one task are merged (seeds from several sweeps); a seed found in two files keeps
+the later file's run.
 """
 
 from __future__ import annotations
